@@ -1,0 +1,63 @@
+"""The `aura` command. Subcommands are imported only when invoked, so `aura --help` stays fast
+and a broken optional dependency of one component never breaks the others."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import click
+
+from aura import __version__
+
+# name -> (module, attribute of a click command, one-line help); listed here so `aura --help` shows them all.
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "crd": ("aura.cli", "crd_command", "Print or check the generated Agent CRD."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports each subcommand's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in SUBCOMMANDS:
+            return None
+        module, attr, _ = SUBCOMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aura")
+def main() -> None:
+    """Aura runs always-on AI agents: Agent resources become Hetzner servers in your tailnet."""
+
+
+@click.command("crd")
+@click.option(
+    "--check",
+    "check_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Compare with this file instead of printing; exit 1 if it differs.",
+)
+def crd_command(check_file: Path | None) -> None:
+    """Print the Agent CustomResourceDefinition generated from the models."""
+    from aura.crd import render
+
+    text = render()
+    if check_file is None:
+        click.echo(text, nl=False)
+        return
+    if not check_file.exists() or check_file.read_text() != text:
+        click.echo(f"{check_file} is stale: run `make crds` to regenerate it", err=True)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Configuring a provisioned server so the agent runtime runs on it."""
