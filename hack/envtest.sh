@@ -86,7 +86,165 @@ cmd_build() {
   if ((SECONDS - started > 1)); then log "built in $((SECONDS - started))s"; fi
 }
 
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# A pid file holds "pid binary-path": `down` only signals a process that still runs that binary,
+# so a recycled pid never takes an unrelated process with it.
+alive() {
+  local file="$1" pid exe
+  [[ -f "$file" ]] || return 1
+  read -r pid exe <"$file"
+  [[ -n "$pid" && -e "/proc/$pid" ]] || return 1
+  [[ "$(readlink -f "/proc/$pid/exe" 2>/dev/null)" == "$(readlink -f "$exe")" ]]
+}
+
+apiserver_ready() {
+  [[ -f "$RUN_DIR/apiserver-url" ]] || return 1
+  curl -sf --max-time 2 --cacert "$RUN_DIR/pki/ca.crt" --cert "$RUN_DIR/pki/admin.crt" \
+    --key "$RUN_DIR/pki/admin.key" "$(cat "$RUN_DIR/apiserver-url")/readyz" >/dev/null 2>&1
+}
+
+wait_for() {
+  local what="$1" seconds="$2"; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      log "$what did not become ready within ${seconds}s; logs in $RUN_DIR/*.log"
+      tail -n 20 "$RUN_DIR/$what.log" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+make_pki() {
+  local pki="$RUN_DIR/pki"
+  mkdir -p "$pki" && chmod 700 "$pki"
+  [[ -f "$pki/admin.crt" ]] && return 0
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=aura-envtest-ca" \
+    -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
+    -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' \
+    >"$pki/apiserver.ext"
+  openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$pki/apiserver.ext" -out "$pki/apiserver.crt" 2>/dev/null
+  # system:masters bypasses RBAC: this identity is the cluster admin of a throw-away cluster.
+  openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=aura-admin" \
+    -keyout "$pki/admin.key" -out "$pki/admin.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >"$pki/admin.ext"
+  openssl x509 -req -in "$pki/admin.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$pki/admin.ext" -out "$pki/admin.crt" 2>/dev/null
+  openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+}
+
+write_kubeconfig() {
+  local url="$1" pki="$RUN_DIR/pki"
+  cat >"$KUBECONFIG_FILE.tmp" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: aura-envtest
+  cluster:
+    server: $url
+    certificate-authority: $pki/ca.crt
+users:
+- name: aura-admin
+  user:
+    client-certificate: $pki/admin.crt
+    client-key: $pki/admin.key
+contexts:
+- name: aura-envtest
+  context: {cluster: aura-envtest, user: aura-admin, namespace: default}
+current-context: aura-envtest
+KC
+  mv "$KUBECONFIG_FILE.tmp" "$KUBECONFIG_FILE"
+}
+
+cmd_up() {
+  if alive "$RUN_DIR/etcd.pid" && alive "$RUN_DIR/kube-apiserver.pid" && apiserver_ready; then
+    log "already running"
+    cmd_env
+    return 0
+  fi
+  cmd_down quiet
+  cmd_build
+  local started=$SECONDS
+  mkdir -p "$RUN_DIR"
+  make_pki
+  local etcd_port peer_port api_port
+  etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
+  local etcd_url="http://127.0.0.1:$etcd_port" api_url="https://127.0.0.1:$api_port"
+  rm -rf "$RUN_DIR/etcd-data"
+  setsid "$BIN_DIR/etcd" --name aura-envtest --data-dir "$RUN_DIR/etcd-data" \
+    --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "aura-envtest=http://127.0.0.1:$peer_port" \
+    --unsafe-no-fsync=true --watch-progress-notify-interval=5s \
+    --log-level=warn </dev/null >"$RUN_DIR/etcd.log" 2>&1 &
+  echo "$! $BIN_DIR/etcd" >"$RUN_DIR/etcd.pid"
+  wait_for etcd 30 curl -sf --max-time 1 "$etcd_url/health"
+
+  local pki="$RUN_DIR/pki"
+  setsid "$BIN_DIR/kube-apiserver" --etcd-servers="$etcd_url" \
+    --bind-address=127.0.0.1 --secure-port="$api_port" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" \
+    --service-account-issuer="$api_url" --service-account-key-file="$pki/sa.pub" \
+    --service-account-signing-key-file="$pki/sa.key" \
+    --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
+    --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount \
+    --enable-priority-and-fairness=false \
+    </dev/null >"$RUN_DIR/kube-apiserver.log" 2>&1 &
+  echo "$! $BIN_DIR/kube-apiserver" >"$RUN_DIR/kube-apiserver.pid"
+  echo "$api_url" >"$RUN_DIR/apiserver-url"
+  wait_for kube-apiserver 60 apiserver_ready
+  write_kubeconfig "$api_url"
+  # The default namespace is created by the apiserver itself shortly after readiness.
+  wait_for kube-apiserver 20 kubectl --kubeconfig "$KUBECONFIG_FILE" get namespace default -o name
+  log "up in $((SECONDS - started))s at $api_url"
+  cmd_env
+}
+
+cmd_down() {
+  local component pid exe stopped=0
+  for component in kube-apiserver etcd; do
+    if alive "$RUN_DIR/$component.pid"; then
+      read -r pid exe <"$RUN_DIR/$component.pid"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do [[ -e "/proc/$pid" ]] || break; sleep 0.1; done
+      [[ -e "/proc/$pid" ]] && kill -9 "$pid" 2>/dev/null
+      stopped=1
+    fi
+    rm -f "$RUN_DIR/$component.pid"
+  done
+  rm -rf "$RUN_DIR/etcd-data" "$RUN_DIR/apiserver-url" "$KUBECONFIG_FILE"
+  if [[ "${1:-}" != quiet ]]; then
+    if ((stopped)); then log "stopped"; else log "nothing was running"; fi
+  fi
+}
+
+cmd_env() {
+  [[ -f "$KUBECONFIG_FILE" ]] || { log "not running: run '$0 up' first"; return 1; }
+  echo "export KUBECONFIG=$KUBECONFIG_FILE"
+}
+
+cmd_status() {
+  if alive "$RUN_DIR/kube-apiserver.pid" && apiserver_ready; then
+    echo "running at $(cat "$RUN_DIR/apiserver-url")"
+  else
+    echo "not running"
+    return 1
+  fi
+}
+
 case "${1:-}" in
   build) cmd_build ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  env) cmd_env ;;
+  status) cmd_status ;;
   *) echo "usage: $0 build|up|down|env|status" >&2; exit 2 ;;
 esac

@@ -103,7 +103,7 @@ def _schema_of(model: type[models.BaseModel]) -> dict[str, Any]:
 def agent_crd() -> dict[str, Any]:
     """The complete CustomResourceDefinition for `agents.aura.dev`."""
     spec_schema = _schema_of(models.AgentSpec)
-    spec_schema["default"] = {}
+    spec_schema.update(models.wire_default(models.AgentSpec))
     status_schema = _schema_of(models.AgentStatus)
     root = {
         "type": "object",

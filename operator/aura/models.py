@@ -52,6 +52,11 @@ class _Wire(BaseModel):
     )
 
 
+def wire_default(model: type[_Wire]) -> dict[str, Any]:
+    """`{"default": <model with all defaults, as JSON>}`, for a field's `json_schema_extra`."""
+    return {"default": model().model_dump(mode="json", by_alias=True, exclude_none=True)}
+
+
 class DesiredState(StrEnum):
     """What the owner of an Agent wants; the operator converges the real world to it."""
 
@@ -237,15 +242,18 @@ class AgentSpec(_Wire):
             "status while stopped or suspended.",
         ),
     ]
-    # `default: {}` lets the apiserver fill in the nested defaults when a section is omitted.
+    # The apiserver does not default inside a default, so an omitted section gets the model's
+    # fully defaulted form (which also satisfies the sections' CEL rules).
     server: Annotated[
-        ServerSpec, Field(default_factory=ServerSpec, json_schema_extra={"default": {}})
+        ServerSpec, Field(default_factory=ServerSpec, json_schema_extra=wire_default(ServerSpec))
     ]
     runtime: Annotated[
-        RuntimeSpec, Field(default_factory=RuntimeSpec, json_schema_extra={"default": {}})
+        RuntimeSpec,
+        Field(default_factory=RuntimeSpec, json_schema_extra=wire_default(RuntimeSpec)),
     ]
     tailscale: Annotated[
-        TailscaleSpec, Field(default_factory=TailscaleSpec, json_schema_extra={"default": {}})
+        TailscaleSpec,
+        Field(default_factory=TailscaleSpec, json_schema_extra=wire_default(TailscaleSpec)),
     ]
     billing: Annotated[BillingSpec | None, Field(default=None)]
 
