@@ -65,18 +65,19 @@ def start_cluster() -> Cluster:
     if os.environ.get("AURA_TEST_USE_EXISTING_CLUSTER") == "1":
         kubeconfig = os.environ.get("KUBECONFIG", str(Path.home() / ".kube" / "config"))
     else:
-        started_here = subprocess.run(
-            ["bash", str(ENVTEST), "status"], capture_output=True, check=False
-        ).returncode != 0
+        started_here = (
+            subprocess.run(
+                ["bash", str(ENVTEST), "status"], capture_output=True, check=False
+            ).returncode
+            != 0
+        )
         line = _envtest("up").strip().splitlines()[-1]
         kubeconfig = line.removeprefix("export KUBECONFIG=")
     os.environ["KUBECONFIG"] = kubeconfig
     api = config.new_client_from_config(config_file=kubeconfig)
     cluster = Cluster(kubeconfig=kubeconfig, api=api, started_here=started_here)
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/agents.aura.dev"
-    )
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agents.aura.dev")
     return cluster
 
 

@@ -11,7 +11,7 @@ import click
 
 from aura import __version__
 
-# name -> (module, attribute of a click command, one-line help); listed here so `aura --help` shows them all.
+# name -> (module, click command attribute, one-line help); `aura --help` lists them all.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "crd": ("aura.cli", "crd_command", "Print or check the generated Agent CRD."),
 }

@@ -1,0 +1,46 @@
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## Install system packages, the virtualenv and the control-plane binaries
+	hack/install-deps.sh
+
+.PHONY: venv
+venv: ## Create .venv with Aura and its dev tools
+	hack/bootstrap.sh
+
+.PHONY: demo
+demo: venv ## Run the main job: the sandbox demo (no cloud account needed)
+	hack/demo.sh
+
+.PHONY: test
+test: ## Run lint, type checks and the whole test suite on a real local apiserver
+	hack/test.sh
+
+.PHONY: lint
+lint: venv ## ruff check, ruff format --check, mypy --strict, CRD freshness
+	hack/lint.sh
+
+.PHONY: fmt
+fmt: venv ## Format and auto-fix the code
+	.venv/bin/ruff format operator tests hack && .venv/bin/ruff check --fix operator tests hack
+
+.PHONY: crds
+crds: venv ## Regenerate crds/ from the pydantic models
+	.venv/bin/aura crd > crds/aura.dev_agents.yaml
+
+.PHONY: envtest
+envtest: ## Start the local kube-apiserver + etcd (prints the KUBECONFIG export)
+	hack/envtest.sh up
+
+.PHONY: envtest-down
+envtest-down: ## Stop the local control plane
+	hack/envtest.sh down
+
+.PHONY: bench
+bench: venv ## Run the benchmarks under hack/bench/
+	@for b in hack/bench/*.py; do echo "== $$b"; .venv/bin/python "$$b" || exit 1; done

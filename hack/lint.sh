@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Static checks: ruff lint, ruff format, mypy --strict, and the generated CRD being current.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+.venv/bin/ruff check operator tests hack
+.venv/bin/ruff format --check operator tests hack
+.venv/bin/mypy --strict operator/
+.venv/bin/aura crd --check crds/aura.dev_agents.yaml
+echo "lint: ok"
