@@ -14,6 +14,7 @@ from aura import __version__
 # name -> (module, click command attribute, one-line help); `aura --help` lists them all.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "crd": ("aura.cli", "crd_command", "Print or check the generated Agent CRD."),
+    "status": ("aura.status_cli", "command", "Show Agents, their phase and last event."),
 }
 
 

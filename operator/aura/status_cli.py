@@ -1,0 +1,152 @@
+"""`aura status`: a terminal view of Agents, their phase, how long they have been in it, their
+addresses and what last happened to them; `--events` prints one Agent's history.
+
+It reads only what the operator publishes (Agent status and Kubernetes Events), so it works
+the same against any cluster the current `KUBECONFIG` reaches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from kubernetes_asyncio import client, config
+
+from aura.models import GROUP, KIND, PLURAL, VERSION
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+def human_age(since: datetime | None, now: datetime) -> str:
+    """`kubectl`-style age: 42s, 7m, 3h, 5d; `-` when unknown."""
+    if since is None:
+        return "-"
+    seconds = max(0, int((now - since).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _event_time(event: dict[str, Any]) -> datetime | None:
+    for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
+        if parsed := _parse_time(event.get(key)):
+            return parsed
+    return _parse_time(event.get("metadata", {}).get("creationTimestamp"))
+
+
+def agent_rows(
+    agents: Iterable[dict[str, Any]], events: Iterable[dict[str, Any]], now: datetime
+) -> list[list[str]]:
+    """One row per Agent: namespace, name, phase, age in phase, desired, IPs, last event."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in events:
+        obj = event.get("involvedObject", {})
+        key = (obj.get("namespace", ""), obj.get("name", ""))
+        current = latest.get(key)
+        when = _event_time(event)
+        if current is None or (when and (_event_time(current) or when) <= when):
+            latest[key] = event
+    rows = []
+    for agent in sorted(agents, key=lambda a: (a["metadata"]["namespace"], a["metadata"]["name"])):
+        meta, spec, status = agent["metadata"], agent.get("spec", {}), agent.get("status", {})
+        last = latest.get((meta["namespace"], meta["name"]))
+        rows.append(
+            [
+                meta["namespace"],
+                meta["name"],
+                status.get("phase") or "-",
+                human_age(_parse_time(status.get("phaseSince")), now),
+                spec.get("desiredState", "-"),
+                (status.get("server") or {}).get("ipv4") or "-",
+                (status.get("tailscale") or {}).get("ipv4") or "-",
+                f"{last.get('reason', '')}: {last.get('message', '')}"[:80] if last else "-",
+            ]
+        )
+    return rows
+
+
+def event_rows(events: Iterable[dict[str, Any]], now: datetime) -> list[list[str]]:
+    """An Agent's Events, oldest first: age, type, reason, message."""
+    ordered = sorted(events, key=lambda e: _event_time(e) or now)
+    return [
+        [
+            human_age(_event_time(e), now),
+            e.get("type", ""),
+            e.get("reason", ""),
+            e.get("message", ""),
+        ]
+        for e in ordered
+    ]
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns separated by three spaces, like `kubectl get`."""
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    lines = [
+        "   ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+async def _fetch(
+    namespace: str | None, name: str | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    await config.load_kube_config()
+    async with client.ApiClient() as api:
+        custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+        if name:
+            agents = [
+                await custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace or "default", PLURAL, name
+                )
+            ]
+        elif namespace:
+            listed = await custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+            agents = listed["items"]
+        else:
+            agents = (await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL))["items"]
+        selector = f"involvedObject.kind={KIND}"
+        if name:
+            selector += f",involvedObject.name={name}"
+        if namespace or name:
+            ev = await core.list_namespaced_event(namespace or "default", field_selector=selector)
+        else:
+            ev = await core.list_event_for_all_namespaces(field_selector=selector)
+        events = [api.sanitize_for_serialization(e) for e in ev.items]
+    return agents, events
+
+
+@click.command("status")
+@click.argument("name", required=False)
+@click.option("-n", "--namespace", help="Namespace (default: all, or 'default' with NAME).")
+@click.option("--events", "show_events", is_flag=True, help="Print NAME's event history.")
+def command(name: str | None, namespace: str | None, show_events: bool) -> None:
+    """Show Agents: phase, time in phase, addresses and the last event."""
+    if show_events and not name:
+        raise click.UsageError("--events needs an Agent NAME")
+    try:
+        agents, events = asyncio.run(_fetch(namespace, name))
+    except client.ApiException as exc:
+        if exc.status == 404:
+            raise click.ClickException(
+                f"agent {name!r} not found in namespace {namespace or 'default'!r}"
+            ) from None
+        raise click.ClickException(f"Kubernetes API error {exc.status}: {exc.reason}") from None
+    now = datetime.now(UTC)
+    if show_events:
+        header = ["AGE", "TYPE", "REASON", "MESSAGE"]
+        click.echo(render_table(header, event_rows(events, now)))
+        return
+    header = ["NAMESPACE", "NAME", "PHASE", "IN PHASE", "DESIRED", "PUBLIC IP", "TAILNET IP",
+              "LAST EVENT"]  # fmt: skip
+    click.echo(render_table(header, agent_rows(agents, events, now)))

@@ -1,0 +1,42 @@
+"""Pure parts of `aura status`: ages, row building and table layout."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aura.status_cli import agent_rows, human_age, render_table
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(5, "5s"), (59, "59s"), (60, "1m"), (7200, "2h"), (3 * 86400, "3d")]
+)
+def test_human_age(seconds: int, text: str) -> None:
+    assert human_age(NOW - timedelta(seconds=seconds), NOW) == text
+
+
+def test_rows_pick_the_latest_event_per_agent() -> None:
+    agents = [
+        {"metadata": {"namespace": "b", "name": "y"}, "spec": {"desiredState": "stopped"}},
+        {
+            "metadata": {"namespace": "a", "name": "x"},
+            "spec": {"desiredState": "running"},
+            "status": {"phase": "Running", "phaseSince": "2026-11-21T11:59:00Z"},
+        },
+    ]
+    events = [
+        {"involvedObject": {"namespace": "a", "name": "x"}, "reason": "Late", "message": "2",
+         "lastTimestamp": "2026-11-21T11:58:00Z"},
+        {"involvedObject": {"namespace": "a", "name": "x"}, "reason": "Early", "message": "1",
+         "lastTimestamp": "2026-11-21T11:00:00Z"},
+    ]  # fmt: skip
+    rows = agent_rows(agents, events, NOW)
+    assert rows[0] == ["a", "x", "Running", "1m", "running", "-", "-", "Late: 2"]
+    assert rows[1] == ["b", "y", "-", "-", "stopped", "-", "-", "-"]
+
+
+def test_table_aligns_columns() -> None:
+    assert render_table(["A", "LONG"], [["xyz", "1"]]) == "A     LONG\nxyz   1"
