@@ -14,7 +14,19 @@ from aura import __version__
 # name -> (module, click command attribute, one-line help); `aura --help` lists them all.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "crd": ("aura.cli", "crd_command", "Print or check the generated Agent CRD."),
+    "operator": ("aura.controller.cli", "command", "Run the operator that reconciles Agents."),
+    "bridge": (
+        "aura.bridge.cli",
+        "command",
+        "Run the Stripe webhook bridge and the agent status API.",
+    ),
+    "demo": ("aura.demo.cli", "command", "Walk one customer through the whole lifecycle locally."),
     "status": ("aura.status_cli", "command", "Show Agents, their phase and last event."),
+    "sandbox": (
+        "aura.sandbox.cli",
+        "command",
+        "Run the simulated Hetzner, Tailscale and Stripe APIs.",
+    ),
 }
 
 

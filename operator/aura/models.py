@@ -303,7 +303,31 @@ class ProvisioningStatus(_Wire):
     attempt: Annotated[int, Field(default=0, ge=0)]
     started_at: Annotated[datetime | None, Field(default=None)]
     failed_step: Annotated[str | None, Field(default=None)]
-    failures: Annotated[int, Field(default=0, ge=0)]
+    failures: Annotated[
+        int,
+        Field(
+            default=0,
+            ge=0,
+            description="Consecutive failures of "
+            "failedStep; past the retry budget the attempt rolls back.",
+        ),
+    ]
+    failed_generation: Annotated[
+        int | None,
+        Field(
+            default=None,
+            description="Generation whose attempt failed and was rolled back; "
+            "a new generation starts a new attempt.",
+        ),
+    ]
+    retry_token: Annotated[
+        str | None,
+        Field(
+            default=None,
+            description="Value of the aura.dev/retry annotation when the attempt "
+            "failed; changing the annotation starts a new attempt.",
+        ),
+    ]
 
 
 class AgentStatus(_Wire):

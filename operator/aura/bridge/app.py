@@ -1,0 +1,106 @@
+"""`create_app()`: the bridge's FastAPI application, wired from explicit dependencies.
+
+The caller owns the Kubernetes `ApiClient` and the `StripeApi`; the app's lifespan owns the
+Agent watch (SSE) and, when a grace period is configured, the periodic past-due sweep.
+Routes: the webhook (`webhook`), the status API (`status_api`), `/healthz` (the process is
+up), `/readyz` (the Agent watch is synced with the apiserver), `/metrics`, `/openapi.json`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
+from kubernetes_asyncio import client
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from aura import __version__
+from aura.bridge import status_api, webhook
+from aura.bridge.agents import AgentStore
+from aura.bridge.config import BridgeConfig
+from aura.bridge.metrics import Metrics
+from aura.bridge.processor import Processor
+from aura.bridge.sse import AgentWatcher
+from aura.bridge.stripe_api import StripeApi
+
+log = logging.getLogger(__name__)
+
+
+async def _sweep_forever(processor: Processor, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await processor.sweep_grace()
+        except Exception as exc:  # a failed sweep is retried on the next tick
+            log.warning("grace sweep failed: %s", type(exc).__name__)
+
+
+def create_app(
+    config: BridgeConfig,
+    api: client.ApiClient,
+    stripe_api: StripeApi | None,
+    store: AgentStore | None = None,
+) -> FastAPI:
+    """The bridge app; `store` may be passed in to install test hooks."""
+    store = store or AgentStore(api)
+    processor = Processor(config, store, stripe_api)
+    watcher = AgentWatcher(store)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(watcher.run(), name="agent-watch")]
+        if config.past_due_grace > 0:
+            tasks.append(
+                asyncio.create_task(
+                    _sweep_forever(processor, config.grace_sweep_interval), name="grace-sweep"
+                )
+            )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = FastAPI(
+        title="Aura bridge",
+        version=__version__,
+        summary="Stripe webhooks to Agent desired states, and agent status for dashboards.",
+        lifespan=lifespan,
+    )
+    app.state.processor = processor
+    app.state.watcher = watcher
+    app.state.metrics = metrics
+    app.include_router(webhook.router(config, processor, metrics))
+    app.include_router(status_api.router(config, store, watcher, metrics))
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        summary="Readiness: the Agent watch is synced",
+        responses={503: {"description": "Not ready"}},
+    )
+    async def readyz() -> JSONResponse:
+        if watcher.synced.is_set():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "waiting for the agent watch"}, status_code=503)
+
+    @app.get(
+        "/metrics", tags=["ops"], summary="Prometheus metrics", response_class=PlainTextResponse
+    )
+    async def metrics_endpoint() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,34 @@
+"""Prometheus metrics of one bridge app, on a registry of its own (several apps may live in one
+test process). Served at `/metrics`.
+
+- `aura_bridge_webhook_events_total{type,outcome}`: every delivery; `type` is `unverified` for
+  deliveries rejected before the signature matched, so forged traffic cannot grow the label set.
+- `aura_bridge_webhook_duration_seconds`: wall time of a webhook request, verification to answer.
+- `aura_bridge_sse_clients`: open Server-Sent Events streams.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.events = Counter(
+            "aura_bridge_webhook_events",
+            "Stripe webhook deliveries by event type and outcome.",
+            ["type", "outcome"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "aura_bridge_webhook_duration_seconds",
+            "Time to answer a Stripe webhook delivery.",
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.sse_clients = Gauge(
+            "aura_bridge_sse_clients", "Open Server-Sent Events streams.", registry=self.registry
+        )

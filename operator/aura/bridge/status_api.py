@@ -1,0 +1,152 @@
+"""The status API for dashboards (bearer-token authenticated):
+
+- `GET /v1/agents?customer=cus_...`          the customer's Agents;
+- `GET /v1/agents/{namespace}/{name}`         one Agent (404 if absent);
+- `GET /v1/agents/{namespace}/{name}/events`  SSE: its phase changes (404 if absent);
+- `GET /v1/customers/{customer}/events`       SSE: phase changes of the customer's Agents.
+
+Tokens are compared in constant time against every configured token; a missing or wrong
+token is a 401 that does not say which. Reads go to the apiserver; a transient failure there
+is a 503 with a short message.
+"""
+
+# No `from __future__ import annotations`: FastAPI must evaluate the annotations of the
+# nested route functions, which refer to the local `bearer` dependency.
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from aura.bridge.agents import LABEL_CUSTOMER, AgentStore
+from aura.bridge.config import BridgeConfig
+from aura.bridge.errors import BridgeError
+from aura.bridge.metrics import Metrics
+from aura.bridge.sse import AgentWatcher
+from aura.bridge.views import AgentView
+from aura.models import CUSTOMER_ID_PATTERN
+
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+OBJECT_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+# Customer ids become label selector values: at most 63 characters.
+CUSTOMER_PATTERN = CUSTOMER_ID_PATTERN.replace("{1,250}", "{1,59}")
+
+Namespace = Annotated[str, Path(pattern=NAME_PATTERN, max_length=63)]
+Name = Annotated[str, Path(pattern=OBJECT_NAME_PATTERN, max_length=253)]
+SSE_MEDIA = "text/event-stream"
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The Kubernetes API is unavailable"}
+}
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid bearer token"}
+}
+
+
+class AgentList(BaseModel):
+    items: list[AgentView]
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+def _sse_response(description: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"description": description, "content": {SSE_MEDIA: {"schema": {"type": "string"}}}},
+        **UNAUTHORIZED,
+    }
+
+
+def router(
+    config: BridgeConfig, store: AgentStore, watcher: AgentWatcher, metrics: Metrics
+) -> APIRouter:
+    bearer = HTTPBearer(auto_error=False, description="A token from AURA_API_TOKENS")
+    tokens = [t.encode() for t in config.api_tokens]
+
+    def authorized(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> None:
+        given = credentials.credentials.encode() if credentials else b""
+        # Check every token so the time taken says nothing about which one nearly matched.
+        ok = False
+        for token in tokens:
+            ok |= hmac.compare_digest(given, token)
+        if not (given and ok):
+            raise HTTPException(
+                401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    api = APIRouter(
+        dependencies=[Depends(authorized)],
+        tags=["agents"],
+        responses={**UNAUTHORIZED, **UNAVAILABLE},
+    )
+
+    async def _get(namespace: str, name: str) -> dict[str, Any]:
+        try:
+            agent = await store.get(namespace, name)
+        except BridgeError:
+            raise HTTPException(503, "kubernetes API unavailable") from None
+        if agent is None:
+            raise HTTPException(404, "no such agent")
+        return agent
+
+    @api.get("/v1/agents", response_model=AgentList, summary="A customer's agents")
+    async def list_agents(
+        customer: Annotated[str, Query(pattern=CUSTOMER_PATTERN, max_length=63)],
+    ) -> AgentList:
+        try:
+            agents = await store.select(f"{LABEL_CUSTOMER}={customer}")
+        except BridgeError:
+            raise HTTPException(503, "kubernetes API unavailable") from None
+        views = sorted((AgentView.of(a) for a in agents), key=lambda v: (v.namespace, v.name))
+        return AgentList(items=views)
+
+    @api.get(
+        "/v1/agents/{namespace}/{name}",
+        response_model=AgentView,
+        summary="One agent",
+        responses={404: {"model": ErrorBody, "description": "No such agent"}},
+    )
+    async def get_agent(namespace: Namespace, name: Name) -> AgentView:
+        return AgentView.of(await _get(namespace, name))
+
+    def _stream(matches: Any) -> StreamingResponse:
+        async def body() -> Any:
+            metrics.sse_clients.inc()
+            try:
+                async for chunk in watcher.stream(matches):
+                    yield chunk
+            finally:
+                metrics.sse_clients.dec()
+
+        return StreamingResponse(
+            body(),
+            media_type=SSE_MEDIA,
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @api.get(
+        "/v1/agents/{namespace}/{name}/events",
+        summary="Server-Sent Events: this agent's phase changes",
+        response_class=StreamingResponse,
+        responses={**_sse_response("An event stream"), 404: {"description": "No such agent"}},
+    )
+    async def agent_events(namespace: Namespace, name: Name) -> StreamingResponse:
+        await _get(namespace, name)
+        return _stream(lambda v: v.namespace == namespace and v.name == name)
+
+    @api.get(
+        "/v1/customers/{customer}/events",
+        summary="Server-Sent Events: phase changes of a customer's agents",
+        response_class=StreamingResponse,
+        responses=_sse_response("An event stream"),
+    )
+    async def customer_events(
+        customer: Annotated[str, Path(pattern=CUSTOMER_PATTERN, max_length=63)],
+    ) -> StreamingResponse:
+        return _stream(lambda v: v.customer_id == customer)
+
+    return api

@@ -1,0 +1,58 @@
+"""The one Stripe call the bridge makes, behind a Protocol so tests can use a fake.
+
+`StripeApi.retrieve_subscription(id)` returns the subscription as a plain dict, None when
+Stripe says it does not exist, and raises `RetryableError` for anything transient (timeouts,
+5xx, rate limits, connection failures) or `PermanentError` for a refused request (bad key).
+`StripeClientApi` adapts the official `stripe` client (async methods over httpx) and points it
+at `STRIPE_API_BASE` when given, e.g. the Aura sandbox. Error messages carry the HTTP status
+and Stripe's error code only, never the key.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import stripe
+
+from aura.bridge.errors import PermanentError, RetryableError
+
+
+class StripeApi(Protocol):
+    async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any] | None:
+        """The subscription's current state; see the module docstring."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class StripeClientApi:
+    """`StripeApi` on `stripe.StripeClient`; `timeout` bounds each request."""
+
+    def __init__(self, api_key: str, api_base: str | None = None, timeout: float = 2.0) -> None:
+        self._http = stripe.HTTPXClient(timeout=timeout)
+        bases: dict[str, str] = {"api": api_base.rstrip("/")} if api_base else {}
+        self._client = stripe.StripeClient(
+            api_key,
+            base_addresses=bases,  # type: ignore[arg-type]
+            http_client=self._http,
+            max_network_retries=0,  # the caller owns the time budget and the fallback
+        )
+
+    async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any] | None:
+        try:
+            sub = await self._client.v1.subscriptions.retrieve_async(subscription_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise PermanentError(
+                f"stripe refused the request ({exc.http_status} {exc.code})"
+            ) from None
+        except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+            raise PermanentError(f"stripe rejected the API key ({exc.http_status})") from None
+        except stripe.StripeError as exc:
+            raise RetryableError(f"stripe unavailable ({exc.http_status})") from None
+        result: dict[str, Any] = sub.to_dict()
+        return result
+
+    async def close(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]

@@ -1,0 +1,118 @@
+"""Wiring: build the Operator's clients from the config, run kopf and the sweeper together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import SimpleNamespace
+
+import httpx
+import kopf
+from prometheus_client import start_http_server
+
+from aura.configure.base import Configurator
+from aura.controller import handlers, naming
+from aura.controller.clients.hetzner import HcloudAdapter
+from aura.controller.clients.hosts import DirectHosts, HostObserver, SandboxHosts
+from aura.controller.clients.kube import KubeClients
+from aura.controller.clients.ratelimit import RateLimiter
+from aura.controller.clients.servercache import ServerCache
+from aura.controller.clients.tailscale import TailscaleAdapter
+from aura.controller.reconcile.sweeper import Sweeper
+from aura.controller.runtime import Operator
+from aura.controller.settings import OperatorConfig, configure_kopf
+
+log = logging.getLogger("aura.operator")
+
+
+def _configurator(config: OperatorConfig) -> Configurator:
+    kind = config.configurator
+    if kind == "auto":
+        kind = "simulated" if config.sandbox else "ansible"
+    if kind == "simulated":
+        if not config.sandbox_url:
+            raise ValueError("the simulated configurator needs AURA_SANDBOX_URL")
+        from aura.configure.simulated import SimulatedConfigurator
+
+        return SimulatedConfigurator(config.sandbox_url)
+    from aura.configure.ansible import AnsibleConfigurator
+
+    return AnsibleConfigurator(timeout_seconds=config.configure_timeout)
+
+
+async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
+    http = httpx.AsyncClient(timeout=config.health_timeout)
+    hetzner = HcloudAdapter(
+        token=config.hcloud_token,
+        endpoint=config.hcloud_endpoint,
+        limiter=RateLimiter(max_backoff=config.rate_limit_max_backoff),
+        token_source=config.hcloud_token_source,
+    )
+    hosts: HostObserver = (
+        SandboxHosts(http, config.sandbox_url) if config.sandbox_url else DirectHosts()
+    )
+    return Operator(
+        config=config,
+        hetzner=hetzner,
+        servers=ServerCache(
+            hetzner, label_selector=naming.MANAGED_SELECTOR, max_age=config.server_list_max_age
+        ),
+        tailnet=TailscaleAdapter(
+            base_url=config.tailscale_base_url,
+            client_id=config.tailscale_client_id,
+            client_secret=config.tailscale_client_secret,
+            tailnet=config.tailscale_tailnet,
+            credentials_source=config.tailscale_source,
+        ),
+        secrets=kube,
+        events=kube,
+        hosts=hosts,
+        configurator=_configurator(config),
+        http=http,
+    )
+
+
+async def _sweep_forever(op: Operator, kube: KubeClients) -> None:
+    sweeper = Sweeper(op)
+    while True:
+        await asyncio.sleep(op.config.sweep_interval)
+        try:
+            await sweeper.sweep(await kube.list_agents(op.config.namespace))
+        except Exception as exc:  # the next pass retries; never let the sweeper die
+            log.warning("orphan sweep failed: %s", exc)
+
+
+async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> None:
+    """Run kopf and the sweeper until `stop` is set."""
+    config = op.config
+    if config.metrics_port:
+        start_http_server(config.metrics_port)
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, config)
+    settings = kopf.OperatorSettings()
+    configure_kopf(settings, config)
+    stop_flag: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def relay_stop() -> None:
+        await stop.wait()
+        stop_flag.set_result(None)
+
+    tasks = [asyncio.create_task(_sweep_forever(op, kube)), asyncio.create_task(relay_stop())]
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=settings,
+            memo=SimpleNamespace(operator=op),
+            namespaces=[config.namespace] if config.namespace else [],
+            clusterwide=not config.namespace,
+            standalone=True,
+            stop_flag=stop_flag,
+        )
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await op.http.aclose()
+        await kube.close()

@@ -1,0 +1,237 @@
+"""`aura operator`: run the operator that reconciles Agents against the cluster in KUBECONFIG.
+
+Every option also reads an environment variable (shown in `--help`); credentials use the
+ecosystem's own names (HCLOUD_TOKEN, TAILSCALE_OAUTH_CLIENT_ID, ...) and can come instead from
+a Secret (`--credentials-secret`). With AURA_SANDBOX_URL set, the sandbox's simulated
+configurator and health addresses are used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import fields, replace
+from typing import Any
+
+import click
+
+from aura.controller.settings import OperatorConfig
+
+_DEFAULTS = OperatorConfig()
+
+# (field, help) for the numeric knobs; each becomes --kebab-name / AURA_UPPER_NAME.
+_TUNING: list[tuple[str, str]] = [
+    ("max_concurrent_provisions", "Agents provisioned at once; the rest wait Queued."),
+    ("worker_limit", "kopf workers (Agents reconciled concurrently)."),
+    ("boot_timeout", "Seconds a new server may take to reach running."),
+    ("cloud_init_timeout", "Seconds cloud-init may take after boot."),
+    ("configure_timeout", "Seconds one configuration run may take."),
+    ("tailnet_join_timeout", "Seconds the device may take to appear in the tailnet."),
+    ("provision_deadline", "Seconds a whole provisioning attempt may take."),
+    ("shutdown_timeout", "Seconds to wait for a graceful shutdown before poweroff."),
+    ("step_retries", "Tries of a failing provisioning step before rolling back."),
+    ("retry_backoff", "Base back-off in seconds between tries (doubles each try)."),
+    ("poll_interval", "Seconds between checks while waiting (boot, cloud-init, join)."),
+    ("health_interval", "Seconds between health/drift checks of each Agent."),
+    ("server_list_max_age", "Max age in seconds of the shared server list."),
+    ("credentials_retry_delay", "Seconds before retrying after rejected credentials."),
+    ("sweep_interval", "Seconds between orphan sweeps."),
+    ("orphan_grace", "Seconds an unclaimed server/device is left alone before deletion."),
+    ("auth_key_expiry", "Lifetime in seconds of minted tailnet auth keys."),
+    ("rate_limit_max_backoff", "Cap in seconds of the global back-off after 429s."),
+    ("metrics_port", "Port of the Prometheus /metrics endpoint (0: off)."),
+]
+
+
+def _tuning_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    types = {f.name: f.type for f in fields(OperatorConfig)}
+    for name, text in reversed(_TUNING):
+        kind = int if types[name] in (int, "int") else float
+        fn = click.option(
+            "--" + name.replace("_", "-"),
+            name,
+            type=kind,
+            default=getattr(_DEFAULTS, name),
+            show_default=True,
+            envvar="AURA_" + name.upper(),
+            show_envvar=True,
+            help=text,
+        )(fn)
+    return fn
+
+
+def _opt(flag: str, envvar: str, help: str, **kw: Any) -> Callable[..., Any]:
+    return click.option(flag, envvar=envvar, show_envvar=True, help=help, **kw)
+
+
+@click.command("operator")
+@_opt("--namespace", "AURA_NAMESPACE", "Watch only this namespace (default: all).")
+@_opt("--hcloud-token", "HCLOUD_TOKEN", "Hetzner Cloud API token.", default="")
+@_opt(
+    "--hcloud-endpoint",
+    "HCLOUD_ENDPOINT",
+    "Hetzner API URL.",
+    default=_DEFAULTS.hcloud_endpoint,
+    show_default=True,
+)
+@_opt(
+    "--tailscale-client-id", "TAILSCALE_OAUTH_CLIENT_ID", "Tailscale OAuth client ID.", default=""
+)
+@_opt(
+    "--tailscale-client-secret",
+    "TAILSCALE_OAUTH_CLIENT_SECRET",
+    "Tailscale OAuth client secret.",
+    default="",
+)
+@_opt(
+    "--tailscale-tailnet",
+    "TAILSCALE_TAILNET",
+    "Tailnet name ('-': the client's own).",
+    default="-",
+    show_default=True,
+)
+@_opt(
+    "--tailscale-base-url",
+    "TAILSCALE_BASE_URL",
+    "Tailscale API URL.",
+    default=_DEFAULTS.tailscale_base_url,
+    show_default=True,
+)
+@_opt(
+    "--credentials-secret",
+    "AURA_CREDENTIALS_SECRET",
+    "NAMESPACE/NAME of a Secret whose HCLOUD_TOKEN, TAILSCALE_OAUTH_CLIENT_ID and "
+    "TAILSCALE_OAUTH_CLIENT_SECRET keys override the options above.",
+)
+@_opt(
+    "--sandbox-url",
+    "AURA_SANDBOX_URL",
+    "The sandbox's admin URL: use the simulated configurator and health addresses.",
+)
+@_opt(
+    "--default-tags",
+    "AURA_DEFAULT_TAGS",
+    "Comma-separated tailnet tags for Agents that keep the CRD's default tags.",
+    default=",".join(_DEFAULTS.default_tags),
+    show_default=True,
+)
+@_opt(
+    "--ssh-user",
+    "AURA_SSH_USER",
+    "User the configurator logs in as.",
+    default="root",
+    show_default=True,
+)
+@_opt(
+    "--configurator",
+    "AURA_CONFIGURATOR",
+    "auto: simulated in sandbox mode, else ansible.",
+    type=click.Choice(["auto", "ansible", "simulated"]),
+    default="auto",
+    show_default=True,
+)
+@_opt(
+    "--ssh-target-override",
+    "AURA_SSH_TARGET_OVERRIDE",
+    "HOST:PORT to configure instead of each server's address (testing only).",
+)
+@_tuning_options
+@_opt(
+    "--log-format",
+    "AURA_LOG_FORMAT",
+    "Log format.",
+    type=click.Choice(["json", "text"]),
+    default="json",
+    show_default=True,
+)
+@_opt("--log-level", "AURA_LOG_LEVEL", "Log level.", default="INFO", show_default=True)
+def command(
+    namespace: str | None,
+    credentials_secret: str | None,
+    default_tags: str,
+    log_format: str,
+    log_level: str,
+    **options: Any,
+) -> None:
+    """Run the operator that reconciles Agents (cluster from KUBECONFIG or in-cluster)."""
+    from aura.logs import configure_logging
+
+    configure_logging(json_format=log_format == "json", level=log_level.upper())
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_KopfNoise())
+    config = OperatorConfig(
+        namespace=namespace or None,
+        default_tags=tuple(t.strip() for t in default_tags.split(",") if t.strip()),
+        sandbox_url=options.pop("sandbox_url") or None,
+        ssh_target_override=options.pop("ssh_target_override") or None,
+        **options,
+    )
+    asyncio.run(_main(config, credentials_secret))
+
+
+class _KopfNoise(logging.Filter):
+    """Drop kopf's bulky per-record extras and log our expected waits as INFO, not ERROR.
+
+    kopf reports every `TemporaryError` as "failed temporarily" at ERROR; for a pass that is
+    merely waiting for a server to boot that is noise, not an error.
+    """
+
+    _EXTRAS = ("settings", "k8s_skip", "k8s_ref")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        for key in self._EXTRAS:
+            record.__dict__.pop(key, None)
+        message = str(record.msg)
+        if record.levelno == logging.ERROR and "failed temporarily: waiting:" in message:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        # One line per Agent per health tick says nothing; failures are still logged.
+        return not (message.startswith("Timer ") and message.endswith(" succeeded."))
+
+
+async def _main(config: OperatorConfig, credentials_secret: str | None) -> None:
+    from aura.controller.app import build_operator, run_operator
+    from aura.controller.clients.kube import KubeClients
+
+    kube = await KubeClients.connect()
+    if credentials_secret:
+        config = await _credentials_from_secret(kube, config, credentials_secret)
+    missing = [
+        name
+        for name, value in (
+            ("HCLOUD_TOKEN", config.hcloud_token),
+            ("TAILSCALE_OAUTH_CLIENT_ID", config.tailscale_client_id),
+            ("TAILSCALE_OAUTH_CLIENT_SECRET", config.tailscale_client_secret),
+        )
+        if not value
+    ]
+    if missing:
+        raise click.UsageError(f"missing credentials: {', '.join(missing)}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    op = await build_operator(config, kube)
+    logging.getLogger("aura.operator").info(
+        "starting operator", extra={"namespace": config.namespace or "*", "sandbox": config.sandbox}
+    )
+    await run_operator(op, kube, stop)
+
+
+async def _credentials_from_secret(kube: Any, config: OperatorConfig, ref: str) -> OperatorConfig:
+    namespace, _, name = ref.partition("/")
+    data = await kube.get(namespace, name)
+    if data is None:
+        raise click.UsageError(f"credentials Secret {ref} not found")
+    return replace(
+        config,
+        hcloud_token=data.get("HCLOUD_TOKEN", config.hcloud_token),
+        tailscale_client_id=data.get("TAILSCALE_OAUTH_CLIENT_ID", config.tailscale_client_id),
+        tailscale_client_secret=data.get(
+            "TAILSCALE_OAUTH_CLIENT_SECRET", config.tailscale_client_secret
+        ),
+        credentials_source=f"Secret {ref}",
+    )

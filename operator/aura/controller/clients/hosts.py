@@ -1,0 +1,72 @@
+"""How the operator observes an agent host: cloud-init progress and the gateway's address.
+
+In production there is no API for either: cloud-init is done enough to start configuring once
+sshd answers (the playbook then runs `cloud-init status --wait`), and the gateway is reached
+over the tailnet at `http://<tailnet IPv4>:<port>`. In sandbox mode (`AURA_SANDBOX_URL`) the
+simulated world's admin API reports both for each simulated server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+import httpx
+
+
+class HostObserver(Protocol):
+    async def cloud_init_done(self, server_id: int, host: str | None) -> bool: ...
+
+    async def gateway_url(
+        self, server_id: int, tailnet_ipv4: str | None, port: int
+    ) -> str | None: ...
+
+
+class DirectHosts:
+    """Production: probe sshd on the public address; the gateway over the tailnet."""
+
+    def __init__(self, ssh_port: int = 22, connect_timeout: float = 3.0) -> None:
+        self._ssh_port = ssh_port
+        self._timeout = connect_timeout
+
+    async def cloud_init_done(self, server_id: int, host: str | None) -> bool:
+        if not host:
+            return False
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, self._ssh_port), self._timeout
+            )
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        return True
+
+    async def gateway_url(self, server_id: int, tailnet_ipv4: str | None, port: int) -> str | None:
+        return f"http://{tailnet_ipv4}:{port}" if tailnet_ipv4 else None
+
+
+class SandboxHosts:
+    """Sandbox: `GET {admin_url}/servers/{id}` reports `cloud_init` and `gateway_url`."""
+
+    def __init__(self, http: httpx.AsyncClient, admin_url: str) -> None:
+        self._http = http
+        self._admin = admin_url.rstrip("/")
+
+    async def _server(self, server_id: int) -> dict[str, object] | None:
+        try:
+            response = await self._http.get(f"{self._admin}/servers/{server_id}")
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        body = response.json()
+        return body if isinstance(body, dict) else None
+
+    async def cloud_init_done(self, server_id: int, host: str | None) -> bool:
+        server = await self._server(server_id)
+        return server is not None and server.get("cloud_init") == "done"
+
+    async def gateway_url(self, server_id: int, tailnet_ipv4: str | None, port: int) -> str | None:
+        server = await self._server(server_id)
+        url = server.get("gateway_url") if server else None
+        return str(url) if url else None

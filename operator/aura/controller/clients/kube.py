@@ -1,0 +1,151 @@
+"""The operator's own Kubernetes writes besides the Agent: Secrets, Events, the Agent list.
+
+kopf owns the Agent object (watching, status patches, finalizer); this module owns the
+children. Secrets are created with an ownerReference to their Agent (so a real cluster's
+garbage collector removes them with it) and labelled so they can be found; they are still
+deleted explicitly because `desiredState: deleted` keeps the Agent as a record.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from aura.models import API_VERSION, GROUP, KIND, PLURAL, VERSION
+
+
+@dataclass(frozen=True)
+class AgentRef:
+    """Enough of an Agent to own a child object or be the subject of an Event."""
+
+    namespace: str
+    name: str
+    uid: str
+
+
+class SecretStore(Protocol):
+    async def get(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The decoded data of a Secret, or None if it does not exist."""
+        ...
+
+    async def create(
+        self, owner: AgentRef, name: str, data: dict[str, str], labels: dict[str, str]
+    ) -> bool:
+        """Create the Secret; False if it already existed (the caller re-reads it)."""
+        ...
+
+    async def delete(self, namespace: str, name: str) -> None:
+        """Delete the Secret; a missing one counts as done."""
+        ...
+
+
+class EventSink(Protocol):
+    async def post(self, agent: AgentRef, type_: str, reason: str, message: str) -> None: ...
+
+
+class KubeClients:
+    """Secrets, Events and the Agent list over one kubernetes_asyncio ApiClient."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+        self._core = client.CoreV1Api(api)
+        self._custom = client.CustomObjectsApi(api)
+
+    @classmethod
+    async def connect(cls) -> KubeClients:
+        """Use the in-cluster service account, else `KUBECONFIG` / ~/.kube/config."""
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            return cls(client.ApiClient())
+        return cls(await config.new_client_from_config(config_file=os.environ.get("KUBECONFIG")))
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    # SecretStore
+    async def get(self, namespace: str, name: str) -> dict[str, str] | None:
+        try:
+            secret = await self._core.read_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+    async def create(
+        self, owner: AgentRef, name: str, data: dict[str, str], labels: dict[str, str]
+    ) -> bool:
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name=name,
+                namespace=owner.namespace,
+                labels=labels,
+                owner_references=[
+                    client.V1OwnerReference(
+                        api_version=API_VERSION,
+                        kind=KIND,
+                        name=owner.name,
+                        uid=owner.uid,
+                        controller=True,
+                        block_owner_deletion=False,
+                    )
+                ],
+            ),
+            type="Opaque",
+            string_data=data,
+        )
+        try:
+            await self._core.create_namespaced_secret(owner.namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def delete(self, namespace: str, name: str) -> None:
+        try:
+            await self._core.delete_namespaced_secret(name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # EventSink
+    async def post(self, agent: AgentRef, type_: str, reason: str, message: str) -> None:
+        now = datetime.now(UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{agent.name}.", namespace=agent.namespace),
+            involved_object=client.V1ObjectReference(
+                api_version=API_VERSION,
+                kind=KIND,
+                name=agent.name,
+                namespace=agent.namespace,
+                uid=agent.uid,
+            ),
+            reason=reason,
+            message=message[:1024],
+            type=type_,
+            source=client.V1EventSource(component="aura-operator"),
+            reporting_component="aura.dev/operator",
+            reporting_instance=os.environ.get("HOSTNAME", "aura-operator"),
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+        )
+        await self._core.create_namespaced_event(agent.namespace, event)
+
+    async def list_agents(self, namespace: str | None) -> list[dict[str, Any]]:
+        """Every Agent object (as a dict) in `namespace`, or in all namespaces."""
+        if namespace:
+            result = await self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL
+            )
+        else:
+            result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        items: list[dict[str, Any]] = result.get("items", [])
+        return items

@@ -1,0 +1,162 @@
+"""Condition types, their reasons, `set_condition`, and the phase derived from conditions.
+
+Conditions are the API: each records the latest fact about one aspect of an Agent, with a
+CamelCase reason, a sentence of message and the generation it was computed for. The phase is
+only a summary for `kubectl get agents`; it is derived here and no logic branches on it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aura.models import Condition, ConditionStatus, DesiredState, Phase
+
+TRUE, FALSE, UNKNOWN = ConditionStatus.TRUE, ConditionStatus.FALSE, ConditionStatus.UNKNOWN
+
+SERVER_READY = "ServerReady"
+"""The Hetzner server exists and is running (False while queued, booting, off or missing)."""
+CONFIGURED = "Configured"
+"""cloud-init finished and the configurator brought the server to the configured state."""
+TAILNET_JOINED = "TailnetJoined"
+"""The server's device is in the tailnet; its ID and IPs are in status.tailscale."""
+HEALTHY = "Healthy"
+"""The OpenClaw gateway's /readyz answered with a ready JSON body."""
+READY = "Ready"
+"""Summary: the Agent is what its desiredState asks for. Its reason drives the Failed phase."""
+
+TYPES = (SERVER_READY, CONFIGURED, TAILNET_JOINED, HEALTHY, READY)
+
+
+class Reason:
+    """CamelCase reasons, grouped by the condition they mostly appear on."""
+
+    # Any condition
+    PENDING = "Pending"  # not evaluated yet in this attempt
+    # ServerReady
+    QUEUED = "Queued"  # waiting for a provisioning slot (--max-concurrent-provisions)
+    CREATING = "Creating"  # create sent, server initializing
+    STARTING = "Starting"  # powered on, booting
+    RUNNING = "Running"
+    SHUTTING_DOWN = "ShuttingDown"  # ACPI shutdown sent; poweroff follows after a timeout
+    POWERED_OFF = "PoweredOff"
+    SERVER_MISSING = "ServerMissing"  # the server disappeared behind our back
+    INVALID_CREDENTIALS = "InvalidCredentials"
+    # Configured
+    WAITING_FOR_CLOUD_INIT = "WaitingForCloudInit"
+    CONFIGURING = "Configuring"
+    CONFIGURATION_FAILED = "ConfigurationFailed"
+    CONFIGURED_OK = "Configured"
+    # TailnetJoined
+    WAITING_FOR_DEVICE = "WaitingForDevice"
+    JOINED = "Joined"
+    # Healthy
+    GATEWAY_READY = "GatewayReady"
+    GATEWAY_STARTING = "GatewayStarting"  # not yet healthy since this (re)start
+    GATEWAY_UNHEALTHY = "GatewayUnhealthy"  # was healthy, now failing: phase Degraded
+    # Ready
+    READY = "Ready"
+    STOPPED = "Stopped"
+    SUSPENDED = "Suspended"
+    DELETING = "Deleting"
+    DELETED = "Deleted"
+    PROVISIONING_FAILED = "ProvisioningFailed"  # rolled back; spec change or annotation retries
+    INVALID_SPEC = "InvalidSpec"
+
+
+# A Ready reason that means "this attempt is over and failed": phase Failed.
+FAILED_REASONS = frozenset({Reason.PROVISIONING_FAILED, Reason.INVALID_SPEC})
+
+
+def now() -> datetime:
+    """The current time truncated to whole seconds, as Kubernetes stores it."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def get_condition(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def is_true(conditions: list[Condition], type_: str) -> bool:
+    found = get_condition(conditions, type_)
+    return found is not None and found.status == TRUE
+
+
+def reason_of(conditions: list[Condition], type_: str) -> str | None:
+    found = get_condition(conditions, type_)
+    return found.reason if found is not None else None
+
+
+def set_condition(
+    conditions: list[Condition],
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    *,
+    generation: int | None,
+    at: datetime | None = None,
+) -> bool:
+    """Insert or update one condition in place; returns True if its status flipped.
+
+    `lastTransitionTime` changes only when the status changes, so it tells how long a fact
+    has held (the stop step uses it to time the ACPI shutdown). The list stays sorted by
+    type so the same facts always serialize to the same bytes.
+    """
+    existing = get_condition(conditions, type_)
+    if existing is None:
+        conditions.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=at or now(),
+                observed_generation=generation,
+            )
+        )
+        conditions.sort(key=lambda c: TYPES.index(c.type) if c.type in TYPES else len(TYPES))
+        return True
+    flipped = existing.status != status
+    if flipped:
+        existing.last_transition_time = at or now()
+    existing.status = status
+    existing.reason = reason
+    existing.message = message
+    existing.observed_generation = generation
+    return flipped
+
+
+def initialize_conditions(conditions: list[Condition], generation: int | None) -> None:
+    """On the first visit every condition is Unknown, so `kubectl describe` shows them all."""
+    for type_ in TYPES:
+        if get_condition(conditions, type_) is None:
+            set_condition(conditions, type_, UNKNOWN, Reason.PENDING, "", generation=generation)
+
+
+def derive_phase(conditions: list[Condition], desired: DesiredState) -> Phase:
+    """The one-word summary of `conditions` under `desired`, for printer columns and events."""
+    ready_reason = reason_of(conditions, READY)
+    if desired == DesiredState.DELETED:
+        return Phase.DELETED if ready_reason == Reason.DELETED else Phase.DELETING
+    if ready_reason in FAILED_REASONS:
+        return Phase.FAILED
+    server_reason = reason_of(conditions, SERVER_READY)
+    if desired in (DesiredState.STOPPED, DesiredState.SUSPENDED):
+        if server_reason in (Reason.POWERED_OFF, Reason.PENDING, Reason.QUEUED, None):
+            return Phase.STOPPED if desired == DesiredState.STOPPED else Phase.SUSPENDED
+        return Phase.STOPPING
+    if not is_true(conditions, SERVER_READY):
+        return (
+            Phase.QUEUED
+            if server_reason in (Reason.QUEUED, Reason.PENDING)
+            else (Phase.PROVISIONING)
+        )
+    if not is_true(conditions, CONFIGURED):
+        return Phase.CONFIGURING
+    if not is_true(conditions, TAILNET_JOINED):
+        return Phase.NETWORKING
+    if is_true(conditions, HEALTHY):
+        return Phase.RUNNING
+    if reason_of(conditions, HEALTHY) == Reason.GATEWAY_UNHEALTHY:
+        return Phase.DEGRADED
+    return Phase.NETWORKING

@@ -1,0 +1,188 @@
+"""Runs one reconcile pass for a kopf handler: build the context, reconcile, write back.
+
+This is the only module between kopf and the reconcile steps. It
+
+- parses the spec (an invalid one is a permanent, visible `InvalidSpec`),
+- serialises passes of the same Agent (one asyncio lock per UID; the timer also skips Agents
+  whose change handler has not converged),
+- writes `status` once, and only the keys that changed, with the phase derived from the
+  conditions and an Event (with the previous phase's duration) when the phase changes,
+- turns results and errors into kopf's retry semantics through `errors.to_kopf`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from aura.controller import conditions, errors, metrics
+from aura.controller.clients.kube import AgentRef
+from aura.controller.conditions import FALSE, Reason
+from aura.controller.reconcile import agent
+from aura.controller.reconcile.context import AgentContext, Logger, Wait
+from aura.controller.runtime import Operator
+from aura.models import AgentSpec, AgentStatus, DesiredState, Phase
+
+_WARNING_PHASES = {Phase.FAILED, Phase.DEGRADED}
+
+
+def _context(op: Operator, body: kopf.Body, spec: AgentSpec, logger: Logger) -> AgentContext:
+    meta = body["metadata"]
+    return AgentContext(
+        op=op,
+        ref=AgentRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"]),
+        spec=spec,
+        generation=int(meta.get("generation") or 0),
+        annotations=dict(meta.get("annotations") or {}),
+        status=AgentStatus.model_validate(dict(body.get("status") or {})),
+        log=logger,
+    )
+
+
+async def drive(
+    op: Operator,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    logger: Logger,
+    *,
+    trigger: str,
+    finalizing: bool = False,
+) -> None:
+    """One pass for a change handler: raises kopf errors to retry or stop."""
+    uid = body["metadata"]["uid"]
+    op.busy.add(uid)
+    async with op.locks[uid]:
+        outcome = await _pass(op, body, patch, logger, trigger=trigger, finalizing=finalizing)
+    if isinstance(outcome, Wait):
+        raise kopf.TemporaryError(f"waiting: {outcome.reason}", delay=outcome.delay)
+    if isinstance(outcome, errors.AuraError):
+        if not isinstance(outcome, errors.Permanent | errors.StepFailed):
+            raise errors.to_kopf(
+                outcome,
+                credentials_delay=op.config.credentials_retry_delay,
+                default_delay=op.config.retry_backoff,
+            )
+        op.busy.discard(uid)
+        raise errors.to_kopf(outcome, credentials_delay=0, default_delay=0)
+    op.busy.discard(uid)
+
+
+async def drive_timer(op: Operator, body: kopf.Body, patch: kopf.Patch, logger: Logger) -> None:
+    """One pass for the periodic timer: health, drift. Never raises for expected outcomes."""
+    uid = body["metadata"]["uid"]
+    if uid in op.busy or op.locks[uid].locked():
+        return
+    async with op.locks[uid]:
+        outcome = await _pass(op, body, patch, logger, trigger="timer", finalizing=False)
+    if isinstance(outcome, errors.AuraError):
+        logger.warning("timer pass did not converge: %s", outcome)
+
+
+async def _pass(
+    op: Operator,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    logger: Logger,
+    *,
+    trigger: str,
+    finalizing: bool,
+) -> Wait | errors.AuraError | None:
+    """Reconcile once and write status; returns Wait, the classified error, or None (Done)."""
+    try:
+        spec = AgentSpec.model_validate(dict(body.get("spec") or {}))
+    except ValidationError as exc:
+        spec = None
+        invalid = str(exc).replace("\n", " ")[:1000]
+    ctx = _context(op, body, spec or AgentSpec(), logger)
+    before = ctx.status.model_copy(deep=True)
+    outcome: Wait | errors.AuraError | None = None
+    try:
+        if spec is None:
+            ctx.set(conditions.READY, FALSE, Reason.INVALID_SPEC, invalid)
+            outcome = errors.Permanent(invalid, reason=Reason.INVALID_SPEC)
+        else:
+            result = await (agent.finalize_agent(ctx) if finalizing else agent.reconcile_agent(ctx))
+            outcome = result if isinstance(result, Wait) else None
+    except errors.AuraError as exc:
+        outcome = exc
+    finally:
+        await _write_status(ctx, before, patch, deleting=finalizing)
+    result_label = "done" if outcome is None else type(outcome).__name__.lower()
+    metrics.RECONCILES.labels(trigger, result_label).inc()
+    return outcome
+
+
+async def _write_status(
+    ctx: AgentContext, before: AgentStatus, patch: kopf.Patch, *, deleting: bool
+) -> None:
+    status = ctx.status
+    desired = DesiredState.DELETED if deleting else ctx.spec.desired_state
+    phase = conditions.derive_phase(status.conditions, desired)
+    if phase != before.phase:
+        now = datetime.now(UTC)  # sub-second precision: phases can be short in a sandbox
+        took = (now - before.phase_since).total_seconds() if before.phase_since else 0.0
+        if before.phase is not None:
+            metrics.PHASE_SECONDS.labels(before.phase.value).observe(took)
+        previous = before.phase.value if before.phase else "(new)"
+        ctx.event(
+            "Warning" if phase in _WARNING_PHASES else "Normal",
+            phase.value,
+            f"{previous} -> {phase.value} after {took:.1f}s in {previous}",
+        )
+        status.phase, status.phase_since = phase, now
+    _count_phase(ctx.ref.uid, phase, ctx)
+    status.observed_generation = ctx.generation
+    ready = conditions.get_condition(status.conditions, conditions.READY)
+    status.message = ready.message if ready is not None else None
+    old = before.model_dump(mode="json", by_alias=True, exclude_none=True)
+    new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for key, value in merge_patch(old, new).items():
+        patch.status[key] = value
+    for type_, reason, message in ctx.events:
+        try:
+            await ctx.op.events.post(ctx.ref, type_, reason, message)
+        except Exception as exc:  # an Event is best effort; never fail the pass for it
+            ctx.log.warning("could not post event %s: %s", reason, type(exc).__name__)
+    ctx.events.clear()
+
+
+def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) that turns `old` into `new`.
+
+    Keys that disappeared become None (merge patch's "delete"), also inside nested objects:
+    assigning a whole new dict would merge into the old one and keep its stale keys.
+    """
+    out: dict[str, Any] = {}
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        if isinstance(before, dict) and isinstance(after, dict):
+            out[key] = merge_patch(before, after)
+        else:
+            out[key] = after
+    return out
+
+
+def _count_phase(uid: str, phase: Phase, ctx: AgentContext) -> None:
+    previous = ctx.op.phases.get(uid)
+    if previous == phase.value:
+        return
+    if previous is not None:
+        metrics.AGENTS_BY_PHASE.labels(previous).dec()
+    metrics.AGENTS_BY_PHASE.labels(phase.value).inc()
+    ctx.op.phases[uid] = phase.value
+
+
+def forget(op: Operator, body: kopf.Body) -> None:
+    """Drop per-process memory of an Agent that no longer exists."""
+    uid = body["metadata"]["uid"]
+    previous = op.phases.pop(uid, None)
+    if previous is not None:
+        metrics.AGENTS_BY_PHASE.labels(previous).dec()
+    op.busy.discard(uid)
+    op.locks.pop(uid, None)
+    op.release_provisioning_slot(uid)

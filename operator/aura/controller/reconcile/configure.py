@@ -1,0 +1,104 @@
+"""Configuring: wait for cloud-init to finish, then run the `Configurator` once per server.
+
+The configurator (Ansible in production, the simulated one in sandbox mode) is idempotent, so
+a pass killed mid-run simply runs it again. A failed run is a failure of this step and counts
+against the retry budget; its message (never containing secrets) lands in the condition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aura.configure.base import ConfigTarget, ConfigurationTimeout
+from aura.controller import conditions, errors
+from aura.controller.conditions import FALSE, TRUE, Reason
+from aura.controller.reconcile import secrets
+from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
+
+RUNTIME_ENV_SUFFIX = "_API_KEY"
+GATEWAY_TOKEN_KEY = "OPENCLAW_GATEWAY_TOKEN"  # noqa: S105 (a key name)
+
+
+async def ensure_configured(ctx: AgentContext) -> StepResult:
+    if conditions.is_true(ctx.status.conditions, conditions.CONFIGURED):
+        return DONE
+    assert ctx.status.server is not None
+    assert ctx.status.server.id is not None
+    server_id = ctx.status.server.id
+    host, port = _target_address(ctx)
+    if not await ctx.op.hosts.cloud_init_done(server_id, host):
+        ctx.set(
+            conditions.CONFIGURED,
+            FALSE,
+            Reason.WAITING_FOR_CLOUD_INIT,
+            f"waiting for cloud-init on server {server_id}",
+        )
+        if ctx.status.provisioning is not None and ctx.since(conditions.CONFIGURED) > (
+            ctx.config.cloud_init_timeout
+        ):
+            raise errors.StepFailed(
+                "cloud-init",
+                f"cloud-init did not finish within {ctx.config.cloud_init_timeout:.0f}s",
+                reason="CloudInitTimeout",
+            )
+        return Wait(ctx.config.poll_interval, "cloud-init running")
+    ctx.set(conditions.CONFIGURED, FALSE, Reason.CONFIGURING, f"configuring server {server_id}")
+    ssh = await secrets.ensure_ssh_material(ctx)
+    target = ConfigTarget(
+        agent=f"{ctx.ref.namespace}/{ctx.ref.name}",
+        server_id=server_id,
+        host=host or "",
+        port=port,
+        user=ctx.config.ssh_user,
+        ssh_private_key=ssh.client_private_key,
+        ssh_host_public_key=ssh.host_public_key,
+        openclaw_version=ctx.spec.runtime.openclaw_version,
+        gateway_port=ctx.spec.runtime.gateway_port,
+        runtime_env=await _runtime_env(ctx),
+        settings=dict(ctx.spec.runtime.settings),
+    )
+    try:
+        result = await asyncio.wait_for(
+            ctx.op.configurator.configure(target), ctx.config.configure_timeout
+        )
+    except (TimeoutError, ConfigurationTimeout):
+        message = f"configuration timed out after {ctx.config.configure_timeout:.0f}s"
+        ctx.set(conditions.CONFIGURED, FALSE, Reason.CONFIGURATION_FAILED, message)
+        raise errors.Retryable(message) from None
+    except Exception as exc:
+        # The contract lets configurators raise on transport errors; the text of an arbitrary
+        # exception might carry a secret, so only its type is reported.
+        message = f"configurator error: {type(exc).__name__}"
+        ctx.set(conditions.CONFIGURED, FALSE, Reason.CONFIGURATION_FAILED, message)
+        raise errors.Retryable(message) from None
+    if not result.ok:
+        where = f" at task {result.failed_task!r}" if result.failed_task else ""
+        message = f"configuration failed{where}: {result.message}"[:1000]
+        ctx.set(conditions.CONFIGURED, FALSE, Reason.CONFIGURATION_FAILED, message)
+        raise errors.Retryable(message)
+    message = f"configured in {result.duration_seconds:.1f}s ({result.changed} changed)"
+    ctx.set(conditions.CONFIGURED, TRUE, Reason.CONFIGURED_OK, message)
+    ctx.event("Normal", "Configured", f"server {server_id} {message}")
+    return DONE
+
+
+def _target_address(ctx: AgentContext) -> tuple[str | None, int]:
+    override = ctx.config.ssh_target_override
+    if override:
+        host, _, port = override.rpartition(":")
+        return host, int(port)
+    assert ctx.status.server is not None
+    return ctx.status.server.ipv4 or ctx.status.server.ipv6, 22
+
+
+async def _runtime_env(ctx: AgentContext) -> dict[str, str]:
+    """Provider API keys and the gateway token from `spec.runtime.secretRef`, if any."""
+    ref = ctx.spec.runtime.secret_ref
+    if ref is None:
+        return {}
+    data = await ctx.op.secrets.get(ctx.ref.namespace, ref.name)
+    if data is None:
+        raise errors.Retryable(f"runtime Secret {ref.name} not found")
+    return {
+        k: v for k, v in data.items() if k.endswith(RUNTIME_ENV_SUFFIX) or k == GATEWAY_TOKEN_KEY
+    }

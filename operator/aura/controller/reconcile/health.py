@@ -1,0 +1,39 @@
+"""Running: the gateway's `/readyz` answers ready. Flips Healthy (and the phase) both ways.
+
+Called by the change handlers while an Agent comes up and by the timer afterwards. The first
+healthy answer ends the provisioning attempt (its deadline stops ticking and its slot frees).
+"""
+
+from __future__ import annotations
+
+from aura.controller import conditions
+from aura.controller.clients.gateway import Probe, probe_readyz
+from aura.controller.conditions import FALSE, TRUE, Reason
+from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
+
+
+async def ensure_healthy(ctx: AgentContext) -> StepResult:
+    assert ctx.status.server is not None
+    assert ctx.status.server.id is not None
+    tailnet_ipv4 = ctx.status.tailscale.ipv4 if ctx.status.tailscale else None
+    url = await ctx.op.hosts.gateway_url(
+        ctx.status.server.id, tailnet_ipv4, ctx.spec.runtime.gateway_port
+    )
+    probe = await probe_readyz(ctx.op.http, url) if url else Probe(False, "no gateway address")
+    was_healthy = conditions.is_true(ctx.status.conditions, conditions.HEALTHY)
+    if probe.ok:
+        ctx.set(conditions.HEALTHY, TRUE, Reason.GATEWAY_READY, probe.detail)
+        if ctx.status.provisioning is not None:
+            ctx.status.provisioning = None
+            ctx.op.release_provisioning_slot(ctx.ref.uid)
+        return DONE
+    degraded = was_healthy or (
+        conditions.reason_of(ctx.status.conditions, conditions.HEALTHY) == Reason.GATEWAY_UNHEALTHY
+    )
+    if degraded:
+        if was_healthy:
+            ctx.event("Warning", "Unhealthy", probe.detail)
+        ctx.set(conditions.HEALTHY, FALSE, Reason.GATEWAY_UNHEALTHY, probe.detail)
+    else:
+        ctx.set(conditions.HEALTHY, FALSE, Reason.GATEWAY_STARTING, probe.detail)
+    return Wait(ctx.config.poll_interval, "gateway not ready")

@@ -1,0 +1,88 @@
+"""Operator configuration (from `aura operator` flags and the environment) and kopf settings.
+
+`OperatorConfig` is plain data built once by the CLI. `configure_kopf` applies the kopf
+settings the design relies on: our own finalizer name, progress kept in annotations only (so
+`status` stays entirely ours and the CRD schema needs no `status.kopf`), and no automatic
+posting of log lines as Events (we post the Events people should see ourselves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from aura.models import DEFAULT_TAGS
+
+FINALIZER = "aura.dev/finalizer"
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Everything `aura operator` can be told; durations in seconds."""
+
+    hcloud_token: str = field(default="", repr=False)
+    hcloud_endpoint: str = "https://api.hetzner.cloud/v1"
+    tailscale_client_id: str = ""
+    tailscale_client_secret: str = field(default="", repr=False)
+    tailscale_tailnet: str = "-"
+    tailscale_base_url: str = "https://api.tailscale.com"
+    credentials_source: str = "environment"
+    """Where the credentials came from, e.g. "Secret aura-system/aura-credentials"."""
+    sandbox_url: str | None = None
+    namespace: str | None = None
+    default_tags: tuple[str, ...] = DEFAULT_TAGS
+    ssh_user: str = "root"
+    configurator: str = "auto"  # auto | ansible | simulated
+    ssh_target_override: str | None = None
+    """HOST:PORT to configure instead of the server's public address (tests only)."""
+
+    max_concurrent_provisions: int = 20
+    worker_limit: int = 50
+    boot_timeout: float = 600.0
+    cloud_init_timeout: float = 900.0
+    configure_timeout: float = 1800.0
+    tailnet_join_timeout: float = 300.0
+    provision_deadline: float = 900.0
+    shutdown_timeout: float = 120.0
+    step_retries: int = 3
+    retry_backoff: float = 5.0
+    poll_interval: float = 5.0
+    health_interval: float = 30.0
+    health_timeout: float = 5.0
+    server_list_max_age: float = 5.0
+    credentials_retry_delay: float = 300.0
+    sweep_interval: float = 300.0
+    orphan_grace: float = 600.0
+    auth_key_expiry: int = 3600
+    rate_limit_max_backoff: float = 60.0
+    metrics_port: int = 0
+
+    @property
+    def sandbox(self) -> bool:
+        return bool(self.sandbox_url)
+
+    @property
+    def hcloud_token_source(self) -> str:
+        return f"HCLOUD_TOKEN ({self.credentials_source})"
+
+    @property
+    def tailscale_source(self) -> str:
+        return (
+            f"TAILSCALE_OAUTH_CLIENT_ID / TAILSCALE_OAUTH_CLIENT_SECRET ({self.credentials_source})"
+        )
+
+
+def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, **_: Any) -> None:
+    """Apply the kopf settings described in the module docstring."""
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="aura.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="aura.dev", key="last-handled-configuration"
+    )
+    # kopf would post handler log lines as Events; ours are posted explicitly (clients/kube.py).
+    settings.posting.enabled = False
+    settings.queueing.worker_limit = config.worker_limit
+    settings.watching.server_timeout = 300
+    settings.networking.error_backoffs = [1, 2, 5, 10]

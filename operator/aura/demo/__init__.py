@@ -1,0 +1,1 @@
+"""`aura demo`: the whole product on one machine, with no cloud account."""

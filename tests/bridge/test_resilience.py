@@ -1,0 +1,107 @@
+"""A real 409 from the apiserver between read and patch, brief outages, and 5xx only when the
+event could not be recorded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kubernetes_asyncio import config as kconfig
+
+from aura.bridge.agents import Agent, AgentStore
+from aura.bridge.app import create_app
+from aura.bridge.config import BridgeConfig
+from aura.bridge.errors import RetryableError
+from aura.models import GROUP, PLURAL, VERSION
+from tests.bridge.conftest import (
+    SECRET,
+    Bridge,
+    FakeStripe,
+    checkout,
+    make_event,
+    new_id,
+    subscription_obj,
+)
+from tests.kube import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+async def test_conflict_on_update_is_retried(make_bridge: Any, cluster: Cluster) -> None:
+    calls: list[str] = []
+
+    async def meddle(agent: Agent) -> None:
+        # Someone else (the operator, kubectl) writes between our read and our patch, once.
+        calls.append(agent["metadata"]["resourceVersion"])
+        if len(calls) == 1:
+            cluster.custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                agent["metadata"]["namespace"],
+                PLURAL,
+                agent["metadata"]["name"],
+                {"metadata": {"labels": {"touched-by": "someone-else"}}},
+            )
+
+    bridge: Bridge = await make_bridge()
+    sub, cus, _ = await checkout(bridge, "contested")
+    bridge.store.before_write = meddle
+    bridge.stripe.put(sub, "unpaid", cus)
+    event = make_event("customer.subscription.updated", subscription_obj(sub, cus, "unpaid"))
+    response = await bridge.send(event)
+    assert response.json() == {"outcome": "applied"}
+    assert len(calls) == 2  # the first patch got a real 409, the second one went through
+    assert calls[0] != calls[1]
+    agent = bridge.agent("contested")
+    assert agent["spec"]["desiredState"] == "suspended"
+    assert agent["metadata"]["labels"]["touched-by"] == "someone-else"  # their write survived
+
+
+async def test_brief_outage_is_retried(make_bridge: Any) -> None:
+    failures = [RetryableError("kubernetes API answered 503"), RetryableError("timeout")]
+
+    async def flaky(agent: Agent) -> None:
+        if failures:
+            raise failures.pop()
+
+    bridge: Bridge = await make_bridge()
+    sub, cus, _ = await checkout(bridge, "flaky")
+    bridge.store.before_write = flaky
+    bridge.stripe.put(sub, "paused", cus)
+    event = make_event("customer.subscription.paused", subscription_obj(sub, cus, "paused"))
+    assert (await bridge.send(event)).status_code == 200
+    assert failures == []
+    assert bridge.agent("flaky")["spec"]["desiredState"] == "stopped"
+
+
+async def test_unreachable_apiserver_is_503_and_the_event_can_be_redelivered(
+    cluster: Cluster, namespace: str
+) -> None:
+    import httpx
+
+    api = await kconfig.new_client_from_config(config_file=cluster.kubeconfig)
+    api.configuration.host = "https://127.0.0.1:9"  # nothing listens: connection refused
+    config = BridgeConfig(
+        webhook_secrets=(SECRET,), default_namespace=namespace, write_deadline=0.5
+    )
+    fake = FakeStripe()
+    app = create_app(config, api, fake, store=AgentStore(api))
+    sub, cus = new_id("sub"), new_id("cus")
+    fake.put(sub, "active", cus)
+    event = make_event("customer.subscription.updated", subscription_obj(sub, cus, "active"))
+    import json
+
+    from tests.bridge.conftest import sign
+
+    body = json.dumps(event)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://bridge"
+    ) as http:
+        response = await http.post(
+            "/v1/stripe/webhook", content=body, headers={"Stripe-Signature": sign(body)}
+        )
+        assert response.status_code == 503
+        assert response.json() == {"error": "could not record the event"}
+        # Not remembered as processed: Stripe's retry must be processed again.
+        assert not app.state.processor.seen(event["id"])
+    await api.close()

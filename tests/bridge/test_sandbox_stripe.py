@@ -1,0 +1,181 @@
+"""End to end: the sandbox's Stripe (driven by the official `stripe` client and its admin
+actions) delivers signed webhooks to a running bridge, which re-reads subscriptions from the
+sandbox and writes Agents to the real apiserver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from fastapi import FastAPI, Request, Response
+from kubernetes_asyncio import config as kconfig
+
+from aura.bridge.app import create_app
+from aura.bridge.config import BridgeConfig
+from aura.bridge.stripe_api import StripeClientApi
+from aura.models import GROUP, PLURAL, VERSION
+from aura.sandbox.harness import Sandbox
+from tests.bridge.conftest import SECRET, TOKEN, serving
+from tests.kube import Cluster
+
+pytestmark = pytest.mark.integration
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def bridge_url(cluster: Cluster, namespace: str) -> AsyncIterator[dict[str, Any]]:
+    """A bridge on a real port; the sandbox is started once its URL is known."""
+    api = await kconfig.new_client_from_config(config_file=cluster.kubeconfig)
+    holder: dict[str, Any] = {}
+
+    class LateStripe:
+        """Forwards to the sandbox adapter once the sandbox is up."""
+
+        async def retrieve_subscription(self, sub_id: str) -> dict[str, Any] | None:
+            result: dict[str, Any] | None = await holder["api"].retrieve_subscription(sub_id)
+            return result
+
+        async def close(self) -> None:
+            await holder["api"].close()
+
+    config = BridgeConfig(
+        webhook_secrets=(SECRET,), api_tokens=frozenset({TOKEN}), default_namespace=namespace
+    )
+    app = create_app(config, api, LateStripe())
+    async with app.router.lifespan_context(app), serving(app) as url:
+        with Sandbox(
+            time_scale=0.001, stripe_webhook_url=f"{url}/v1/stripe/webhook",
+            stripe_webhook_secret=SECRET,
+        ) as sb:
+            holder["api"] = StripeClientApi(sb.info["stripe_api_key"], sb.info["stripe_url"])
+            yield {"sb": sb, "url": url, "app": app, "namespace": namespace}
+            await holder["api"].close()
+    await api.close()
+
+
+def desired(cluster: Cluster, namespace: str, name: str) -> str | None:
+    try:
+        agent = cluster.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+    except Exception:
+        return None
+    return str(agent["spec"]["desiredState"])
+
+
+async def test_checkout_to_cancel_through_the_sandbox(
+    bridge_url: dict[str, Any], cluster: Cluster
+) -> None:
+    sb: Sandbox = bridge_url["sb"]
+    ns = bridge_url["namespace"]
+    assert sb.info["stripe_url"].endswith("/stripe")
+    client = stripe.StripeClient(
+        sb.info["stripe_api_key"], base_addresses={"api": sb.info["stripe_url"]}
+    )
+    customer = await asyncio.to_thread(client.v1.customers.create, {"email": "a@example.com"})
+    price = await asyncio.to_thread(
+        client.v1.prices.create,
+        {"currency": "eur", "unit_amount": 2900, "recurring": {"interval": "month"}},
+    )
+    session = await asyncio.to_thread(
+        client.v1.checkout.sessions.create,
+        {
+            "mode": "subscription",
+            "customer": customer.id,
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "metadata": {"agent_name": "sandboxed"},
+            "success_url": "https://example.com/ok",
+        },
+    )
+    admin = httpx.AsyncClient(base_url=sb.admin_url.removesuffix("/admin"))
+    done = await admin.post(f"/admin/stripe/checkout/{session.id}/complete")
+    assert done.status_code == 200, done.text
+    sub_id = done.json()["subscription"]
+    await eventually(lambda: desired(cluster, ns, "sandboxed") == "running")
+
+    failed = await admin.post(f"/admin/stripe/subscriptions/{sub_id}/fail_payment", json={})
+    assert failed.status_code == 200
+    await eventually(lambda: desired(cluster, ns, "sandboxed") == "suspended")
+
+    paid = await admin.post(f"/admin/stripe/invoices/{failed.json()['id']}/pay")
+    assert paid.status_code == 200
+    await eventually(lambda: desired(cluster, ns, "sandboxed") == "running")
+
+    # A change made through the Stripe API itself also produces a delivered event.
+    canceled = await asyncio.to_thread(client.v1.subscriptions.cancel, sub_id)
+    assert canceled.status == "canceled"
+    await eventually(lambda: desired(cluster, ns, "sandboxed") == "deleted")
+
+    deliveries = (await admin.get("/admin/stripe/deliveries")).json()
+    assert deliveries
+    assert all(d["delivered"] and d["last_status"] == 200 for d in deliveries)
+    assert {"checkout.session.completed", "invoice.payment_failed",
+            "customer.subscription.deleted"} <= {d["type"] for d in deliveries}
+    await admin.aclose()
+
+
+async def test_deliveries_are_signed_and_retried() -> None:
+    received: list[tuple[str, bytes]] = []
+    app = FastAPI()
+
+    @app.post("/hook")
+    async def hook(request: Request) -> Response:
+        received.append((request.headers["stripe-signature"], await request.body()))
+        return Response(status_code=500 if len(received) < 3 else 200)
+
+    async with serving(app) as url:
+        with Sandbox(
+            time_scale=0.0005, stripe_webhook_url=f"{url}/hook", stripe_webhook_secret=SECRET
+        ) as sb:
+            client = stripe.StripeClient(
+                sb.info["stripe_api_key"], base_addresses={"api": sb.info["stripe_url"]}
+            )
+            await asyncio.to_thread(client.v1.customers.create, {"name": "Retry"})
+            await eventually(lambda: len(received) >= 3, timeout=10)
+            admin = httpx.AsyncClient(base_url=sb.admin_url.removesuffix("/admin"))
+            deliveries = (await admin.get("/admin/stripe/deliveries")).json()
+            await admin.aclose()
+    assert deliveries == [
+        {"event": deliveries[0]["event"], "type": "customer.created", "attempts": 3,
+         "last_status": 200, "delivered": True}
+    ]
+    for header, body in received:
+        # The official library accepts every attempt; the body is the same event each time.
+        event = stripe.Webhook.construct_event(body, header, SECRET)
+        assert event.type == "customer.created"
+        assert event.livemode is False
+        assert json.loads(body)["id"] == deliveries[0]["event"]
+
+
+async def test_stripe_api_errors_and_auth() -> None:
+    with Sandbox() as sb:
+        client = stripe.StripeClient(
+            sb.info["stripe_api_key"], base_addresses={"api": sb.info["stripe_url"]}
+        )
+        with pytest.raises(stripe.InvalidRequestError) as missing:
+            await asyncio.to_thread(client.v1.subscriptions.retrieve, "sub_missing")
+        assert missing.value.http_status == 404
+        bad = stripe.StripeClient("sk_test_wrong", base_addresses={"api": sb.info["stripe_url"]})
+        with pytest.raises(stripe.AuthenticationError):
+            await asyncio.to_thread(bad.v1.customers.create, {})
+        adapter = StripeClientApi(sb.info["stripe_api_key"], sb.info["stripe_url"])
+        assert await adapter.retrieve_subscription("sub_missing") is None
+        await adapter.close()
