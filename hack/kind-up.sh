@@ -18,19 +18,24 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLUSTER="${AURA_KIND_CLUSTER:-aura}"
 IMAGE="${AURA_IMAGE:-ghcr.io/aura-dev/aura:0.1.0}"
 CONTEXT="kind-$CLUSTER"
-[[ "${IMAGE##*/}" == *:* ]] || { printf 'kind-up: AURA_IMAGE needs a tag: %s\n' "$IMAGE" >&2; exit 2; }
 NAMESPACE=aura-system
 
 log() { printf 'kind-up: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
+[[ "${IMAGE##*/}" == *:* ]] || die "AURA_IMAGE needs a tag (name:tag): $IMAGE"
+
 need() {
-  command -v "$1" >/dev/null 2>&1 || die "$1 not found on PATH. $2"
+  local tool="$1"; shift
+  command -v "$tool" >/dev/null 2>&1 || die "$tool not found on PATH. $*"
 }
-need docker "This script builds the image with Docker; install Docker (https://docs.docker.com/get-docker/). Without Docker, use hack/envtest.sh (README)."
+need docker "This script builds the image with Docker: install it" \
+  "(https://docs.docker.com/get-docker/), or without Docker use hack/envtest.sh (README)."
 need kind "Install kind (https://kind.sigs.k8s.io/docs/user/quick-start/#installation)."
 need kubectl "Install kubectl (https://kubernetes.io/docs/tasks/tools/)."
-docker info >/dev/null 2>&1 || die "docker is installed but the Docker engine does not answer (is the daemon running, may this user use it?)."
+docker info >/dev/null 2>&1 ||
+  die "docker is installed but the Docker engine does not answer (is the daemon running," \
+    "and may this user use it?)."
 
 if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
   log "cluster $CLUSTER exists"

@@ -352,6 +352,14 @@ class AgentStatus(_Wire):
     server: Annotated[ServerStatus | None, Field(default=None)]
     tailscale: Annotated[TailnetStatus | None, Field(default=None)]
     provisioning: Annotated[ProvisioningStatus | None, Field(default=None)]
+    configured_revision: Annotated[
+        str | None,
+        Field(
+            default=None,
+            description="Fingerprint of the server and spec.runtime the last successful "
+            "configuration applied; a change re-runs the configurator.",
+        ),
+    ]
 
 
 class ObjectMeta(BaseModel):

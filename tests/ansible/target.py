@@ -85,7 +85,7 @@ class RootfsTarget:
     upper: Path
 
     def file(self, path: str) -> Path:
-        """Where a file the playbook wrote at `path` (absolute, on the target) is on this machine."""
+        """Where the file the playbook wrote at `path` (on the target) is on this machine."""
         return self.upper / path.lstrip("/")
 
 
@@ -136,11 +136,11 @@ def start_rootfs_target(workdir: Path, rootfs: Path) -> RootfsTarget:
     for d in (upper, work, merged):
         d.mkdir(parents=True)
     # Directories created in the upper layer shadow the lower ones' metadata: match it.
-    for d, mode in (("etc", 0o755), ("usr", 0o755), ("usr/bin", 0o755), ("run", 0o755),
+    for name, mode in (("etc", 0o755), ("usr", 0o755), ("usr/bin", 0o755), ("run", 0o755),
                     ("run/sshd", 0o755), ("root", 0o700), ("var", 0o755), ("var/lib", 0o755),
                     ("var/lib/aura-test", 0o755)):  # fmt: skip
-        (upper / d).mkdir(exist_ok=True)
-        (upper / d).chmod(mode)
+        (upper / name).mkdir(exist_ok=True)
+        (upper / name).chmod(mode)
     _put(upper, "/usr/bin/cloud-init", CLOUD_INIT_STUB, 0o755)
     _put(upper, "/usr/bin/tailscale", TAILSCALE_STUB, 0o755)
     _put(upper, f"/root/openclaw-{OPENCLAW_VERSION}.tgz", npm_tarball(OPENCLAW_VERSION), 0o644)

@@ -88,7 +88,10 @@ def invoice_obj(sub_id: str, customer: str) -> dict[str, Any]:
         "id": new_id("in"),
         "object": "invoice",
         "customer": customer,
-        "parent": {"type": "subscription_details", "subscription_details": {"subscription": sub_id}},
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": {"subscription": sub_id},
+        },
     }
 
 
@@ -150,9 +153,7 @@ class Bridge:
 
 
 @pytest.fixture
-async def make_bridge(
-    cluster: Cluster, namespace: str
-) -> AsyncIterator[Callable[..., Any]]:
+async def make_bridge(cluster: Cluster, namespace: str) -> AsyncIterator[Callable[..., Any]]:
     """`await make_bridge(**config_overrides, before_write=hook)` -> a running `Bridge`."""
     opened: list[Any] = []
 
@@ -212,7 +213,7 @@ async def serving(app: Any) -> AsyncIterator[str]:
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:

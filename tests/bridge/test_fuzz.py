@@ -44,7 +44,7 @@ def _serve_in_thread(kubeconfig: str, namespace: str) -> Iterator[str]:
         )
         holder["server"] = server
         task = asyncio.create_task(server.serve())
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to wait on)
             await asyncio.sleep(0.01)
         ready.set_result(f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}")
         await task

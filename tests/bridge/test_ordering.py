@@ -52,7 +52,9 @@ def events_for(walk: list[str], sub: str, cus: str, name: str) -> list[dict[str,
     clock = itertools.count(int(time.time()) - 1000, 7)
     events = [make_event("checkout.session.completed", checkout_obj(sub, cus, name), next(clock))]
     events.append(
-        make_event("customer.subscription.created", subscription_obj(sub, cus, walk[0]), next(clock))
+        make_event(
+            "customer.subscription.created", subscription_obj(sub, cus, walk[0]), next(clock)
+        )
     )
     for status in walk[1:]:
         obj = subscription_obj(sub, cus, status)
@@ -119,8 +121,10 @@ async def test_without_stripe_the_newest_event_wins(
     sub, cus, name = new_id("sub"), new_id("cus"), f"nostripe-{next(_names)}"
     events = events_for(walk, sub, cus, name)
     bridge.stripe.down = True
-    # The checkout must come first here: without Stripe, events for a subscription that has
-    # no Agent yet cannot be applied (documented gap).
-    order = [events[0], *data.draw(st.permutations(events[1:]))]
+    order = data.draw(st.permutations(events))
     await deliver(bridge, order)
-    assert final_state(bridge, name) == expected_state(walk[-1])
+    got = final_state(bridge, name)
+    if walk[-1] == "canceled":
+        assert got in (None, "deleted")
+    else:
+        assert got == expected_state(walk[-1])

@@ -27,8 +27,8 @@ from tests.kube import Cluster
 pytestmark = pytest.mark.integration
 
 
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
+    deadline = time.monotonic() + within
     while True:
         try:
             result = check()
@@ -38,7 +38,7 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
             if time.monotonic() > deadline:
                 raise
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(0.1)
 
 
@@ -64,7 +64,8 @@ async def bridge_url(cluster: Cluster, namespace: str) -> AsyncIterator[dict[str
     app = create_app(config, api, LateStripe())
     async with app.router.lifespan_context(app), serving(app) as url:
         with Sandbox(
-            time_scale=0.001, stripe_webhook_url=f"{url}/v1/stripe/webhook",
+            time_scale=0.001,
+            stripe_webhook_url=f"{url}/v1/stripe/webhook",
             stripe_webhook_secret=SECRET,
         ) as sb:
             holder["api"] = StripeClientApi(sb.info["stripe_api_key"], sb.info["stripe_url"])
@@ -119,7 +120,17 @@ async def test_checkout_to_cancel_through_the_sandbox(
     assert paid.status_code == 200
     await eventually(lambda: desired(cluster, ns, "sandboxed") == "running")
 
-    # A change made through the Stripe API itself also produces a delivered event.
+    # Changes made through the Stripe API itself also produce delivered events.
+    updated = await asyncio.to_thread(
+        client.v1.subscriptions.update, sub_id, {"cancel_at_period_end": True}
+    )
+    assert updated.cancel_at_period_end is True
+    paused = await asyncio.to_thread(client.v1.subscriptions.pause, sub_id)
+    assert paused.status == "paused"
+    await eventually(lambda: desired(cluster, ns, "sandboxed") == "stopped")
+    resumed = await asyncio.to_thread(client.v1.subscriptions.resume, sub_id)
+    assert resumed.status == "active"
+    await eventually(lambda: desired(cluster, ns, "sandboxed") == "running")
     canceled = await asyncio.to_thread(client.v1.subscriptions.cancel, sub_id)
     assert canceled.status == "canceled"
     await eventually(lambda: desired(cluster, ns, "sandboxed") == "deleted")
@@ -127,8 +138,14 @@ async def test_checkout_to_cancel_through_the_sandbox(
     deliveries = (await admin.get("/admin/stripe/deliveries")).json()
     assert deliveries
     assert all(d["delivered"] and d["last_status"] == 200 for d in deliveries)
-    assert {"checkout.session.completed", "invoice.payment_failed",
-            "customer.subscription.deleted"} <= {d["type"] for d in deliveries}
+    assert {
+        "checkout.session.completed",
+        "invoice.payment_failed",
+        "customer.subscription.updated",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+        "customer.subscription.deleted",
+    } <= {d["type"] for d in deliveries}
     await admin.aclose()
 
 
@@ -149,13 +166,18 @@ async def test_deliveries_are_signed_and_retried() -> None:
                 sb.info["stripe_api_key"], base_addresses={"api": sb.info["stripe_url"]}
             )
             await asyncio.to_thread(client.v1.customers.create, {"name": "Retry"})
-            await eventually(lambda: len(received) >= 3, timeout=10)
+            await eventually(lambda: len(received) >= 3, within=10)
             admin = httpx.AsyncClient(base_url=sb.admin_url.removesuffix("/admin"))
             deliveries = (await admin.get("/admin/stripe/deliveries")).json()
             await admin.aclose()
     assert deliveries == [
-        {"event": deliveries[0]["event"], "type": "customer.created", "attempts": 3,
-         "last_status": 200, "delivered": True}
+        {
+            "event": deliveries[0]["event"],
+            "type": "customer.created",
+            "attempts": 3,
+            "last_status": 200,
+            "delivered": True,
+        }
     ]
     for header, body in received:
         # The official library accepts every attempt; the body is the same event each time.

@@ -59,7 +59,10 @@ async def test_rejections_leave_the_agent_untouched(bridge: Bridge) -> None:
         ("{not json", "malformed JSON"),
         ("[1, 2]", "not a Stripe event"),
         (json.dumps({"object": "event", "type": "x"}), "event lacks id or type"),
-        (json.dumps({"id": "evt_1", "type": "x", "data": {}}), "event lacks created or data.object"),
+        (
+            json.dumps({"id": "evt_1", "type": "x", "data": {}}),
+            "event lacks created or data.object",
+        ),
     ],
 )
 async def test_malformed_bodies_are_400(bridge: Bridge, body: str, reason: str) -> None:

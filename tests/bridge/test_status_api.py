@@ -46,7 +46,9 @@ def set_phase(cluster: Cluster, namespace: str, name: str, phase: str, ip: str) 
 
 async def test_auth_is_required(bridge: Bridge) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong-token"}, {"Authorization": "Basic eA=="}):
-        response = await bridge.http.get("/v1/agents", params={"customer": "cus_1"}, headers=headers)
+        response = await bridge.http.get(
+            "/v1/agents", params={"customer": "cus_1"}, headers=headers
+        )
         assert response.status_code == 401, response.text
         assert TOKEN not in response.text
     assert (await bridge.http.get("/healthz")).status_code == 200
@@ -114,19 +116,22 @@ async def test_sse_pushes_phase_changes_within_a_second(
         if scope == "agent"
         else f"/v1/customers/{cus}/events"
     )
-    async with serving(bridge.app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
-        async with http.stream("GET", path, headers=AUTH) as response:
-            assert response.status_code == 200
-            assert response.headers["content-type"].startswith("text/event-stream")
-            lines = response.aiter_lines()
-            snapshot = await asyncio.wait_for(read_events(lines, 1), 5)
-            assert snapshot[0][0] == "snapshot"
-            assert snapshot[0][1]["name"] == "streamed"
-            changed_at = time.monotonic()
-            await asyncio.to_thread(
-                set_phase, cluster, bridge.namespace, "streamed", "Provisioning", "198.51.100.1"
-            )
-            change = await asyncio.wait_for(read_events(lines, 1), 5)
+    async with (
+        serving(bridge.app) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as http,
+        http.stream("GET", path, headers=AUTH) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.aiter_lines()
+        snapshot = await asyncio.wait_for(read_events(lines, 1), 5)
+        assert snapshot[0][0] == "snapshot"
+        assert snapshot[0][1]["name"] == "streamed"
+        changed_at = time.monotonic()
+        await asyncio.to_thread(
+            set_phase, cluster, bridge.namespace, "streamed", "Provisioning", "198.51.100.1"
+        )
+        change = await asyncio.wait_for(read_events(lines, 1), 5)
     kind, data, arrived = change[0]
     assert kind == "change"
     assert data["phase"] == "Provisioning"

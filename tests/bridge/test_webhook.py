@@ -176,7 +176,9 @@ async def test_without_stripe_older_events_never_override_newer(bridge: Bridge) 
     bridge.stripe.down = True  # fall back to the events' own objects
     now = int(bridge.posted[-1]["created"]) + 10
     newer = make_event("customer.subscription.updated", subscription_obj(sub, cus, "unpaid"), now)
-    older = make_event("customer.subscription.updated", subscription_obj(sub, cus, "active"), now - 5)
+    older = make_event(
+        "customer.subscription.updated", subscription_obj(sub, cus, "active"), now - 5
+    )
     assert (await bridge.send(newer)).json() == {"outcome": "applied"}
     assert (await bridge.send(older)).json() == {"outcome": "stale"}
     agent = bridge.agent("order")

@@ -2,7 +2,9 @@
 component needs, and the Deployments carry what the conventions promise.
 
 The namespace and the RBAC objects are applied for real (idempotent, shared by the session);
-everything else only with `--dry-run=server`, so no other test sees a Deployment or a peering.
+everything else only with `--dry-run=server`, so no other test sees an Aura Deployment. The
+peering test runs real kopf as the operator's service account, with uniquely named peering
+objects (deleted afterwards) and Agents in its own namespace only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import kopf
 import pytest
 import yaml
 
@@ -813,3 +816,43 @@ def test_two_peered_kopf_replicas_take_turns_under_the_operator_rbac(
     assert f"{namespace}/second] Handler 'handle' succeeded" in high.log.read_text()
     assert f"{namespace}/first] Handler" not in high.log.read_text()
     assert f"{namespace}/third] Handler" not in high.log.read_text()
+
+
+# -- the contract with the code: what the Deployments pass is what the components read ----
+
+COMPONENT_SOURCES = {
+    "aura-operator": REPO / "operator" / "aura" / "controller",
+    "aura-bridge": REPO / "operator" / "aura" / "bridge",
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPONENT_SOURCES))
+def test_deployment_args_are_accepted_by_the_cli(rendered: list[Obj], name: str) -> None:
+    import click
+
+    from aura.cli import main
+
+    (container,) = containers(by_kind(rendered, "Deployment")[name])
+    subcommand, *args = container["args"]
+    parent = click.Context(main)
+    command = main.get_command(parent, subcommand)
+    assert command is not None, f"`aura {subcommand}` does not exist"
+    try:
+        command.make_context(subcommand, list(args), parent=parent)  # parses, never runs
+    except click.ClickException as exc:
+        pytest.fail(f"`aura {' '.join(container['args'])}`: {exc.format_message()}")
+
+
+@pytest.mark.parametrize("name", sorted(COMPONENT_SOURCES))
+def test_deployment_env_is_read_by_the_component(rendered: list[Obj], name: str) -> None:
+    """Every variable a Deployment sets is named in that component's code (POD_ID in kopf's)."""
+    (container,) = containers(by_kind(rendered, "Deployment")[name])
+    sources = "\n".join(p.read_text() for p in COMPONENT_SOURCES[name].rglob("*.py"))
+    kopf_sources = "\n".join(p.read_text() for p in Path(kopf.__file__).parent.rglob("*.py"))
+    unread = [
+        env["name"]
+        for env in container["env"]
+        if f'"{env["name"]}"' not in sources
+        and not (env["name"] == "POD_ID" and "'POD_ID'" in kopf_sources)
+    ]
+    assert not unread, f"{name} sets {unread}, which its code never reads"

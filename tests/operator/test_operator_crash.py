@@ -115,6 +115,7 @@ def test_sigkill_at_several_points_converges_without_duplicates_or_orphans(
     op.start()
     for name in names:
         wait_for(lambda n=name: get_agent(cluster, namespace, n) is None, 60, what=f"{name} gone")
-    assert [s for s in servers_of(sandbox) if s["labels"].get("aura.dev/agent-namespace")
-            == namespace] == []
+    assert [
+        s for s in servers_of(sandbox) if s["labels"].get("aura.dev/agent-namespace") == namespace
+    ] == []
     assert [d for d in devices(sandbox) if d["hostname"].startswith(f"aura-{namespace}-")] == []

@@ -111,7 +111,11 @@ def test_device_that_never_joins_fails_the_networking_step(
 
     # A spec change starts a new attempt (the fault was used up: this one joins).
     cluster.custom.patch_namespaced_custom_object(
-        "aura.dev", "v1alpha1", namespace, "agents", "nojoin",
+        "aura.dev",
+        "v1alpha1",
+        namespace,
+        "agents",
+        "nojoin",
         {"spec": {"desiredStateReason": "retry after tailnet fix"}},
     )
     wait_phase(cluster, namespace, "nojoin", "Running", timeout=60)

@@ -139,6 +139,20 @@ class TailscaleSandbox:
         assert len(found) == 1, found
         return found[0]
 
+    async def join_outcome(self, server_name: str, within: float = 5.0) -> dict[str, Any]:
+        """Wait until the join attempt of `server_name` is decided (`joined` or `failed`)."""
+
+        async def decided() -> dict[str, Any] | None:
+            r = await self.http.get("/admin/tailnet/joins")
+            for join in r.json()["joins"]:
+                if join["server_name"] == server_name and join["outcome"] != "pending":
+                    found: dict[str, Any] = join
+                    return found
+            return None
+
+        decision: dict[str, Any] = await wait_for(decided, within)
+        return decision
+
     async def settle(self, simulated_seconds: float) -> None:
         """Let `simulated_seconds` of sandbox time pass."""
         await asyncio.sleep(simulated_seconds * self.config.time_scale)

@@ -87,6 +87,17 @@ def wait_connected(ts: httpx.Client, node_id: str, want: bool, timeout: float = 
     raise AssertionError(f"device {node_id} never reached connectedToControl={want}")
 
 
+def wait_decided(sandbox: Sandbox, server_name: str, timeout: float = 10.0) -> None:
+    """Wait until the sandbox has decided whether `server_name` joins (admin view)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        joins = httpx.get(f"{sandbox.admin_url}/tailnet/joins").json()["joins"]
+        if any(j["server_name"] == server_name and j["outcome"] != "pending" for j in joins):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"join of {server_name} still undecided after {timeout} s")
+
+
 def test_server_with_cloud_init_joins_and_follows_power(
     sandbox: Sandbox, client: hcloud.Client, ts: httpx.Client
 ) -> None:
@@ -122,7 +133,7 @@ def test_single_use_key_and_never_joins_fault(
     create(client, "winner", user_data=cloud_config(key, "winner"))
     wait_device(ts, "winner")
     create(client, "loser", user_data=cloud_config(key, "loser"))
-    time.sleep(1.0)  # 45 s join at time scale 0.01 is 0.45 s
+    wait_decided(sandbox, "loser")
     for hostname in ("unlucky", "loser"):
         r = ts.get("/api/v2/tailnet/-/devices", params={"hostname": hostname})
         assert r.json() == {"devices": []}

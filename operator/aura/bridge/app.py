@@ -48,9 +48,9 @@ def create_app(
 ) -> FastAPI:
     """The bridge app; `store` may be passed in to install test hooks."""
     store = store or AgentStore(api)
-    processor = Processor(config, store, stripe_api)
-    watcher = AgentWatcher(store)
     metrics = Metrics()
+    processor = Processor(config, store, stripe_api, metrics=metrics)
+    watcher = AgentWatcher(store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -98,4 +98,9 @@ def command(
         "past_due_grace": past_due_grace,
         "reread_subscription": reread,
     }
-    asyncio.run(_serve(host, port, overrides))
+    try:
+        import uvloop
+    except ImportError:  # optional: plain asyncio works, only slower
+        asyncio.run(_serve(host, port, overrides))
+    else:
+        uvloop.run(_serve(host, port, overrides))

@@ -4,6 +4,8 @@ test process). Served at `/metrics`.
 - `aura_bridge_webhook_events_total{type,outcome}`: every delivery; `type` is `unverified` for
   deliveries rejected before the signature matched, so forged traffic cannot grow the label set.
 - `aura_bridge_webhook_duration_seconds`: wall time of a webhook request, verification to answer.
+- `aura_bridge_stripe_read_seconds`, `aura_bridge_kube_write_seconds`: the two remote calls on
+  the webhook's critical path (subscription re-read, Agent create/patch), failures included.
 - `aura_bridge_sse_clients`: open Server-Sent Events streams.
 """
 
@@ -26,6 +28,18 @@ class Metrics:
         self.latency = Histogram(
             "aura_bridge_webhook_duration_seconds",
             "Time to answer a Stripe webhook delivery.",
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.stripe_read = Histogram(
+            "aura_bridge_stripe_read_seconds",
+            "Time to re-read a subscription from Stripe.",
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.kube_write = Histogram(
+            "aura_bridge_kube_write_seconds",
+            "Time of one Agent create or patch on the Kubernetes API.",
             buckets=BUCKETS,
             registry=self.registry,
         )

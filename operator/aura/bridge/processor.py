@@ -13,7 +13,11 @@ Rules, in order (docs/bridge.md explains them for operators):
    `created` when the event's object was used). A state older than the recorded one is
    `STALE` and not applied. The compare and the write are one compare-and-set (the patch
    carries the resourceVersion it read), and events of one subscription are serialized
-   within the process.
+   within the process. Without a re-read, the newest state seen for a subscription that has
+   no Agent yet is kept in memory (bounded) and used when its checkout arrives later.
+   A fresh re-read that confirms what the Agent already says writes nothing (`UNCHANGED`);
+   its as-of time is kept in memory and counts for the ordering check like a recorded one.
+   So the Agent's event id and time are those of the last event that changed it.
 5. Writes retry on conflicts and transient errors until `config.write_deadline`; then
    `RetryableError` escapes and the webhook answers 503 so Stripe redelivers.
 6. An Agent whose desiredState is `deleted` is final: `FINAL`, never an error.
@@ -42,6 +46,7 @@ from aura.bridge.agents import (
     LABEL_SUBSCRIPTION,
     Agent,
     AgentStore,
+    key_of,
 )
 from aura.bridge.config import BridgeConfig
 from aura.bridge.errors import (
@@ -52,6 +57,7 @@ from aura.bridge.errors import (
     PermanentError,
     RetryableError,
 )
+from aura.bridge.metrics import Metrics
 from aura.bridge.signature import StripeEvent
 from aura.bridge.stripe_api import StripeApi
 from aura.models import API_VERSION, KIND, DesiredState
@@ -120,13 +126,20 @@ class Processor:
         store: AgentStore,
         stripe_api: StripeApi | None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.config = config
         self.store = store
         self.stripe_api = stripe_api
         self.clock = clock
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._locks = _KeyedLocks()
+        # Newest state seen (from an event's own object) for subscriptions without an Agent
+        # yet: when Stripe cannot be re-read, a checkout delivered late still gets it right.
+        self._early: OrderedDict[str, tuple[Observed, str]] = OrderedDict()
+        # Per Agent, the newest as-of time confirmed without a write (see `_apply_to`).
+        self._as_of: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     # -- dedup -------------------------------------------------------------------------------
 
@@ -178,9 +191,10 @@ class Processor:
         if self.config.reread_subscription and self.stripe_api is not None:
             started = self.clock()
             try:
-                sub = await asyncio.wait_for(
-                    self.stripe_api.retrieve_subscription(sub_id), self.config.stripe_timeout
-                )
+                with self.metrics.stripe_read.time():
+                    sub = await asyncio.wait_for(
+                        self.stripe_api.retrieve_subscription(sub_id), self.config.stripe_timeout
+                    )
             except (BridgeError, TimeoutError) as exc:
                 log.warning(
                     "re-reading %s failed (%s); using the event's own object",
@@ -219,6 +233,8 @@ class Processor:
         if not agents:
             if route.source is mapping.Source.CHECKOUT:
                 return await self._create(event, route, sub_id, observed)
+            if observed.from_event:
+                self._remember_early(sub_id, observed, self._reason(route, event, observed))
             return Outcome.UNKNOWN_SUBSCRIPTION
         outcomes = [await self._apply_to(agent, event, route, observed) for agent in agents]
         for preferred in (Outcome.APPLIED, Outcome.UNCHANGED, Outcome.FINAL, Outcome.STALE):
@@ -236,8 +252,9 @@ class Processor:
         annotations: dict[str, str] = agent["metadata"].get("annotations") or {}
         if annotations.get(ANNOTATION_EVENT_ID) == event.id:
             return Outcome.DUPLICATE
-        recorded = _float(annotations.get(ANNOTATION_AS_OF))
-        if recorded is not None and observed.as_of < recorded:
+        key = key_of(agent)
+        recorded = max(_float(annotations.get(ANNOTATION_AS_OF)) or 0.0, self._as_of.get(key, 0.0))
+        if observed.as_of < recorded:
             return Outcome.STALE
         current = agent.get("spec", {}).get("desiredState")
         decision = mapping.decide(
@@ -249,6 +266,14 @@ class Processor:
         )
         if current == DesiredState.DELETED:
             return Outcome.FINAL
+        changed = decision.state is not None and decision.state != current
+        past_due_since = _float(annotations.get(ANNOTATION_PAST_DUE_SINCE))
+        if not changed and not observed.from_event and decision.past_due_since == past_due_since:
+            # Stripe confirmed what the Agent already says: nothing to write. Most deliveries
+            # (renewals, metadata updates) end here, which keeps the apiserver out of the
+            # critical path. The freshness is kept in memory for the ordering check.
+            self._note_as_of(key, observed.as_of)
+            return Outcome.UNCHANGED
         patch: dict[str, Any] = {
             "metadata": {
                 "annotations": {
@@ -261,14 +286,14 @@ class Processor:
                 }
             }
         }
-        changed = decision.state is not None and decision.state != current
         if changed and decision.state is not None:
             patch["spec"] = {
                 "desiredState": decision.state.value,
                 "desiredStateReason": decision.reason,
             }
         try:
-            await self.store.patch(agent, patch)
+            with self.metrics.kube_write.time():
+                await self.store.patch(agent, patch)
         except FinalStateError:
             return Outcome.FINAL
         except NotFoundError:
@@ -284,10 +309,28 @@ class Processor:
             )
         return Outcome.APPLIED if changed else Outcome.UNCHANGED
 
+    def _note_as_of(self, key: tuple[str, str], as_of: float) -> None:
+        self._as_of[key] = max(as_of, self._as_of.get(key, 0.0))
+        self._as_of.move_to_end(key)
+        while len(self._as_of) > self.config.dedup_cache_size:
+            self._as_of.popitem(last=False)
+
+    def _remember_early(self, sub_id: str, observed: Observed, reason: str) -> None:
+        known = self._early.get(sub_id)
+        if known is None or known[0].as_of <= observed.as_of:
+            self._early[sub_id] = (observed, reason)
+            self._early.move_to_end(sub_id)
+        while len(self._early) > self.config.dedup_cache_size:
+            self._early.popitem(last=False)
+
     async def _create(
         self, event: StripeEvent, route: mapping.EventRoute, sub_id: str, observed: Observed
     ) -> Outcome:
         obj = event.object
+        reason = self._reason(route, event, observed)
+        early = self._early.get(sub_id)
+        if early is not None and early[0].as_of > observed.as_of:
+            observed, reason = early
         metadata = obj.get("metadata") or {}
         name = metadata.get("agent_name") if isinstance(metadata, dict) else None
         namespace = (metadata.get("agent_namespace") if isinstance(metadata, dict) else None) or (
@@ -302,7 +345,7 @@ class Processor:
             return Outcome.INVALID
         decision = mapping.decide(
             observed.status,
-            reason=self._reason(route, event, observed),
+            reason=reason,
             past_due_since=None,
             now=self.clock(),
             grace=self.config.past_due_grace,
@@ -337,7 +380,8 @@ class Processor:
             },
         }
         try:
-            created = await self.store.create(body)
+            with self.metrics.kube_write.time():
+                created = await self.store.create(body)
         except AlreadyExistsError:
             existing = await self.store.get(namespace, str(name))
             labels = (existing or {}).get("metadata", {}).get("labels") or {}
@@ -354,6 +398,7 @@ class Processor:
             )
             return Outcome.INVALID
         self.store.remember(sub_id, [created])
+        self._early.pop(sub_id, None)
         log.info("agent %s/%s created for %s", namespace, name, sub_id)
         return Outcome.CREATED
 

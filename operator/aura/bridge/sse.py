@@ -2,7 +2,7 @@
 
 `AgentWatcher.run()` lists all Agents, then watches from that resourceVersion; on a 410
 (history compacted) or any connection error it lists again after a short pause. It keeps the
-last `AgentView` per Agent and publishes a view to the matching subscribers whenever the
+last object per Agent and publishes its `AgentView` to the matching subscribers whenever the
 phase, desired state or message changed, or the Agent was deleted. A subscriber's queue is
 bounded: a client too slow to drain it is disconnected rather than growing memory.
 
@@ -34,8 +34,17 @@ RELIST_PAUSE = 1.0
 Filter = Callable[[AgentView], bool]
 
 
-def _fingerprint(view: AgentView) -> tuple[Any, ...]:
-    return (view.phase, view.desired_state, view.message, view.public_ipv4, view.tailnet_ipv4)
+def _fingerprint(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """What a dashboard sees change; read from the raw object, so the (comparatively costly)
+    view is only built for real changes. Bookkeeping writes of the bridge do not count."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    return (
+        status.get("phase"),
+        spec.get("desiredState"),
+        status.get("message"),
+        (status.get("server") or {}).get("ipv4"),
+        (status.get("tailscale") or {}).get("ipv4"),
+    )
 
 
 @dataclass(eq=False)
@@ -51,7 +60,7 @@ class AgentWatcher:
 
     def __init__(self, store: AgentStore) -> None:
         self.store = store
-        self.views: dict[tuple[str, str], AgentView] = {}
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.synced = asyncio.Event()
         self._subscribers: set[Subscription] = set()
 
@@ -77,18 +86,17 @@ class AgentWatcher:
 
     def _observe(self, event_type: str, obj: dict[str, Any]) -> None:
         key = key_of(obj)
-        view = AgentView.of(obj)
         if event_type == "DELETED":
             self.store.forget(key)
-            self.views.pop(key, None)
-            self._publish("deleted", view)
+            self.objects.pop(key, None)
+            self._publish("deleted", AgentView.of(obj))
             return
         if "resourceVersion" in obj.get("metadata", {}):
             self.store.observe(obj)
-        old = self.views.get(key)
-        self.views[key] = view
-        if old is None or _fingerprint(old) != _fingerprint(view):
-            self._publish("change", view)
+        old = self.objects.get(key)
+        self.objects[key] = obj
+        if self._subscribers and (old is None or _fingerprint(old) != _fingerprint(obj)):
+            self._publish("change", AgentView.of(obj))
 
     async def run(self) -> None:
         """Watch forever; cancel the task to stop."""
@@ -108,7 +116,7 @@ class AgentWatcher:
         for obj in listing.get("items", []):
             seen.add(key_of(obj))
             self._observe("MODIFIED", obj)
-        for key in set(self.views) - seen:
+        for key in set(self.objects) - seen:
             self._observe("DELETED", {"metadata": {"namespace": key[0], "name": key[1]}})
         self.synced.set()
         version = listing["metadata"]["resourceVersion"]
@@ -137,7 +145,8 @@ class AgentWatcher:
         """SSE text for one subscription; ends after `limit` change events if given."""
         sub = self.subscribe(matches)
         try:
-            for view in sorted(self.views.values(), key=lambda v: (v.namespace, v.name)):
+            for key in sorted(self.objects):
+                view = AgentView.of(self.objects[key])
                 if matches(view):
                     yield _sse("snapshot", view)
             sent = 0

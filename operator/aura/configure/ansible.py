@@ -44,6 +44,7 @@ import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,9 @@ TAILSCALE_AUTHKEY_ENV = "TS_AUTHKEY"
 #: `ansible/` of the source tree this package was loaded from (operator/aura/configure/ ->
 #: the repository root). An installed wheel has no such directory: set AURA_ANSIBLE_DIR.
 DEFAULT_ANSIBLE_DIR = Path(__file__).resolve().parents[3] / "ansible"
+
+#: Environment variable that tags every process of one run (see _kill_run_processes).
+RUN_MARKER_ENV = "AURA_ANSIBLE_RUN"
 
 MESSAGE_LIMIT = 1000
 # ssh's own words when the host presents a key other than the pinned one.
@@ -100,8 +104,6 @@ class _Run:
     rc: int | None = None
     output_tail: str = ""
     error: str = ""
-    events_seen: int = 0
-    tasks: list[str] = field(default_factory=list)
 
 
 class AnsibleConfigurator:
@@ -156,7 +158,7 @@ class AnsibleConfigurator:
 
     async def configure(self, target: ConfigTarget) -> ConfigResult:
         """Run the playbook against `target`; see the module docstring for the contract."""
-        if not target.ssh_host_public_key.strip():
+        if len(target.ssh_host_public_key.split()) < 2:
             return ConfigResult(
                 ok=False,
                 message=f"refusing to connect to server {target.server_id}: "
@@ -168,12 +170,16 @@ class AnsibleConfigurator:
     async def _configure(self, target: ConfigTarget) -> ConfigResult:
         started = time.monotonic()
         private = Path(tempfile.mkdtemp(prefix="aura-ansible-", dir=self.work_dir))
+        # SSH control sockets need a short path (sun_path holds 108 bytes), so they get their
+        # own directory rather than one inside a possibly deep work_dir.
+        control = Path(tempfile.mkdtemp(prefix="aura-cp-", dir=_short_tmp()))
+        run_marker = uuid.uuid4().hex
         secrets = _secret_values(target)
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
         done: asyncio.Future[_Run] = loop.create_future()
         try:
-            kwargs = self._prepare(private, target)
+            kwargs = self._prepare(private, control, run_marker, target)
             run = _Run()
             thread = threading.Thread(
                 target=self._run_in_thread,
@@ -216,17 +222,20 @@ class AnsibleConfigurator:
             )
             return result
         finally:
-            _stop_ssh_masters(private / "cp")
-            if self.artifacts_dir is not None:
-                _scrub_artifacts(self.artifacts_dir)
-            shutil.rmtree(private, ignore_errors=True)
+            # In a thread (it waits on processes and disks), and shielded: a second cancel
+            # must not leave a run's secrets or processes behind.
+            await asyncio.shield(
+                asyncio.to_thread(_clean_up, private, control, run_marker, self.artifacts_dir)
+            )
 
     async def _wait_stopped(self, done: asyncio.Future[_Run]) -> None:
         # The runner notices the cancel flag within its pexpect timeout and kills the process
         # group; wait for that so the caller can rely on "stopped" when we return or raise.
         await asyncio.wait({done}, timeout=self.stop_grace_seconds)
 
-    def _prepare(self, private: Path, target: ConfigTarget) -> dict[str, Any]:
+    def _prepare(
+        self, private: Path, control: Path, run_marker: str, target: ConfigTarget
+    ) -> dict[str, Any]:
         """Write the run's private files; return the ansible_runner.run() keyword arguments."""
         key = private / "id_ssh"
         _write_private(key, target.ssh_private_key.rstrip("\n") + "\n")
@@ -239,7 +248,7 @@ class AnsibleConfigurator:
             secret_vars,
             json.dumps({"runtime_env": env, "network_tailscale_authkey": authkey}),
         )
-        for sub in ("cp", "tmp", "home"):
+        for sub in ("tmp", "home"):
             (private / sub).mkdir(mode=0o700)
 
         ssh_args = " ".join(
@@ -284,15 +293,20 @@ class AnsibleConfigurator:
         extravars.pop("network_tailscale_authkey", None)
 
         envvars = {
+            # Every process of the run inherits this marker, including ansible's workers,
+            # which start their own sessions and so escape the runner's process-group kill.
+            RUN_MARKER_ENV: run_marker,
             # ansible-runner turns host key checking off unless this is set explicitly.
             "ANSIBLE_HOST_KEY_CHECKING": "True",
             # One SSH connection per run, multiplexed: the firewall task closes public SSH
             # for new connections while this one stays established. Masters are stopped in
             # _stop_ssh_masters; ControlPersist bounds them if this process dies first.
             "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=60s",
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(private / "cp"),
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control),
             "ANSIBLE_LOCAL_TEMP": str(private / "tmp"),
             "ANSIBLE_HOME": str(private / "home"),
+            # One SSH round trip per task instead of put + chmod + run + remove.
+            "ANSIBLE_PIPELINING": "True",
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_DISPLAY_ARGS_TO_STDOUT": "False",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
@@ -360,7 +374,6 @@ def _resolve(done: asyncio.Future[_Run], run: _Run) -> None:
 
 def _collect(run: _Run, event: Mapping[str, Any]) -> None:
     """Fold one ansible-runner event into `run`."""
-    run.events_seen += 1
     name = event.get("event")
     data = event.get("event_data") or {}
     if name in ("runner_on_failed", "runner_on_unreachable"):
@@ -378,9 +391,12 @@ def _collect(run: _Run, event: Mapping[str, Any]) -> None:
 def _module_message(res: Mapping[str, Any]) -> str:
     """The human part of a failed module result: msg, plus stderr for commands."""
     parts = [str(res.get("msg") or "").strip()]
-    stderr = str(res.get("stderr") or "").strip()
-    if stderr:
-        parts.append(stderr.splitlines()[-1])
+    # Tools put the reason on an "Error" line, often followed by context and ^^^ markers.
+    lines = [line.strip() for line in str(res.get("stderr") or "").splitlines()]
+    lines = [line for line in lines if line.strip("^~ ")]
+    if lines:
+        errors = [line for line in lines if "error" in line.lower()]
+        parts.append((errors or lines)[-1 if not errors else 0])
     return ": ".join(p for p in parts if p)
 
 
@@ -444,6 +460,11 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def _short_tmp() -> str | None:
+    """The system temp dir if a control socket path (dir + 50 bytes) fits in it, else /tmp."""
+    return None if len(tempfile.gettempdir()) <= 40 else "/tmp"
+
+
 def _find_ansible_playbook() -> str:
     # Same environment as ansible_runner first: a virtualenv is often not on PATH.
     sibling = Path(sys.executable).parent / "ansible-playbook"
@@ -464,6 +485,16 @@ def _write_private(path: Path, content: str) -> None:
         f.write(content)
 
 
+def _clean_up(private: Path, control: Path, run_marker: str, artifacts: Path | None) -> None:
+    """Stop everything a run left behind and delete its private files."""
+    _stop_ssh_masters(control)
+    _kill_run_processes(run_marker)
+    if artifacts is not None:
+        _scrub_artifacts(artifacts)
+    shutil.rmtree(private, ignore_errors=True)
+    shutil.rmtree(control, ignore_errors=True)
+
+
 def _stop_ssh_masters(control_dir: Path) -> None:
     """Stop the SSH connection masters of a run (they outlive ansible-playbook by design)."""
     if not control_dir.is_dir():
@@ -477,6 +508,29 @@ def _stop_ssh_masters(control_dir: Path) -> None:
             timeout=10,
             check=False,
         )
+
+
+def _kill_run_processes(run_marker: str) -> None:
+    """SIGKILL every process left over from a run, found by its environment marker.
+
+    ansible-runner kills ansible-playbook's process group on cancel or timeout, but ansible's
+    worker processes run in sessions of their own (and SSH masters daemonize), so they would
+    keep running the current task. Linux only (/proc); a no-op where it is missing.
+    """
+    needle = f"{RUN_MARKER_ENV}={run_marker}".encode() + b"\0"
+    for _ in range(5):  # a dying parent may still fork; look again until none is left
+        found = False
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                if needle not in (entry / "environ").read_bytes():
+                    continue
+                pass  # MUTATION
+                found = True
+            except (OSError, ValueError):  # gone already, or not ours to read
+                continue
+        if not found:
+            return
+        time.sleep(0.05)
 
 
 def _scrub_artifacts(artifacts_dir: Path) -> None:

@@ -38,7 +38,9 @@ def _configurator(config: OperatorConfig) -> Configurator:
         return SimulatedConfigurator(config.sandbox_url)
     from aura.configure.ansible import AnsibleConfigurator
 
-    return AnsibleConfigurator(timeout_seconds=config.configure_timeout)
+    return AnsibleConfigurator(
+        playbook=config.ansible_playbook, timeout_seconds=config.configure_timeout
+    )
 
 
 async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:

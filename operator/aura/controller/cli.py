@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 from collections.abc import Callable
@@ -138,6 +139,19 @@ def _opt(flag: str, envvar: str, help: str, **kw: Any) -> Callable[..., Any]:
     "AURA_SSH_TARGET_OVERRIDE",
     "HOST:PORT to configure instead of each server's address (testing only).",
 )
+@_opt(
+    "--ansible-playbook",
+    "AURA_ANSIBLE_PLAYBOOK",
+    "Playbook in AURA_ANSIBLE_DIR (default: the repository's ansible/).",
+    default="site.yml",
+    show_default=True,
+)
+@_opt(
+    "--ansible-extra-vars",
+    "AURA_ANSIBLE_EXTRA_VARS",
+    "JSON object of extra variables for every configuration run.",
+    default="{}",
+)
 @_tuning_options
 @_opt(
     "--log-format",
@@ -152,6 +166,7 @@ def command(
     namespace: str | None,
     credentials_secret: str | None,
     default_tags: str,
+    ansible_extra_vars: str,
     log_format: str,
     log_level: str,
     **options: Any,
@@ -167,9 +182,20 @@ def command(
         default_tags=tuple(t.strip() for t in default_tags.split(",") if t.strip()),
         sandbox_url=options.pop("sandbox_url") or None,
         ssh_target_override=options.pop("ssh_target_override") or None,
+        ansible_extra_vars=_json_object(ansible_extra_vars),
         **options,
     )
     asyncio.run(_main(config, credentials_secret))
+
+
+def _json_object(text: str) -> dict[str, object]:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--ansible-extra-vars") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--ansible-extra-vars")
+    return value
 
 
 class _KopfNoise(logging.Filter):

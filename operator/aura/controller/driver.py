@@ -186,3 +186,4 @@ def forget(op: Operator, body: kopf.Body) -> None:
     op.busy.discard(uid)
     op.locks.pop(uid, None)
     op.release_provisioning_slot(uid)
+    op.create_attempts.pop(uid, None)

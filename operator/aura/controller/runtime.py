@@ -8,6 +8,7 @@ the cluster and the clouds.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -41,6 +42,10 @@ class Operator:
     provisioning: set[str] = field(default_factory=set)
     """Agent UIDs holding one of the `max_concurrent_provisions` slots."""
     phases: dict[str, str] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    create_attempts: dict[str, float] = field(default_factory=dict)
+    """When each Agent last sent `POST /servers`: a lookup before creating again must use a
+    server list fetched after it, or a server whose create response was lost is missed."""
 
     def take_provisioning_slot(self, uid: str) -> bool:
         if uid in self.provisioning:

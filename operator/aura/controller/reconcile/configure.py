@@ -8,6 +8,8 @@ against the retry budget; its message (never containing secrets) lands in the co
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 
 from aura.configure.base import ConfigTarget, ConfigurationTimeout
 from aura.controller import conditions, errors
@@ -19,11 +21,23 @@ RUNTIME_ENV_SUFFIX = "_API_KEY"
 GATEWAY_TOKEN_KEY = "OPENCLAW_GATEWAY_TOKEN"  # noqa: S105 (a key name)
 
 
+def revision(ctx: AgentContext) -> str:
+    """Fingerprint of what a configuration run applies: the server and `spec.runtime`."""
+    assert ctx.status.server is not None
+    runtime = ctx.spec.runtime.model_dump(mode="json", by_alias=True)
+    text = json.dumps({"server": ctx.status.server.id, "runtime": runtime}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 async def ensure_configured(ctx: AgentContext) -> StepResult:
-    if conditions.is_true(ctx.status.conditions, conditions.CONFIGURED):
-        return DONE
     assert ctx.status.server is not None
     assert ctx.status.server.id is not None
+    wanted = revision(ctx)
+    if conditions.is_true(ctx.status.conditions, conditions.CONFIGURED):
+        if ctx.status.configured_revision in (None, wanted):
+            ctx.status.configured_revision = wanted
+            return DONE
+        ctx.event("Normal", "Reconfiguring", "spec.runtime changed: configuring again")
     server_id = ctx.status.server.id
     host, port = _target_address(ctx)
     if not await ctx.op.hosts.cloud_init_done(server_id, host):
@@ -56,6 +70,7 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
         gateway_port=ctx.spec.runtime.gateway_port,
         runtime_env=await _runtime_env(ctx),
         settings=dict(ctx.spec.runtime.settings),
+        extra_vars=dict(ctx.config.ansible_extra_vars),
     )
     try:
         result = await asyncio.wait_for(
@@ -78,6 +93,7 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
         raise errors.Retryable(message)
     message = f"configured in {result.duration_seconds:.1f}s ({result.changed} changed)"
     ctx.set(conditions.CONFIGURED, TRUE, Reason.CONFIGURED_OK, message)
+    ctx.status.configured_revision = wanted
     ctx.event("Normal", "Configured", f"server {server_id} {message}")
     return DONE
 

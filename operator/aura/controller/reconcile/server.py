@@ -18,14 +18,9 @@ import time
 from aura.controller import conditions, errors, naming
 from aura.controller.clients.hetzner import ServerInfo
 from aura.controller.conditions import FALSE, TRUE, UNKNOWN, Reason
-from aura.controller.reconcile import cloudinit, secrets
+from aura.controller.reconcile import cleanup, cloudinit, secrets
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
-from aura.models import ServerStatus
-
-# Per-process memory of create attempts: a lookup before (re)creating must use a server
-# list fetched after the last attempt, or a server whose create response was lost is missed.
-_STARTED = time.monotonic()
-_last_create_attempt: dict[str, float] = {}
+from aura.models import ProvisioningStatus, ServerStatus
 
 
 async def find_server(ctx: AgentContext, *, fresh_after: float | None = None) -> ServerInfo | None:
@@ -35,9 +30,13 @@ async def find_server(ctx: AgentContext, *, fresh_after: float | None = None) ->
     duplicate from some earlier bug or race) are reported and deleted, keeping the oldest.
     """
     cache = ctx.op.servers
-    max_age = None
+    # Converging agents need a fresh list; a Ready one only looks for drift, which can wait
+    # a health interval (this is what keeps steady-state Hetzner calls per agent low).
+    max_age = ctx.config.server_list_max_age
+    if conditions.is_true(ctx.status.conditions, conditions.READY):
+        max_age = max(max_age, ctx.config.health_interval)
     if fresh_after is not None:
-        max_age = min(ctx.config.server_list_max_age, max(0.0, time.monotonic() - fresh_after))
+        max_age = min(max_age, max(0.0, time.monotonic() - fresh_after))
     stored = ctx.status.server.id if ctx.status.server else None
     if stored is not None:
         found = await cache.get(stored, max_age)
@@ -81,12 +80,12 @@ def record(ctx: AgentContext, server: ServerInfo) -> None:
 async def ensure_server(ctx: AgentContext) -> StepResult:
     """The Agent has a server: found, adopted, or created now."""
     uid = ctx.ref.uid
-    fresh_after = _last_create_attempt.get(uid, _STARTED)
+    fresh_after = ctx.op.create_attempts.get(uid, ctx.op.started)
     server = await find_server(ctx, fresh_after=fresh_after)
     if server is None and ctx.status.server and ctx.status.server.id is not None:
         if not await server_gone(ctx, ctx.status.server.id):
             return Wait(ctx.config.poll_interval, "server list lagging behind")
-        drifted(ctx, f"server {ctx.status.server.id} was deleted outside Aura")
+        await drifted(ctx, f"server {ctx.status.server.id} was deleted outside Aura")
     if server is None:
         if not ctx.op.take_provisioning_slot(uid):
             ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, "waiting for a slot")
@@ -96,9 +95,16 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
     return DONE
 
 
-def drifted(ctx: AgentContext, message: str) -> None:
-    """The server vanished: forget it and everything that depended on it."""
+async def drifted(ctx: AgentContext, message: str) -> None:
+    """The server vanished: forget it and everything that depended on it.
+
+    Its tailnet device is stale (it would shadow the replacement's hostname) and its auth key
+    was spent, so both go; the replacement gets a fresh key and a new provisioning attempt.
+    """
     ctx.event("Warning", "ServerMissing", message)
+    await cleanup.delete_devices(ctx)
+    await secrets.delete_tailnet_key(ctx)
+    ctx.status.provisioning = ProvisioningStatus(attempt=1, started_at=conditions.now())
     ctx.status.server = None
     ctx.status.tailscale = None
     for type_ in (conditions.CONFIGURED, conditions.TAILNET_JOINED, conditions.HEALTHY):
@@ -120,7 +126,7 @@ async def _create(ctx: AgentContext) -> ServerInfo:
         )
     )
     spec = ctx.spec.server
-    _last_create_attempt[ctx.ref.uid] = time.monotonic()
+    ctx.op.create_attempts[ctx.ref.uid] = time.monotonic()
     try:
         server = await ctx.op.hetzner.create_server(
             name=ctx.server_name,

@@ -1,0 +1,228 @@
+"""Reconcile steps against the stateful fakes: creation, adoption, rollback, cleanup."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from aura.configure.base import ConfigResult
+from aura.controller import errors, naming
+from aura.controller.clients.kube import AgentRef
+from aura.controller.clients.servercache import ServerCache
+from aura.controller.reconcile.agent import reconcile_agent
+from aura.controller.reconcile.context import AgentContext, Done, Wait
+from aura.controller.runtime import Operator
+from aura.controller.settings import OperatorConfig
+from aura.models import AgentSpec, AgentStatus, DesiredState
+from tests.fakes.hetzner import FakeHetzner
+from tests.fakes.kube import FakeConfigurator, FakeEvents, FakeHosts, FakeSecrets
+from tests.fakes.tailnet import FakeTailnet
+
+REF = AgentRef("ns", "agent", "uid-0001")
+
+
+class World:
+    """An Operator wired to fakes, plus a helper to run passes like kopf would."""
+
+    def __init__(self, **config: Any) -> None:
+        self.hetzner = FakeHetzner()
+        self.tailnet = FakeTailnet()
+        self.secrets = FakeSecrets()
+        self.events = FakeEvents()
+        self.configurator = FakeConfigurator()
+        ready = httpx.MockTransport(lambda r: httpx.Response(200, json={"ready": True}))
+        self.op = Operator(
+            config=OperatorConfig(server_list_max_age=0, poll_interval=0, **config),
+            hetzner=self.hetzner,
+            servers=ServerCache(self.hetzner, label_selector=naming.MANAGED_SELECTOR, max_age=0),
+            tailnet=self.tailnet,
+            secrets=self.secrets,
+            events=self.events,
+            hosts=FakeHosts(),
+            configurator=self.configurator,
+            http=httpx.AsyncClient(transport=ready),
+        )
+        self.status = AgentStatus()
+        self.spec = AgentSpec()
+        self.generation = 1
+
+    def ctx(self) -> AgentContext:
+        return AgentContext(
+            op=self.op,
+            ref=REF,
+            spec=self.spec,
+            generation=self.generation,
+            annotations={},
+            status=self.status,
+            log=logging.getLogger("test"),
+        )
+
+    async def one_pass(self) -> Done | Wait:
+        ctx = self.ctx()
+        try:
+            return await reconcile_agent(ctx)
+        finally:
+            self.events.posted.extend(ctx.events)  # what the driver would post
+
+    def boot_everything(self) -> None:
+        """The cloud catches up: servers run, cloud-init joins each to the tailnet."""
+        for server in list(self.hetzner.servers.values()):
+            if server.status in ("initializing", "starting"):
+                self.hetzner.set_status(server.id, "running")
+                data = self.secrets.data.get((REF.namespace, naming.auth_key_secret(REF)))
+                if data and data["authkey"] in {k.key for k in self.tailnet.keys.values()}:
+                    self.tailnet.join(data["authkey"], server.name)
+
+    async def converge(self, passes: int = 20) -> Done | Wait:
+        result: Done | Wait = Wait(0, "start")
+        for _ in range(passes):
+            try:
+                result = await self.one_pass()
+            except errors.Retryable:
+                continue
+            if isinstance(result, Done):
+                return result
+            self.boot_everything()
+        return result
+
+
+async def test_happy_path_creates_one_server_one_key_and_reports_everything() -> None:
+    w = World()
+    assert isinstance(await w.converge(), Done)
+    assert w.hetzner.calls["create_server"] == 1
+    assert w.tailnet.calls["create_auth_key"] == 1
+    server = next(iter(w.hetzner.servers.values()))
+    assert w.status.server is not None and w.status.server.id == server.id
+    assert w.status.tailscale is not None and w.status.tailscale.ipv4
+    assert w.status.provisioning is None
+    assert {c.type: c.status.value for c in w.status.conditions} == dict.fromkeys(
+        ["ServerReady", "Configured", "TailnetJoined", "Healthy", "Ready"], "True"
+    )
+    # The configurator got the pinned host key and the per-agent key from the SSH Secret.
+    target = w.configurator.targets[0]
+    ssh = w.secrets.data[("ns", "agent-ssh")]
+    assert target.ssh_host_public_key == ssh["host-publickey"]
+    assert target.ssh_private_key == ssh["ssh-privatekey"]
+    # The key travels only inside user_data and its Secret.
+    key = w.secrets.data[("ns", "agent-tailnet-authkey")]["authkey"]
+    assert key in w.hetzner.user_data[server.id]
+    assert key not in w.status.model_dump_json()
+
+
+async def test_lost_create_response_is_adopted_by_label() -> None:
+    w = World()
+    w.hetzner.lose_create_response = True
+    assert isinstance(await w.converge(), Done)
+    assert len(w.hetzner.servers) == 1
+    assert w.hetzner.calls["create_server"] == 1
+
+
+async def test_uniqueness_error_adopts_the_server_with_our_name() -> None:
+    w = World()
+    await w.one_pass()  # Queued
+    # Our server already exists (an earlier create went through) but the next list misses it.
+    existing = await w.hetzner.create_server(
+        name=naming.server_name(REF),
+        server_type="cx22",
+        location="nbg1",
+        image="x",
+        labels=naming.server_labels(REF),
+        user_data="",
+    )
+    w.hetzner.hide_from_next_list = {existing.id}
+    assert isinstance(await w.converge(), Done)
+    assert list(w.hetzner.servers) == [existing.id]
+    assert ("Normal", "AdoptedExistingServer", f"adopted server {existing.id}") in w.events.posted
+
+
+async def test_failing_configuration_past_the_budget_rolls_back_to_failed() -> None:
+    w = World(step_retries=3)
+    w.configurator.results = [ConfigResult(ok=False, message="apt failed")] * 3
+    for _ in range(30):
+        with contextlib.suppress(errors.Retryable):
+            await w.one_pass()
+        w.boot_everything()
+        if w.status.provisioning and w.status.provisioning.failed_generation:
+            break
+    assert w.status.provisioning is not None
+    assert w.status.provisioning.failed_step == "configure"
+    ready = next(c for c in w.status.conditions if c.type == "Ready")
+    assert ready.reason == "ProvisioningFailed" and "RetryBudgetExhausted" in ready.message
+    assert w.hetzner.servers == {}
+    assert ("ns", "agent-tailnet-authkey") not in w.secrets.data
+    # Sticky: no new attempt without a spec change or the retry annotation.
+    creates = w.hetzner.calls["create_server"]
+    assert isinstance(await w.one_pass(), Done)
+    assert w.hetzner.calls["create_server"] == creates
+    # A new generation retries from scratch and succeeds.
+    w.generation = 2
+    assert isinstance(await w.converge(), Done)
+    assert len(w.hetzner.servers) == 1
+
+
+async def test_delete_continues_past_one_failure_and_finishes_on_retry() -> None:
+    w = World()
+    await w.converge()
+    w.spec = AgentSpec(desired_state=DesiredState.DELETED)
+    w.tailnet.fail_next["list_devices"] = [errors.Retryable("tailscale 502")]
+    with pytest.raises(errors.Retryable, match="tailnet device"):
+        await w.one_pass()
+    assert w.hetzner.servers == {}  # the server went although the device step failed
+    assert ("ns", "agent-ssh") not in w.secrets.data
+    assert len(w.tailnet.devices) == 1
+    assert isinstance(await w.one_pass(), Done)
+    assert w.tailnet.devices == {}
+    ready = next(c for c in w.status.conditions if c.type == "Ready")
+    assert ready.reason == "Deleted"
+
+
+async def test_stop_sends_shutdown_then_poweroff_after_the_timeout() -> None:
+    w = World(shutdown_timeout=0)
+    await w.converge()
+    server_id = next(iter(w.hetzner.servers))
+    w.spec = AgentSpec(desired_state=DesiredState.STOPPED)
+    assert isinstance(await w.one_pass(), Wait)
+    assert w.hetzner.calls["shutdown"] == 1
+    w.hetzner.servers[server_id] = w.hetzner.servers[server_id]  # still "stopping"
+    import asyncio
+
+    await asyncio.sleep(1.1)  # past the (zero) timeout at one-second resolution
+    await w.one_pass()
+    assert w.hetzner.calls["power_off"] == 1
+    assert isinstance(await w.one_pass(), Done)
+    ready = next(c for c in w.status.conditions if c.type == "Ready")
+    assert ready.reason == "Stopped"
+
+
+async def test_provision_deadline_rolls_back_whatever_step_is_running() -> None:
+    import asyncio
+
+    w = World(provision_deadline=0.5)
+    await w.one_pass()  # Queued
+    await w.one_pass()  # attempt starts, server created (still initializing)
+    assert len(w.hetzner.servers) == 1
+    await asyncio.sleep(1.6)  # conditions.now() has one-second resolution
+    assert isinstance(await w.one_pass(), Done)
+    ready = next(c for c in w.status.conditions if c.type == "Ready")
+    assert ready.reason == "ProvisioningFailed"
+    assert "ProvisionDeadlineExceeded" in ready.message
+    assert w.hetzner.servers == {}
+
+
+async def test_runtime_change_reconfigures_the_same_server() -> None:
+    from aura.models import RuntimeSpec
+
+    w = World()
+    await w.converge()
+    assert len(w.configurator.targets) == 1
+    await w.converge()  # a steady pass does not configure again
+    assert len(w.configurator.targets) == 1
+    w.spec = AgentSpec(runtime=RuntimeSpec(openclaw_version="2026.4.0"))
+    w.generation = 2
+    assert isinstance(await w.converge(), Done)
+    assert [t.openclaw_version for t in w.configurator.targets] == ["2026.3.1", "2026.4.0"]
+    assert w.hetzner.calls["create_server"] == 1
