@@ -77,7 +77,14 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def run(args: argparse.Namespace, stripe_url: str, stripe_key: str, bridge: str) -> int:
+async def run(
+    args: argparse.Namespace,
+    stripe_url: str,
+    stripe_key: str,
+    bridge: str,
+    kubeconfig: str,
+    namespace: str,
+) -> int:
     form = {"Authorization": f"Bearer {stripe_key}"}
     async with httpx.AsyncClient(base_url=stripe_url, headers=form) as sandbox:
         customer = (await sandbox.post("/v1/customers", data={"name": "bench"})).json()["id"]
@@ -110,6 +117,35 @@ async def run(args: argparse.Namespace, stripe_url: str, stripe_key: str, bridge
         await asyncio.gather(*(post(client, event("invoice.paid", invoice(s))) for s in subs))
 
         total = int(args.rate * args.seconds)
+        status = dict.fromkeys(subs, "active")
+        open_invoice: dict[str, str] = {}
+        locks = {sub: asyncio.Lock() for sub in subs}
+        admin = aiohttp.ClientSession(base_url=stripe_url.removesuffix("/stripe"))
+
+        async def change(sub: str) -> tuple[float, int]:
+            """Payment fails (or the open invoice is paid) in Stripe, then its event arrives."""
+            async with locks[sub]:
+                if status[sub] == "active":
+                    path = f"/admin/stripe/subscriptions/{sub}/fail_payment"
+                    async with admin.post(path, json={}) as response:
+                        open_invoice[sub] = (await response.json())["id"]
+                    status[sub], kind = "past_due", "invoice.payment_failed"
+                else:
+                    async with admin.post(f"/admin/stripe/invoices/{open_invoice[sub]}/pay"):
+                        pass
+                    status[sub], kind = "active", "invoice.paid"
+                return await post(client, event(kind, invoice(sub)))
+
+        async def confirm(sub: str, i: int) -> tuple[float, int]:
+            """An event that changes nothing but tells the truth (renewal, metadata update)."""
+            async with locks[sub]:
+                if i % 2:
+                    kind = "invoice.paid" if status[sub] == "active" else "invoice.payment_failed"
+                    return await post(client, event(kind, invoice(sub)))
+                obj = {"id": sub, "object": "subscription", "customer": customer}
+                obj["status"] = status[sub]
+                return await post(client, event("customer.subscription.updated", obj))
+
         start = time.perf_counter()
         tasks = []
         for i in range(total):
@@ -117,16 +153,10 @@ async def run(args: argparse.Namespace, stripe_url: str, stripe_key: str, bridge
             if delay > 0:
                 await asyncio.sleep(delay)
             sub = random.choice(subs)
-            body = (
-                event("invoice.paid", invoice(sub))
-                if i % 2
-                else event(
-                    "customer.subscription.updated",
-                    {"id": sub, "object": "subscription", "customer": customer, "status": "active"},
-                )
-            )
-            tasks.append(asyncio.create_task(post(client, body)))
+            work = change(sub) if random.random() < args.change_ratio else confirm(sub, i)
+            tasks.append(asyncio.create_task(work))
         results = await asyncio.gather(*tasks)
+        await admin.close()
         elapsed = time.perf_counter() - start
         async with client.get("/metrics") as response:
             metrics = await response.text()
@@ -145,7 +175,10 @@ async def run(args: argparse.Namespace, stripe_url: str, stripe_key: str, bridge
         codes[code] = codes.get(code, 0) + 1
     p50, p90, p99 = (percentile(latencies, p) for p in (50, 90, 99))
     mode = "re-read from the sandbox's Stripe API" if args.reread else "event objects only"
-    print(f"bridge bench: {total} events at {args.rate}/s to {args.agents} agents ({mode})")
+    print(
+        f"bridge bench: {total} events at {args.rate}/s to {args.agents} agents ({mode}), "
+        f"{args.change_ratio:.0%} after a state change"
+    )
     print(
         f"  latency ms: p50 {p50:.1f}  p90 {p90:.1f}  p99 {p99:.1f}  max {max(latencies):.1f}"
         f"  mean {statistics.mean(latencies):.1f}"
@@ -155,9 +188,27 @@ async def run(args: argparse.Namespace, stripe_url: str, stripe_key: str, bridge
     print(f"  status codes: {codes}")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"  machine: {os.cpu_count()} CPUs, load average {load} (other work skews the tail)")
-    ok = codes == {200: total} and p99 < 50
+    wrong = mismatches(kubeconfig, namespace, subs, status)
+    print(f"  final desired states: {len(subs) - wrong} of {len(subs)} agents match Stripe")
+    ok = codes == {200: total} and p99 < 50 and wrong == 0
     print("  result:", "PASS (p99 < 50 ms, all 200)" if ok else "FAIL")
     return 0 if ok else 1
+
+
+def mismatches(kubeconfig: str, namespace: str, subs: list[str], status: dict[str, str]) -> int:
+    """Agents whose desiredState is not what their subscription's final status implies."""
+    out = subprocess.run(
+        ["kubectl", "--kubeconfig", kubeconfig, "-n", namespace, "get", "agents", "-o", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    want = {"active": "running", "past_due": "suspended"}
+    got = {
+        a["metadata"]["labels"]["aura.dev/stripe-subscription"]: a["spec"]["desiredState"]
+        for a in json.loads(out)["items"]
+    }
+    return sum(got.get(sub) != want[status[sub]] for sub in subs)
 
 
 def server_percentiles(metrics: str, name: str) -> str:
@@ -203,6 +254,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--reread", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--change-ratio",
+        type=float,
+        default=0.2,
+        help="share of events that follow a real state change in Stripe (payment fails/paid)",
+    )
     args = parser.parse_args()
 
     up = subprocess.run(
@@ -242,7 +299,9 @@ def main() -> int:
         procs.append(bridge)
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, bridge)
-        return asyncio.run(run(args, info["stripe_url"], info["stripe_api_key"], url))
+        return asyncio.run(
+            run(args, info["stripe_url"], info["stripe_api_key"], url, kubeconfig, namespace)
+        )
     finally:
         for proc in reversed(procs):  # the bridge first, then the sandbox it reads from
             proc.terminate()

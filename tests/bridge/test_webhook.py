@@ -209,3 +209,23 @@ async def test_metrics_count_outcomes(bridge: Bridge) -> None:
         in text
     )
     assert "aura_bridge_webhook_duration_seconds_bucket" in text
+
+
+async def test_confirming_reread_writes_nothing_but_still_guards_order(bridge: Bridge) -> None:
+    sub, cus, _ = await checkout(bridge, "steady")
+    before = bridge.agent("steady")["metadata"]["resourceVersion"]
+    processor = bridge.app.state.processor
+    real_clock = processor.clock
+    processor.clock = lambda: real_clock() + 100  # the confirmation is 100 s after checkout
+    renewal = make_event("invoice.paid", invoice_obj(sub, cus))
+    assert (await bridge.send(renewal)).json() == {"outcome": "unchanged"}
+    assert bridge.agent("steady")["metadata"]["resourceVersion"] == before
+    # Stripe goes down; a delayed snapshot from before that confirmation must not win.
+    bridge.stripe.down = True
+    old = make_event(
+        "customer.subscription.updated",
+        subscription_obj(sub, cus, "unpaid"),
+        int(real_clock()) + 50,  # newer than the checkout, older than the confirmation
+    )
+    assert (await bridge.send(old)).json() == {"outcome": "stale"}
+    assert state(bridge, "steady") == "running"

@@ -158,3 +158,33 @@ def test_invalid_input_is_permanent_without_retry_storm(
     time.sleep(3)
     assert sandbox.request_counts().get("POST /v1/servers", 0) == creates
     assert servers_of(sandbox, uid) == []
+
+
+def test_invalid_token_from_a_credentials_secret_names_that_secret(
+    cluster: Cluster,
+    namespace: str,
+    sandbox: Sandbox,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    from kubernetes import client
+
+    cluster.core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="aura-credentials"),
+            string_data={"HCLOUD_TOKEN": "revoked-token-value"},
+        ),
+    )
+    _apply(cluster, namespace, "badsecret")
+    start_operator(credentials_secret=f"{namespace}/aura-credentials")
+
+    def message() -> str | None:
+        agent = get_agent(cluster, namespace, "badsecret") or {}
+        for c in agent.get("status", {}).get("conditions", []):
+            if c["type"] == "Ready" and c["reason"] == "InvalidCredentials":
+                return str(c["message"])
+        return None
+
+    text = wait_for(message, 30, what="InvalidCredentials on Ready")
+    assert f"HCLOUD_TOKEN (Secret {namespace}/aura-credentials)" in text
+    assert "revoked-token-value" not in text

@@ -164,3 +164,23 @@ def test_kubectl_delete_runs_finalizer_cleanup(
     assert device_id not in {d["node_id"] for d in _devices(sandbox)}
     names = {s.metadata.name for s in cluster.core.list_namespaced_secret(namespace).items}
     assert {"beta-tailnet-authkey", "beta-ssh"}.isdisjoint(names)
+
+
+def test_cleanup_continues_past_a_failing_step_and_retries_it(
+    cluster: Cluster,
+    namespace: str,
+    sandbox: Sandbox,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    start_operator()
+    apply(cluster, agent_manifest("gamma", namespace))
+    agent = wait_phase(cluster, namespace, "gamma", "Running", timeout=60)
+    uid = agent["metadata"]["uid"]
+    device_id = agent["status"]["tailscale"]["deviceId"]
+    # The tailnet refuses the device deletion twice; the server must go regardless.
+    sandbox.inject("http_error", status=500, method="DELETE", path=r"^/api/v2/device/", count=2)
+    patch_spec(cluster, namespace, "gamma", {"desiredState": "deleted"})
+    wait_for(lambda: servers_of(sandbox, uid) == [], 30, what="server deleted")
+    agent = wait_phase(cluster, namespace, "gamma", "Deleted", timeout=60)
+    assert device_id not in {d["node_id"] for d in _devices(sandbox)}
+    assert sandbox.call(lambda world: world.faults.list()) == []  # both refusals were hit

@@ -524,7 +524,7 @@ def _kill_run_processes(run_marker: str) -> None:
             try:
                 if needle not in (entry / "environ").read_bytes():
                     continue
-                pass  # MUTATION
+                os.kill(int(entry.name), signal.SIGKILL)
                 found = True
             except (OSError, ValueError):  # gone already, or not ours to read
                 continue
