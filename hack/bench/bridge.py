@@ -11,25 +11,18 @@ queueing shows up in the latencies). Prints p50/p90/p99/max latency, achieved th
 status codes; exits 1 if any answer was not 200 or p99 is 50 ms or more.
 """
 
-# ruff: noqa: E402 (the sys.path fix below must run before the other imports)
 from __future__ import annotations
-
-import os
-import sys
-
-# Python puts this script's directory first on sys.path, and hack/bench/ holds other benchmarks
-# (operator.py) that would shadow the standard library's modules of the same name.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 import argparse
 import asyncio
 import json
+import os
 import random
 import secrets
 import socket
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 

@@ -59,15 +59,33 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def _is_plain(value: Any) -> bool:
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_is_plain(v) for v in value)
+    return False
+
+
 class RedactingFilter(logging.Filter):
-    """Masks credentials in a record's message, arguments, extra fields and exception text."""
+    """Masks credentials in a record's message, arguments, extra fields and exception text.
+
+    Extra fields that are not plain data (frameworks attach their settings objects to records)
+    are dropped: they would print as opaque reprs, and a repr may hold anything.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
         record.args = None
         for key, value in list(vars(record).items()):
-            if key not in _STANDARD_ATTRS:
+            if key in _STANDARD_ATTRS:
+                continue
+            if _is_plain(value):
                 setattr(record, key, _scrub(value))
+            else:
+                delattr(record, key)
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None

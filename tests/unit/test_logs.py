@@ -71,3 +71,12 @@ def test_filter_scrubs_nested_extra_values() -> None:
     record.payload = {"secret": {"key": SECRETS[2]}, "ok": ["fine"]}
     RedactingFilter().filter(record)
     assert record.payload == {"secret": {"key": REDACTED}, "ok": ["fine"]}
+
+
+def test_filter_drops_extras_that_are_not_plain_data() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    record.settings = object()
+    record.k8s_ref = {"kind": "Agent", "name": "a"}
+    RedactingFilter().filter(record)
+    assert not hasattr(record, "settings")
+    assert record.k8s_ref == {"kind": "Agent", "name": "a"}

@@ -62,6 +62,15 @@ class OperatorConfig:
     rate_limit_max_backoff: float = 60.0
     metrics_port: int = 0
 
+    liveness: str | None = None
+    """kopf's liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz (None: off)."""
+    peering: str | None = None
+    """kopf peering name: mandatory peering when set, standalone (one replica) when None."""
+    priority: int = 0
+    """This replica's kopf peering priority; the highest live one acts (see peering.py)."""
+    peering_lifetime: int = 60
+    """Seconds a replica's peering keep-alive stays valid: the failover time after a crash."""
+
     @property
     def sandbox(self) -> bool:
         return bool(self.sandbox_url)
@@ -89,3 +98,4 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, **_:
     settings.queueing.worker_limit = config.worker_limit
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10]
+    settings.peering.lifetime = config.peering_lifetime

@@ -122,7 +122,16 @@ class Demo:
         self.story.say("starting aura operator")
         self._start(
             "operator",
-            ["operator", "--namespace", self.opts.namespace],
+            # The sandbox runs at --time-scale, so the operator may poll as often as it likes.
+            [
+                "operator",
+                "--namespace",
+                self.opts.namespace,
+                "--poll-interval",
+                "1",
+                "--health-interval",
+                "5",
+            ],
             {
                 "HCLOUD_TOKEN": self.info["hetzner_token"],
                 "HCLOUD_ENDPOINT": self.info["hetzner_url"],

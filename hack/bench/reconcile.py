@@ -1,7 +1,7 @@
 """Benchmark: N Agents through the real operator against the sandbox and a real apiserver.
 
-    .venv/bin/python hack/bench/operator.py                 # 50 agents
-    .venv/bin/python hack/bench/operator.py --agents 200
+    .venv/bin/python hack/bench/reconcile.py                 # 50 agents
+    .venv/bin/python hack/bench/reconcile.py --agents 200
 
 Starts (or reuses) the local control plane, an in-process sandbox at a fast time scale and
 `aura operator` as a child process; applies N Agents at once and prints:
@@ -15,19 +15,15 @@ Starts (or reuses) the local control plane, an in-process sandbox at a fast time
 
 from __future__ import annotations
 
+import argparse
+import os
+import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-# This file is called operator.py, and Python puts its directory first on sys.path, where it
-# would shadow the standard library's `operator` module for every import below.
-sys.path[:] = [p for p in sys.path if not p.endswith("hack/bench")]
-
-import argparse  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import yaml  # noqa: E402
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -82,7 +78,8 @@ def main() -> int:
             "--max-concurrent-provisions", str(args.max_concurrent_provisions),
             "--worker-limit", str(max(50, args.max_concurrent_provisions)),
         ]  # fmt: skip
-        log = (REPO / ".bench-operator.log").open("wb")
+        log_path = Path(tempfile.gettempdir()) / f"aura-bench-operator-{os.getpid()}.log"
+        log = log_path.open("wb")
         operator = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             time.sleep(2)
@@ -129,6 +126,7 @@ def main() -> int:
         f"  (health interval {args.health_interval:.0f} s)"
     )
     print(f"operator peak RSS:                       {rss:.0f} MiB")
+    print(f"operator log:                            {log_path}")
     return 0
 
 
