@@ -11,7 +11,7 @@
 #   AURA_OPERATOR_ENV_FILE   KEY=value file replacing the placeholder aura-operator-credentials
 #   AURA_BRIDGE_ENV_FILE     KEY=value file replacing the placeholder aura-bridge-secrets
 # Without the env files the pods run with placeholder credentials: they start, but no real
-# server or tailnet key can be created. See docs/deploy.md.
+# server or tailnet key can be created. See README.md, "With Docker: kind".
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -494,7 +494,7 @@ def test_example_secrets_hold_only_placeholders(rendered: list[Obj]) -> None:
 
 
 def test_an_overlay_replaces_the_placeholder_secrets(tmp_path: Path) -> None:
-    """The recipe of docs/deploy.md: real values from untracked env files, base untouched."""
+    """The README's overlay recipe: real values from untracked env files, base untouched."""
     (tmp_path / "operator.env").write_text("HCLOUD_TOKEN=real-token\nTAILSCALE_TAILNET=-\n")
     (tmp_path / "kustomization.yaml").write_text(
         yaml.safe_dump(
@@ -768,7 +768,7 @@ def test_two_peered_kopf_replicas_take_turns_under_the_operator_rbac(
     """Real kopf, authenticated as the aura-operator service account: the higher priority
     acts, the lower one pauses and takes over when the first one stops. Cluster-wide it peers
     through a ClusterKopfPeering (the default Deployment); restricted to a namespace, through
-    a KopfPeering there (a namespace shard, docs/deploy.md)."""
+    a KopfPeering there (a namespace shard, README.md "Sharding")."""
     cluster = rbac_installed
     run = f"t-peering-{uuid.uuid4().hex[:8]}"
     if mode == "cluster-wide":

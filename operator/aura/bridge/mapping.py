@@ -1,6 +1,6 @@
 """Pure mapping from Stripe events and subscription statuses to Agent desired states.
 
-The two tables below are the contract documented in docs/bridge.md:
+The two tables below are the contract documented in README.md ("Stripe mapping"):
 
 - `EVENT_ROUTES`: which event types matter, where their subscription is, and which status
   the event implies on its own (used only when the subscription cannot be re-read).

@@ -1,6 +1,6 @@
 """One verified Stripe event in, one `Outcome` out; the Agent written at most once.
 
-Rules, in order (docs/bridge.md explains them for operators):
+Rules, in order (README.md, "The Stripe bridge", explains them for operators):
 
 1. Dedup: an event id seen before (bounded in-memory LRU, then the id recorded on the Agent)
    is a `DUPLICATE` and changes nothing.

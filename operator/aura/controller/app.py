@@ -1,4 +1,7 @@
-"""Wiring: build the Operator's clients from the config, run kopf and the sweeper together."""
+"""Wiring: build the Operator's clients from the config, run kopf and the sweeper together.
+
+Under `--peering` the sweeper only sweeps on the replica kopf lets act (see peering.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from aura.configure.base import Configurator
-from aura.controller import handlers, naming
+from aura.controller import handlers, naming, peering
 from aura.controller.clients.hetzner import HcloudAdapter
 from aura.controller.clients.hosts import DirectHosts, HostObserver, SandboxHosts
 from aura.controller.clients.kube import KubeClients
@@ -75,11 +78,15 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
     )
 
 
-async def _sweep_forever(op: Operator, kube: KubeClients) -> None:
+async def _sweep_forever(op: Operator, kube: KubeClients, gate: peering.PeeringGate) -> None:
+    """Sweep every `--sweep-interval`, on the active peering replica only (peering.py)."""
     sweeper = Sweeper(op)
     while True:
         await asyncio.sleep(op.config.sweep_interval)
         try:
+            if not await gate.active():
+                sweeper = Sweeper(op)  # a standby's grace clocks would be stale on takeover
+                continue
             await sweeper.sweep(await kube.list_agents(op.config.namespace))
         except Exception as exc:  # the next pass retries; never let the sweeper die
             log.warning("orphan sweep failed: %s", exc)
@@ -100,7 +107,14 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
         await stop.wait()
         stop_flag.set_result(None)
 
-    tasks = [asyncio.create_task(_sweep_forever(op, kube)), asyncio.create_task(relay_stop())]
+    identity = peering.own_identity()
+    gate = peering.PeeringGate(
+        kube, config.peering, config.namespace, identity=identity, priority=config.priority
+    )
+    tasks = [
+        asyncio.create_task(_sweep_forever(op, kube, gate)),
+        asyncio.create_task(relay_stop()),
+    ]
     try:
         await kopf.operator(
             registry=registry,
@@ -108,7 +122,12 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
             memo=SimpleNamespace(operator=op),
             namespaces=[config.namespace] if config.namespace else [],
             clusterwide=not config.namespace,
-            standalone=True,
+            # Mandatory peering under `--peering`, else standalone (one replica); peering.py.
+            standalone=not config.peering,
+            peering_name=config.peering,
+            priority=config.priority,
+            identity=identity,
+            liveness_endpoint=config.liveness,
             stop_flag=stop_flag,
         )
     finally:

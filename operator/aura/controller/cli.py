@@ -44,6 +44,10 @@ _TUNING: list[tuple[str, str]] = [
     ("auth_key_expiry", "Lifetime in seconds of minted tailnet auth keys."),
     ("rate_limit_max_backoff", "Cap in seconds of the global back-off after 429s."),
     ("metrics_port", "Port of the Prometheus /metrics endpoint (0: off)."),
+    (
+        "peering_lifetime",
+        "Seconds a replica's peering keep-alive stays valid (failover time after a crash).",
+    ),
 ]
 
 
@@ -152,6 +156,25 @@ def _opt(flag: str, envvar: str, help: str, **kw: Any) -> Callable[..., Any]:
     "JSON object of extra variables for every configuration run.",
     default="{}",
 )
+@_opt(
+    "--liveness",
+    "AURA_LIVENESS",
+    "kopf liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz (default: off).",
+)
+@_opt(
+    "--peering",
+    "AURA_PEERING",
+    "kopf peering name: replicas elect one active replica through the ClusterKopfPeering "
+    "of this name (with --namespace: the KopfPeering in that namespace), which must exist. "
+    "Default: standalone, a single replica.",
+)
+@_opt(
+    "--priority",
+    "AURA_PRIORITY",
+    "This replica's peering priority; the highest live one acts. Must differ between "
+    "replicas. Default: derived from POD_NAME.",
+    type=click.IntRange(0, 2**31 - 1),
+)
 @_tuning_options
 @_opt(
     "--log-format",
@@ -164,6 +187,9 @@ def _opt(flag: str, envvar: str, help: str, **kw: Any) -> Callable[..., Any]:
 @_opt("--log-level", "AURA_LOG_LEVEL", "Log level.", default="INFO", show_default=True)
 def command(
     namespace: str | None,
+    liveness: str | None,
+    peering: str | None,
+    priority: int | None,
     credentials_secret: str | None,
     default_tags: str,
     ansible_extra_vars: str,
@@ -177,8 +203,15 @@ def command(
     configure_logging(json_format=log_format == "json", level=log_level.upper())
     for handler in logging.getLogger().handlers:
         handler.addFilter(_KopfNoise())
+    from aura.controller.peering import default_priority
+
+    if priority is None:
+        priority = default_priority() if peering else 0
     config = OperatorConfig(
         namespace=namespace or None,
+        liveness=liveness or None,
+        peering=peering or None,
+        priority=priority,
         default_tags=tuple(t.strip() for t in default_tags.split(",") if t.strip()),
         sandbox_url=options.pop("sandbox_url") or None,
         ssh_target_override=options.pop("ssh_target_override") or None,
@@ -242,7 +275,13 @@ async def _main(config: OperatorConfig, credentials_secret: str | None) -> None:
             loop.add_signal_handler(sig, stop.set)
     op = await build_operator(config, kube)
     logging.getLogger("aura.operator").info(
-        "starting operator", extra={"namespace": config.namespace or "*", "sandbox": config.sandbox}
+        "starting operator",
+        extra={
+            "namespace": config.namespace or "*",
+            "sandbox": config.sandbox,
+            "peering": config.peering or "standalone",
+            "priority": config.priority,
+        },
     )
     await run_operator(op, kube, stop)
 

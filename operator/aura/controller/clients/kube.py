@@ -50,7 +50,7 @@ class EventSink(Protocol):
 
 
 class KubeClients:
-    """Secrets, Events and the Agent list over one kubernetes_asyncio ApiClient."""
+    """Secrets, Events, the Agent list and peering records over one kubernetes_asyncio ApiClient."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self._api = api
@@ -149,3 +149,24 @@ class KubeClients:
             result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
         items: list[dict[str, Any]] = result.get("items", [])
         return items
+
+    # PeeringReader (controller/peering.py)
+    async def peering_records(
+        self, name: str, namespace: str | None
+    ) -> dict[str, dict[str, Any]] | None:
+        """kopf's keep-alive records in the (Cluster)KopfPeering `name`; None if it is missing."""
+        try:
+            if namespace:
+                obj = await self._custom.get_namespaced_custom_object(
+                    "kopf.dev", "v1", namespace, "kopfpeerings", name
+                )
+            else:
+                obj = await self._custom.get_cluster_custom_object(
+                    "kopf.dev", "v1", "clusterkopfpeerings", name
+                )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        records: dict[str, dict[str, Any]] = obj.get("status") or {}
+        return records
