@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.kube import Cluster, fresh_namespace, start_cluster, stop_cluster
+from tests.sshd import Sshd, start_sshd, stop_sshd
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +23,11 @@ def cluster() -> Iterator[Cluster]:
 def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace of this test's own."""
     yield from fresh_namespace(cluster, request.node.name)
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[Sshd]:
+    """A real sshd on 127.0.0.1:<free port> that lets the current user in with a test key."""
+    server = start_sshd(tmp_path / "sshd-run")
+    yield server
+    stop_sshd(server)

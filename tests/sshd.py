@@ -5,7 +5,7 @@
 `sshd -D -e -f <config>` on a free port. It logs in the user running the tests (root may log
 in with a key: `PermitRootLogin prohibit-password`). `Sshd.target(...)` builds the
 `ConfigTarget` for it, with the pinned host key, so a test can hand it straight to a
-configurator. Always `stop_sshd()` it (the `sshd` fixture in tests/ansible/conftest.py does).
+configurator. Always `stop_sshd()` it (the `sshd` fixture in tests/conftest.py does).
 
 The same helper also runs sshd *inside* a root filesystem: pass `chroot_cmd`, a command prefix
 that enters it (tests/ansible/target.py uses a private mount namespace + chroot). Paths in the

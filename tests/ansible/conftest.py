@@ -1,27 +1,16 @@
-"""Fixtures for the Ansible tests: a throwaway loopback sshd and the test playbooks.
+"""Fixtures for the Ansible tests: the test playbooks and their output directory.
 
-The sshd itself lives in tests/sshd.py so that other test packages (the operator's
-integration tests) can start one the same way: `from tests.sshd import start_sshd, stop_sshd`.
+The `sshd` fixture (a throwaway loopback sshd, from tests/sshd.py) is in tests/conftest.py,
+shared with the operator's integration tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.sshd import Sshd, start_sshd, stop_sshd
-
 PLAYBOOKS = Path(__file__).parent / "playbooks"
-
-
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    """A real sshd on 127.0.0.1:<free port> that lets the current user in with a test key."""
-    server = start_sshd(tmp_path / "sshd-run")
-    yield server
-    stop_sshd(server)
 
 
 @pytest.fixture

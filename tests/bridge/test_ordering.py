@@ -86,11 +86,23 @@ def final_state(bridge: Bridge, name: str) -> str | None:
     return str(found[0]["spec"]["desiredState"]) if found else None
 
 
-@settings(
+def assert_final_state(bridge: Bridge, name: str, last: str) -> None:
+    """The Agent ends as the subscription's `last` status implies."""
+    got = final_state(bridge, name)
+    if last == "canceled":
+        assert got in (None, "deleted")  # ended before (or after) the Agent was made
+    else:
+        assert got == expected_state(last)
+
+
+PROPERTY_SETTINGS = settings(
     max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@PROPERTY_SETTINGS
 @given(walk=lifecycles(), data=st.data())
 async def test_shuffled_and_repeated_delivery_converges(
     bridge: Bridge, walk: list[str], data: st.DataObject
@@ -101,18 +113,10 @@ async def test_shuffled_and_repeated_delivery_converges(
     order = data.draw(st.permutations(events))
     repeats = data.draw(st.lists(st.sampled_from(events), max_size=3))
     await deliver(bridge, order + repeats)
-    got = final_state(bridge, name)
-    if walk[-1] == "canceled":
-        assert got in (None, "deleted")  # ended before (or after) the Agent was made
-    else:
-        assert got == expected_state(walk[-1])
+    assert_final_state(bridge, name, walk[-1])
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@PROPERTY_SETTINGS
 @given(walk=lifecycles(), data=st.data())
 async def test_without_stripe_the_newest_event_wins(
     bridge: Bridge, walk: list[str], data: st.DataObject
@@ -123,8 +127,4 @@ async def test_without_stripe_the_newest_event_wins(
     bridge.stripe.down = True
     order = data.draw(st.permutations(events))
     await deliver(bridge, order)
-    got = final_state(bridge, name)
-    if walk[-1] == "canceled":
-        assert got in (None, "deleted")
-    else:
-        assert got == expected_state(walk[-1])
+    assert_final_state(bridge, name, walk[-1])

@@ -181,6 +181,20 @@ def wait_phase(
         ) from None
 
 
+def agent_uid(cluster: Cluster, namespace: str, name: str) -> str:
+    """Wait (10 s at most) for the Agent to exist; its UID."""
+    agent = wait_for(lambda: get_agent(cluster, namespace, name), 10, what=f"agent {name}")
+    return str(agent["metadata"]["uid"])
+
+
+def apply_running(
+    cluster: Cluster, namespace: str, name: str, timeout: float = 60
+) -> dict[str, Any]:
+    """Create an Agent with the default spec and wait until it is Running."""
+    apply(cluster, agent_manifest(name, namespace))
+    return wait_phase(cluster, namespace, name, "Running", timeout=timeout)
+
+
 def condition(agent: dict[str, Any], type_: str) -> dict[str, Any]:
     for c in agent.get("status", {}).get("conditions", []):
         if c["type"] == type_:

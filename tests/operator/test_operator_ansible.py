@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,24 +23,17 @@ from tests.kube import Cluster
 from tests.operator.harness import (
     OperatorProcess,
     agent_manifest,
+    agent_uid,
     apply,
     condition,
     get_agent,
-    wait_for,
     wait_phase,
 )
-from tests.sshd import Sshd, start_sshd, stop_sshd
+from tests.sshd import Sshd
 
 pytestmark = pytest.mark.integration
 
 PLAYBOOKS = Path(__file__).parent / "playbooks"
-
-
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    server = start_sshd(tmp_path / "sshd-run")
-    yield server
-    stop_sshd(server)
 
 
 def test_ansible_configurator_runs_inside_the_reconcile_loop(
@@ -52,8 +45,7 @@ def test_ansible_configurator_runs_inside_the_reconcile_loop(
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
     apply(cluster, agent_manifest("ans", namespace))
-    agent = wait_for(lambda: get_agent(cluster, namespace, "ans"), 10, what="agent")
-    uid = agent["metadata"]["uid"]
+    uid = agent_uid(cluster, namespace, "ans")
     cluster.core.create_namespaced_secret(
         namespace,
         client.V1Secret(

@@ -19,7 +19,9 @@ from tests.kube import Cluster
 from tests.operator.harness import (
     OperatorProcess,
     agent_manifest,
+    agent_uid,
     apply,
+    apply_running,
     devices,
     events,
     get_agent,
@@ -32,11 +34,6 @@ from tests.operator.harness import (
 pytestmark = pytest.mark.integration
 
 
-def _uid(cluster: Cluster, namespace: str, name: str) -> str:
-    agent = wait_for(lambda: get_agent(cluster, namespace, name), 10, what="agent exists")
-    return str(agent["metadata"]["uid"])
-
-
 def test_lost_create_response_adopts_instead_of_duplicating(
     cluster: Cluster,
     namespace: str,
@@ -46,8 +43,7 @@ def test_lost_create_response_adopts_instead_of_duplicating(
     # The sandbox creates the server, then drops the connection without answering.
     sandbox.inject("response_lost", method="POST", path=r"^/v1/servers$", count=1)
     start_operator()
-    apply(cluster, agent_manifest("lost", namespace))
-    agent = wait_phase(cluster, namespace, "lost", "Running", timeout=60)
+    agent = apply_running(cluster, namespace, "lost")
     servers = servers_of(sandbox, agent["metadata"]["uid"])
     assert len(servers) == 1
     assert agent["status"]["server"]["id"] == servers[0]["id"]
@@ -76,7 +72,7 @@ def test_sigkill_at_several_points_converges_without_duplicates_or_orphans(
     names = [f"crash{i}" for i in range(agents)]
     for name in names:
         apply(cluster, agent_manifest(name, namespace))
-    uids = {name: _uid(cluster, namespace, name) for name in names}
+    uids = {name: agent_uid(cluster, namespace, name) for name in names}
 
     def first_server_exists() -> bool:
         for name, uid in uids.items():

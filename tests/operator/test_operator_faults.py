@@ -16,6 +16,7 @@ from tests.kube import Cluster
 from tests.operator.harness import (
     OperatorProcess,
     agent_manifest,
+    agent_uid,
     annotate,
     apply,
     condition,
@@ -32,8 +33,7 @@ pytestmark = pytest.mark.integration
 def _apply(cluster: Cluster, namespace: str, name: str, **spec: object) -> tuple[str, str]:
     """Create the Agent; returns its UID and the server name the operator will use."""
     apply(cluster, agent_manifest(name, namespace, **spec))
-    agent = wait_for(lambda: get_agent(cluster, namespace, name), 10, what="agent")
-    uid = agent["metadata"]["uid"]
+    uid = agent_uid(cluster, namespace, name)
     return uid, server_name(AgentRef(namespace, name, uid))
 
 

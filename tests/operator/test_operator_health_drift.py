@@ -18,6 +18,7 @@ from tests.operator.harness import (
     OperatorProcess,
     agent_manifest,
     apply,
+    apply_running,
     condition,
     devices,
     events,
@@ -44,8 +45,7 @@ def test_health_timer_flips_degraded_and_back(
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
     start_operator()
-    apply(cluster, agent_manifest("gw", namespace))
-    agent = wait_phase(cluster, namespace, "gw", "Running")
+    agent = apply_running(cluster, namespace, "gw")
     server_id = agent["status"]["server"]["id"]
 
     _set_configured(sandbox, server_id, False)  # the gateway stops answering
@@ -67,8 +67,7 @@ def test_drift_power_off_and_delete_behind_our_back_converge(
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
     start_operator()
-    apply(cluster, agent_manifest("drift", namespace))
-    agent = wait_phase(cluster, namespace, "drift", "Running")
+    agent = apply_running(cluster, namespace, "drift")
     uid, first = agent["metadata"]["uid"], agent["status"]["server"]["id"]
     hcloud = sandbox.hcloud()
 

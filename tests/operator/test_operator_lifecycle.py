@@ -18,9 +18,9 @@ from aura.sandbox.harness import Sandbox
 from tests.kube import Cluster
 from tests.operator.harness import (
     OperatorProcess,
-    agent_manifest,
-    apply,
+    apply_running,
     condition,
+    devices,
     events,
     get_agent,
     patch_spec,
@@ -48,8 +48,7 @@ def test_lifecycle_running_stopped_running_suspended_deleted(
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
     op = start_operator()
-    apply(cluster, agent_manifest("alpha", namespace))
-    agent = wait_phase(cluster, namespace, "alpha", "Running", timeout=60)
+    agent = apply_running(cluster, namespace, "alpha")
     status = agent["status"]
     uid = agent["metadata"]["uid"]
 
@@ -124,7 +123,7 @@ def test_lifecycle_running_stopped_running_suspended_deleted(
     agent = wait_phase(cluster, namespace, "alpha", "Deleted", timeout=60)
     assert servers_of(sandbox, uid) == []
     device_id = status["tailscale"]["deviceId"]
-    assert device_id not in {d["node_id"] for d in _devices(sandbox)}
+    assert device_id not in {d["node_id"] for d in devices(sandbox)}
     names = {s.metadata.name for s in cluster.core.list_namespaced_secret(namespace).items}
     assert {auth_secret, "alpha-ssh"}.isdisjoint(names)
     assert get_agent(cluster, namespace, "alpha") is not None
@@ -140,12 +139,6 @@ def test_lifecycle_running_stopped_running_suspended_deleted(
                 assert line not in log
 
 
-def _devices(sandbox: Sandbox) -> list[dict[str, object]]:
-    from tests.operator.harness import devices
-
-    return devices(sandbox)
-
-
 def test_kubectl_delete_runs_finalizer_cleanup(
     cluster: Cluster,
     namespace: str,
@@ -153,15 +146,14 @@ def test_kubectl_delete_runs_finalizer_cleanup(
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
     start_operator()
-    apply(cluster, agent_manifest("beta", namespace))
-    agent = wait_phase(cluster, namespace, "beta", "Running", timeout=60)
+    agent = apply_running(cluster, namespace, "beta")
     uid = agent["metadata"]["uid"]
     device_id = agent["status"]["tailscale"]["deviceId"]
 
     cluster.kubectl("delete", "agent", "beta", "-n", namespace, "--wait=false")
     wait_for(lambda: get_agent(cluster, namespace, "beta") is None, 60, what="agent gone")
     assert servers_of(sandbox, uid) == []
-    assert device_id not in {d["node_id"] for d in _devices(sandbox)}
+    assert device_id not in {d["node_id"] for d in devices(sandbox)}
     names = {s.metadata.name for s in cluster.core.list_namespaced_secret(namespace).items}
     assert {"beta-tailnet-authkey", "beta-ssh"}.isdisjoint(names)
 
@@ -173,8 +165,7 @@ def test_cleanup_continues_past_a_failing_step_and_retries_it(
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
     start_operator()
-    apply(cluster, agent_manifest("gamma", namespace))
-    agent = wait_phase(cluster, namespace, "gamma", "Running", timeout=60)
+    agent = apply_running(cluster, namespace, "gamma")
     uid = agent["metadata"]["uid"]
     device_id = agent["status"]["tailscale"]["deviceId"]
     # The tailnet refuses the device deletion twice; the server must go regardless.
@@ -182,5 +173,5 @@ def test_cleanup_continues_past_a_failing_step_and_retries_it(
     patch_spec(cluster, namespace, "gamma", {"desiredState": "deleted"})
     wait_for(lambda: servers_of(sandbox, uid) == [], 30, what="server deleted")
     agent = wait_phase(cluster, namespace, "gamma", "Deleted", timeout=60)
-    assert device_id not in {d["node_id"] for d in _devices(sandbox)}
+    assert device_id not in {d["node_id"] for d in devices(sandbox)}
     assert sandbox.call(lambda world: world.faults.list()) == []  # both refusals were hit

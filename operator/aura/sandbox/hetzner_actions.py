@@ -15,6 +15,7 @@ from aiohttp import web
 from aura.sandbox import hetzner_render
 from aura.sandbox.fast_json import json_response
 from aura.sandbox.hetzner_api import (
+    by_path_id,
     invalid_input,
     list_response,
     not_found,
@@ -86,9 +87,7 @@ async def list_actions(request: web.Request) -> web.Response:
 
 async def get_action(request: web.Request) -> web.Response:
     world = request.app[WORLD_KEY]
-    action = world.hetzner.actions.get(path_id(request))
-    if action is None:
-        raise not_found("action")
+    action = by_path_id(request, world.hetzner.actions, "action")
     return json_response({"action": hetzner_render.action(world, action)})
 
 

@@ -7,7 +7,7 @@ Handlers raise `ApiError`; the Hetzner middleware renders it as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -70,6 +70,14 @@ def path_id(request: web.Request, key: str = "id") -> int:
     if value < 1:
         raise invalid_input(key, "must be a positive integer")
     return value
+
+
+def by_path_id(request: web.Request, items: Mapping[int, T], kind: str) -> T:
+    """The item the path's `id` names; 404 `<kind> not found` when there is none."""
+    item = items.get(path_id(request))
+    if item is None:
+        raise not_found(kind)
+    return item
 
 
 def query_bool(query: MultiMapping[str], name: str) -> bool | None:
@@ -169,3 +177,23 @@ def list_response(
     if link:
         response.headers["Link"] = link
     return response
+
+
+def list_filtered(
+    request: web.Request,
+    key: str,
+    items: list[T],
+    render: Callable[[T], dict[str, Any]],
+    *,
+    name: Callable[[T], str | None],
+    labels: Callable[[T], dict[str, str]],
+    sort_keys: dict[str, Callable[[T], Any]],
+) -> web.Response:
+    """Keep the items matching the `name` and `label_selector` queries, sort, answer a page."""
+    query = request.query
+    if "name" in query:
+        items = [i for i in items if name(i) == query["name"]]
+    match = selector(query)
+    if match is not None:
+        items = [i for i in items if match(labels(i))]
+    return list_response(request, key, sort_items(items, query, sort_keys), render)

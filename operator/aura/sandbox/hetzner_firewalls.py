@@ -16,13 +16,10 @@ from aura.sandbox import hetzner_render, lifecycle
 from aura.sandbox.fast_json import json_response
 from aura.sandbox.hetzner_api import (
     ApiError,
+    by_path_id,
     invalid_input,
     json_body,
-    list_response,
-    not_found,
-    path_id,
-    selector,
-    sort_items,
+    list_filtered,
 )
 from aura.sandbox.hetzner_servers import check_name, validate_labels
 from aura.sandbox.http_faults import WORLD_KEY
@@ -80,10 +77,7 @@ def _apply(world: World, fw: SimFirewall, apply_to: Any) -> list[SimAction]:
 
 
 def _firewall(world: World, request: web.Request) -> SimFirewall:
-    fw = world.hetzner.firewalls.get(path_id(request))
-    if fw is None:
-        raise not_found("firewall")
-    return fw
+    return by_path_id(request, world.hetzner.firewalls, "firewall")
 
 
 def _rules(rules: Any) -> list[dict[str, Any]]:
@@ -110,15 +104,15 @@ def _rules(rules: Any) -> list[dict[str, Any]]:
 
 async def list_firewalls(request: web.Request) -> web.Response:
     world = _world(request)
-    q = request.query
-    fws = list(world.hetzner.firewalls.values())
-    if "name" in q:
-        fws = [f for f in fws if f.name == q["name"]]
-    match = selector(q)
-    if match is not None:
-        fws = [f for f in fws if match(f.labels)]
-    fws = sort_items(fws, q, {"id": lambda f: f.id, "name": lambda f: f.name})
-    return list_response(request, "firewalls", fws, hetzner_render.firewall)
+    return list_filtered(
+        request,
+        "firewalls",
+        list(world.hetzner.firewalls.values()),
+        hetzner_render.firewall,
+        name=lambda f: f.name,
+        labels=lambda f: f.labels,
+        sort_keys={"id": lambda f: f.id, "name": lambda f: f.name},
+    )
 
 
 async def create_firewall(request: web.Request) -> web.Response:

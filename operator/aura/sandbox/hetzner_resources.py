@@ -19,14 +19,15 @@ from aura.sandbox import catalog, hetzner_render, lifecycle
 from aura.sandbox.fast_json import dumps, json_response
 from aura.sandbox.hetzner_api import (
     ApiError,
+    by_path_id,
     invalid_input,
     json_body,
+    list_filtered,
     list_response,
     not_found,
     path_id,
     query_bool,
     query_ids,
-    selector,
     sort_items,
 )
 from aura.sandbox.hetzner_servers import check_name, validate_labels
@@ -64,23 +65,22 @@ async def list_images(request: web.Request) -> web.Response:
     bound_to = query_ids(q, "bound_to")
     if bound_to:
         images = [i for i in images if i["bound_to"] in bound_to]
-    if "name" in q:
-        images = [i for i in images if i["name"] == q["name"]]
     if "architecture" in q:
         images = [i for i in images if i["architecture"] == q["architecture"]]
     query_bool(q, "include_deprecated")
-    match = selector(q)
-    if match is not None:
-        images = [i for i in images if match(i["labels"])]
-    images = sort_items(images, q, _IMAGE_SORT)
-    return list_response(request, "images", images, lambda i: i)
+    return list_filtered(
+        request,
+        "images",
+        images,
+        lambda i: i,
+        name=lambda i: i["name"],
+        labels=lambda i: i["labels"],
+        sort_keys=_IMAGE_SORT,
+    )
 
 
 def _snapshot(world: World, request: web.Request) -> SimImage:
-    image = world.hetzner.images.get(path_id(request))
-    if image is None:
-        raise not_found("image")
-    return image
+    return by_path_id(request, world.hetzner.images, "image")
 
 
 async def get_image(request: web.Request) -> web.Response:
@@ -153,9 +153,7 @@ def _catalog(
         return response
 
     async def get_handler(request: web.Request) -> web.Response:
-        item = by_id.get(path_id(request))
-        if item is None:
-            raise not_found(singular.replace("_", " "))
+        item = by_path_id(request, by_id, singular.replace("_", " "))
         return json_response({singular: item})
 
     return list_handler, get_handler
@@ -178,25 +176,24 @@ def fingerprint(public_key: str) -> str:
 
 
 def _ssh_key(world: World, request: web.Request) -> SimSshKey:
-    key = world.hetzner.ssh_keys.get(path_id(request))
-    if key is None:
-        raise not_found("ssh key")
-    return key
+    return by_path_id(request, world.hetzner.ssh_keys, "ssh key")
 
 
 async def list_ssh_keys(request: web.Request) -> web.Response:
     world = _world(request)
     q = request.query
     keys = list(world.hetzner.ssh_keys.values())
-    if "name" in q:
-        keys = [k for k in keys if k.name == q["name"]]
     if "fingerprint" in q:
         keys = [k for k in keys if k.fingerprint == q["fingerprint"]]
-    match = selector(q)
-    if match is not None:
-        keys = [k for k in keys if match(k.labels)]
-    keys = sort_items(keys, q, {"id": lambda k: k.id, "name": lambda k: k.name})
-    return list_response(request, "ssh_keys", keys, hetzner_render.ssh_key)
+    return list_filtered(
+        request,
+        "ssh_keys",
+        keys,
+        hetzner_render.ssh_key,
+        name=lambda k: k.name,
+        labels=lambda k: k.labels,
+        sort_keys={"id": lambda k: k.id, "name": lambda k: k.name},
+    )
 
 
 async def create_ssh_key(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
 SERVER_STATUSES = (
     "running",
@@ -26,6 +26,24 @@ SERVER_STATUSES = (
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+class _Created:
+    """`to_dict`/`from_dict` for a dataclass whose one datetime field is `created`."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    created: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["created"] = self.created.isoformat()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Self:
+        d = dict(d)
+        d["created"] = _dt(d["created"])
+        return cls(**d)
 
 
 @dataclass
@@ -58,7 +76,7 @@ class SimAction:
 
 
 @dataclass
-class SimServer:
+class SimServer(_Created):
     """A simulated server.
 
     `configured` is set by the operator's configurator (admin API); `cloud_init_done` flips a
@@ -99,20 +117,9 @@ class SimServer:
     def locked(self) -> bool:
         return bool(self.lock_actions)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["created"] = self.created.isoformat()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SimServer:
-        d = dict(d)
-        d["created"] = _dt(d["created"])
-        return cls(**d)
-
 
 @dataclass
-class SimImage:
+class SimImage(_Created):
     """A snapshot or backup (system images are static, in `catalog`)."""
 
     id: int
@@ -130,20 +137,9 @@ class SimImage:
     labels: dict[str, str] = field(default_factory=dict)
     protection_delete: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["created"] = self.created.isoformat()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SimImage:
-        d = dict(d)
-        d["created"] = _dt(d["created"])
-        return cls(**d)
-
 
 @dataclass
-class SimSshKey:
+class SimSshKey(_Created):
     id: int
     name: str
     public_key: str
@@ -151,20 +147,9 @@ class SimSshKey:
     created: datetime
     labels: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["created"] = self.created.isoformat()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SimSshKey:
-        d = dict(d)
-        d["created"] = _dt(d["created"])
-        return cls(**d)
-
 
 @dataclass
-class SimFirewall:
+class SimFirewall(_Created):
     id: int
     name: str
     created: datetime
@@ -172,14 +157,3 @@ class SimFirewall:
     labels: dict[str, str] = field(default_factory=dict)
     servers: list[int] = field(default_factory=list)
     selectors: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["created"] = self.created.isoformat()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> SimFirewall:
-        d = dict(d)
-        d["created"] = _dt(d["created"])
-        return cls(**d)

@@ -47,14 +47,13 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
             Reason.WAITING_FOR_CLOUD_INIT,
             f"waiting for cloud-init on server {server_id}",
         )
-        if ctx.status.provisioning is not None and ctx.since(conditions.CONFIGURED) > (
-            ctx.config.cloud_init_timeout
-        ):
-            raise errors.StepFailed(
-                "cloud-init",
-                f"cloud-init did not finish within {ctx.config.cloud_init_timeout:.0f}s",
-                reason="CloudInitTimeout",
-            )
+        ctx.fail_after(
+            conditions.CONFIGURED,
+            ctx.config.cloud_init_timeout,
+            "cloud-init",
+            f"cloud-init did not finish within {ctx.config.cloud_init_timeout:.0f}s",
+            reason="CloudInitTimeout",
+        )
         return Wait(ctx.config.poll_interval, "cloud-init running")
     ctx.set(conditions.CONFIGURED, FALSE, Reason.CONFIGURING, f"configuring server {server_id}")
     ssh = await secrets.ensure_ssh_material(ctx)

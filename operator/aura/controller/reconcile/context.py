@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from aura.controller import conditions, naming
+from aura.controller import conditions, errors, naming
 from aura.controller.clients.kube import AgentRef
 from aura.controller.runtime import Operator
 from aura.controller.settings import OperatorConfig
@@ -83,6 +83,13 @@ class AgentContext:
         if found is None:
             return 0.0
         return (conditions.now() - found.last_transition_time).total_seconds()
+
+    def fail_after(
+        self, type_: str, timeout: float, step: str, message: str, *, reason: str
+    ) -> None:
+        """While provisioning, give up `step` once `type_` has been waiting over `timeout` s."""
+        if self.status.provisioning is not None and self.since(type_) > timeout:
+            raise errors.StepFailed(step, message, reason=reason)
 
     def event(self, type_: EventType, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))

@@ -174,12 +174,11 @@ async def ensure_server_running(ctx: AgentContext) -> StepResult:
         ctx.set(conditions.SERVER_READY, FALSE, reason, f"server {server_id} is {state}")
     else:
         ctx.set(conditions.SERVER_READY, FALSE, Reason.STARTING, f"server {server_id} is {state}")
-    if ctx.status.provisioning is not None and ctx.since(conditions.SERVER_READY) > (
-        ctx.config.boot_timeout
-    ):
-        raise errors.StepFailed(
-            "boot",
-            f"server {server_id} did not reach running within {ctx.config.boot_timeout:.0f}s",
-            reason="ServerNeverBooted",
-        )
+    ctx.fail_after(
+        conditions.SERVER_READY,
+        ctx.config.boot_timeout,
+        "boot",
+        f"server {server_id} did not reach running within {ctx.config.boot_timeout:.0f}s",
+        reason="ServerNeverBooted",
+    )
     return Wait(ctx.config.poll_interval, f"server {state}")

@@ -43,15 +43,14 @@ async def ensure_tailnet_device(ctx: AgentContext) -> StepResult:
             Reason.WAITING_FOR_DEVICE,
             f"waiting for device {ctx.hostname} with tags {','.join(ctx.tags)}",
         )
-        if ctx.status.provisioning is not None and ctx.since(conditions.TAILNET_JOINED) > (
-            ctx.config.tailnet_join_timeout
-        ):
-            raise errors.StepFailed(
-                "tailnet",
-                f"device {ctx.hostname} did not join the tailnet within "
-                f"{ctx.config.tailnet_join_timeout:.0f}s",
-                reason="DeviceNeverJoined",
-            )
+        ctx.fail_after(
+            conditions.TAILNET_JOINED,
+            ctx.config.tailnet_join_timeout,
+            "tailnet",
+            f"device {ctx.hostname} did not join the tailnet within "
+            f"{ctx.config.tailnet_join_timeout:.0f}s",
+            reason="DeviceNeverJoined",
+        )
         return Wait(ctx.config.poll_interval, "device not in tailnet yet")
     device = devices[0]
     ctx.status.tailscale = TailnetStatus(
