@@ -145,10 +145,20 @@ def test_kubectl_delete_runs_finalizer_cleanup(
     sandbox: Sandbox,
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
-    start_operator()
+    operator = start_operator(log_format="json")
     agent = apply_running(cluster, namespace, "beta")
     uid = agent["metadata"]["uid"]
     device_id = agent["status"]["tailscale"]["deviceId"]
+
+    # Structured logs: one JSON object per line, each pass with agent, step, duration, outcome.
+    records = [json.loads(line) for line in operator.log().splitlines() if line.startswith("{")]
+    passes = [r for r in records if r.get("agent") == f"{namespace}/beta" and "outcome" in r]
+    steps = {r["step"] for r in passes}
+    assert (
+        {"server", "health"} <= steps <= {None, "server", "boot", "configure", "tailnet", "health"}
+    )
+    assert all(isinstance(r["duration_ms"], float) for r in passes)
+    assert {"done", "wait"} <= {r["outcome"] for r in passes}
 
     cluster.kubectl("delete", "agent", "beta", "-n", namespace, "--wait=false")
     wait_for(lambda: get_agent(cluster, namespace, "beta") is None, 60, what="agent gone")

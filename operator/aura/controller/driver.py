@@ -12,6 +12,8 @@ This is the only module between kopf and the reconcile steps. It
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,6 +100,7 @@ async def _pass(
         invalid = str(exc).replace("\n", " ")[:1000]
     ctx = _context(op, body, spec or AgentSpec(), logger)
     before = ctx.status.model_copy(deep=True)
+    started = time.monotonic()
     outcome: Wait | errors.AuraError | None = None
     try:
         if spec is None:
@@ -112,6 +115,23 @@ async def _pass(
         await _write_status(ctx, before, patch, deleting=finalizing)
     result_label = "done" if outcome is None else type(outcome).__name__.lower()
     metrics.RECONCILES.labels(trigger, result_label).inc()
+    quiet = trigger == "timer" and outcome is None and ctx.status.phase == before.phase
+    logger.log(
+        logging.DEBUG if quiet else logging.INFO,
+        "%s pass %s at step %s",
+        trigger,
+        result_label,
+        ctx.step or "-",
+        extra={
+            "agent": f"{ctx.ref.namespace}/{ctx.ref.name}",
+            "trigger": trigger,
+            "step": ctx.step or None,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            "outcome": result_label,
+            "detail": str(outcome)[:300] if outcome is not None else None,
+            "phase": ctx.status.phase.value if ctx.status.phase else None,
+        },
+    )
     return outcome
 
 

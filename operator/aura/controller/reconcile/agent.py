@@ -103,6 +103,7 @@ async def _run_steps(ctx: AgentContext, steps: tuple[tuple[str, Step], ...]) -> 
     every phase is written (and shown, and timed) before the next one starts."""
     phase = conditions.derive_phase(ctx.status.conditions, ctx.spec.desired_state)
     for index, (name, step) in enumerate(steps):
+        ctx.step = name
         try:
             result = await step(ctx)
         except (errors.RateLimited, errors.Locked):

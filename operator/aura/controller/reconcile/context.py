@@ -52,6 +52,7 @@ class AgentContext:
     status: AgentStatus
     log: Logger
     events: list[tuple[EventType, str, str]] = field(default_factory=list)
+    step: str = ""  # the step running (or where the pass stopped), for logs
 
     @property
     def config(self) -> OperatorConfig:
