@@ -73,6 +73,7 @@ class Phase(StrEnum):
     PROVISIONING = "Provisioning"
     CONFIGURING = "Configuring"
     NETWORKING = "Networking"
+    STARTING = "Starting"  # powering a configured server back on after a stop
     RUNNING = "Running"
     DEGRADED = "Degraded"
     STOPPING = "Stopping"

@@ -98,6 +98,9 @@ def test_lifecycle_running_stopped_running_suspended_deleted(
     # Running again: the same server powers on, no re-provisioning.
     patch_spec(cluster, namespace, "alpha", {"desiredState": "running"})
     agent = wait_phase(cluster, namespace, "alpha", "Running", timeout=60)
+    messages = [e["message"] or "" for e in events(cluster, namespace, "alpha")]
+    assert any(m.startswith("Stopped -> Starting after") for m in messages), messages
+    assert sum(" -> Provisioning after " in m for m in messages) == 1, messages
     assert agent["status"]["server"]["id"] == server["id"]
     assert len(servers_of(sandbox, uid)) == 1
     created = [e for e in events(cluster, namespace, "alpha") if e["reason"] == "ServerCreated"]

@@ -52,6 +52,7 @@ R = DesiredState.RUNNING
         ({}, R, Phase.QUEUED),
         ({"ServerReady": ("Unknown", "Queued")}, R, Phase.QUEUED),
         ({"ServerReady": ("False", "Creating")}, R, Phase.PROVISIONING),
+        ({"ServerReady": ("False", "Starting"), "Configured": ("True", "C")}, R, Phase.STARTING),
         ({"ServerReady": ("True", "Running")}, R, Phase.CONFIGURING),
         ({"ServerReady": ("True", "R"), "Configured": ("True", "C")}, R, Phase.NETWORKING),
         (

@@ -146,11 +146,10 @@ def derive_phase(conditions: list[Condition], desired: DesiredState) -> Phase:
             return Phase.STOPPED if desired == DesiredState.STOPPED else Phase.SUSPENDED
         return Phase.STOPPING
     if not is_true(conditions, SERVER_READY):
-        return (
-            Phase.QUEUED
-            if server_reason in (Reason.QUEUED, Reason.PENDING)
-            else (Phase.PROVISIONING)
-        )
+        if server_reason in (Reason.QUEUED, Reason.PENDING):
+            return Phase.QUEUED
+        # A server configured before is being powered back on, not provisioned again.
+        return Phase.STARTING if is_true(conditions, CONFIGURED) else Phase.PROVISIONING
     if not is_true(conditions, CONFIGURED):
         return Phase.CONFIGURING
     if not is_true(conditions, TAILNET_JOINED):
