@@ -226,3 +226,9 @@ async def test_runtime_change_reconfigures_the_same_server() -> None:
     assert isinstance(await w.converge(), Done)
     assert [t.openclaw_version for t in w.configurator.targets] == ["2026.3.1", "2026.4.0"]
     assert w.hetzner.calls["create_server"] == 1
+    # The first run reached the fresh server publicly; the playbook then closed public SSH,
+    # so the second goes over the tailnet.
+    first, second = w.configurator.targets
+    assert first.host == w.status.server.ipv4
+    assert second.host == w.status.tailscale.ipv4
+    assert second.host != first.host

@@ -102,6 +102,11 @@ def _target_address(ctx: AgentContext) -> tuple[str | None, int]:
     if override:
         host, _, port = override.rpartition(":")
         return host, int(port)
+    joined = conditions.is_true(ctx.status.conditions, conditions.TAILNET_JOINED)
+    if joined and ctx.status.tailscale is not None and ctx.status.tailscale.ipv4:
+        # The first run closes public SSH (the firewall admits only Tailscale), so every later
+        # run reaches the host over the tailnet.
+        return ctx.status.tailscale.ipv4, 22
     assert ctx.status.server is not None
     return ctx.status.server.ipv4 or ctx.status.server.ipv6, 22
 
