@@ -21,7 +21,7 @@ from aura.sandbox.hetzner_api import (
     json_body,
     list_filtered,
 )
-from aura.sandbox.hetzner_servers import check_name, validate_labels
+from aura.sandbox.hetzner_servers import check_name, update_name_and_labels, validate_labels
 from aura.sandbox.http_faults import WORLD_KEY
 from aura.sandbox.model import SimAction, SimFirewall
 from aura.sandbox.world import World
@@ -147,12 +147,7 @@ async def update_firewall(request: web.Request) -> web.Response:
     world = _world(request)
     fw = _firewall(world, request)
     body = await json_body(request)
-    if "name" in body and body["name"] != fw.name:
-        fw.name = check_name(
-            body["name"], {f.name for f in world.hetzner.firewalls.values()}, "firewall"
-        )
-    if "labels" in body:
-        fw.labels = validate_labels(body["labels"])
+    update_name_and_labels(fw, body, world.hetzner.firewalls.values(), "firewall")
     return json_response({"firewall": hetzner_render.firewall(fw)})
 
 

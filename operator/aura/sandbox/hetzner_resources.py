@@ -30,7 +30,7 @@ from aura.sandbox.hetzner_api import (
     query_ids,
     sort_items,
 )
-from aura.sandbox.hetzner_servers import check_name, validate_labels
+from aura.sandbox.hetzner_servers import check_name, update_name_and_labels, validate_labels
 from aura.sandbox.http_faults import WORLD_KEY
 from aura.sandbox.model import SimImage, SimSshKey
 from aura.sandbox.world import World
@@ -230,12 +230,7 @@ async def update_ssh_key(request: web.Request) -> web.Response:
     world = _world(request)
     key = _ssh_key(world, request)
     body = await json_body(request)
-    if "name" in body and body["name"] != key.name:
-        key.name = check_name(
-            body["name"], {k.name for k in world.hetzner.ssh_keys.values()}, "SSH key"
-        )
-    if "labels" in body:
-        key.labels = validate_labels(body["labels"])
+    update_name_and_labels(key, body, world.hetzner.ssh_keys.values(), "SSH key")
     return json_response({"ssh_key": hetzner_render.ssh_key(key)})
 
 

@@ -8,6 +8,7 @@ uniqueness (409), then the per-server lock (423). State changes are delegated to
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
@@ -27,7 +28,7 @@ from aura.sandbox.hetzner_api import (
 )
 from aura.sandbox.http_faults import WORLD_KEY
 from aura.sandbox.label_selector import label_errors
-from aura.sandbox.model import SERVER_STATUSES, SimAction, SimServer
+from aura.sandbox.model import SERVER_STATUSES, SimAction, SimFirewall, SimServer, SimSshKey
 from aura.sandbox.world import World
 
 USER_DATA_LIMIT = 32 * 1024
@@ -82,6 +83,16 @@ def check_name(name: Any, taken: set[str], kind: str) -> str:
     if name in taken:
         raise ApiError(409, "uniqueness_error", f"{kind} name is already used")
     return name
+
+
+def update_name_and_labels(
+    obj: SimSshKey | SimFirewall, body: dict[str, Any], peers: Iterable[Any], kind: str
+) -> None:
+    """Apply a PUT body's `name` (unique among `peers`) and `labels` to a named resource."""
+    if "name" in body and body["name"] != obj.name:
+        obj.name = check_name(body["name"], {p.name for p in peers}, kind)
+    if "labels" in body:
+        obj.labels = validate_labels(body["labels"])
 
 
 def validate_labels(labels: Any) -> dict[str, str]:
