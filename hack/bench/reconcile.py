@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 from tests.kube import fresh_namespace, start_cluster  # noqa: E402
 
 from aura.models import GROUP, PLURAL, VERSION  # noqa: E402
-from aura.sandbox.harness import Sandbox  # noqa: E402
+from aura_sandbox.harness import Sandbox  # noqa: E402
 
 
 def _hetzner_calls(sandbox: Sandbox) -> int:

@@ -20,7 +20,7 @@ from aura.bridge.app import create_app
 from aura.bridge.config import BridgeConfig
 from aura.bridge.stripe_api import StripeClientApi
 from aura.models import GROUP, PLURAL, VERSION
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.bridge.conftest import SECRET, TOKEN, serving
 from tests.kube import Cluster
 

@@ -9,8 +9,8 @@ import time
 import pytest
 import stripe
 
-from aura.sandbox.stripe import decode_form
-from aura.sandbox.stripe_state import StripeError, StripeState, sign
+from aura_sandbox.stripe import decode_form
+from aura_sandbox.stripe_state import StripeError, StripeState, sign
 
 
 def subscribed(state: StripeState) -> tuple[str, str]:

@@ -20,7 +20,7 @@ import yaml
 from kubernetes.client.exceptions import ApiException
 
 from aura.models import GROUP, PLURAL, VERSION
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
 
 T = TypeVar("T")
@@ -218,7 +218,7 @@ def servers_of(sandbox: Sandbox, label_value: str | None = None) -> list[dict[st
     """Admin views of every live sandbox server (optionally one Agent's, by UID label)."""
 
     def collect(world: Any) -> list[dict[str, Any]]:
-        from aura.sandbox.admin import server_view
+        from aura_sandbox.admin import server_view
 
         out = []
         for server in world.servers.values():

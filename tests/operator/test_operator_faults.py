@@ -11,7 +11,7 @@ import pytest
 
 from aura.controller.clients.kube import AgentRef
 from aura.controller.naming import server_name
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
 from tests.operator.harness import (
     OperatorProcess,

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from aura.controller import naming
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
 from tests.operator.harness import (
     OperatorProcess,

@@ -23,11 +23,11 @@ import httpx
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from aura.sandbox import http_faults, tailscale
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.model import SimServer
-from aura.sandbox.tailnet import Tailnet
-from aura.sandbox.world import World
+from aura_sandbox import http_faults, tailscale
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.model import SimServer
+from aura_sandbox.tailnet import Tailnet
+from aura_sandbox.world import World
 from tests.sandbox import tailscale_openapi
 
 TIME_SCALE = 0.001

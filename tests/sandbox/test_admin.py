@@ -6,7 +6,7 @@ import hcloud
 import pytest
 import requests
 
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.sandbox.hetzner_support import create, eventually, running
 
 

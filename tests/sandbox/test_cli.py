@@ -9,7 +9,7 @@ import hcloud
 from hcloud.images import Image
 from hcloud.server_types import ServerType
 
-from aura.sandbox.harness import SandboxProcess
+from aura_sandbox.harness import SandboxProcess
 from tests.sandbox.openapi import OpenApiValidator
 
 READY_KEYS = {

@@ -9,7 +9,7 @@ import pytest
 from hcloud import APIException
 from hcloud.actions import ActionFailedException, ActionTimeoutException
 
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.sandbox.conftest import TIME_SCALE, Http, validated_client
 from tests.sandbox.hetzner_support import create, eventually, running
 from tests.sandbox.openapi import OpenApiValidator

@@ -10,7 +10,7 @@ from hcloud.images import Image
 from hcloud.server_types import ServerType
 from hcloud.servers.domain import ServerCreatePublicNetwork
 
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.sandbox.conftest import Http
 from tests.sandbox.hetzner_support import USER_DATA, create, eventually, running
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from aura.sandbox.tailnet_model import TailnetTimings
+from aura_sandbox.tailnet_model import TailnetTimings
 from tests.sandbox.tailscale_support import (
     TailscaleSandbox,
     cloud_config,

@@ -15,7 +15,7 @@ import hcloud
 import httpx
 import pytest
 
-from aura.sandbox.harness import Sandbox, SandboxProcess
+from aura_sandbox.harness import Sandbox, SandboxProcess
 from tests.sandbox import tailscale_openapi
 from tests.sandbox.hetzner_support import create
 from tests.sandbox.tailscale_support import cloud_config

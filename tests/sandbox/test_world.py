@@ -9,11 +9,11 @@ from typing import Any
 import hcloud
 import pytest
 
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.faults import FaultError, FaultRegistry
-from aura.sandbox.harness import Sandbox
-from aura.sandbox.model import SimServer
-from aura.sandbox.world import World
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.faults import FaultError, FaultRegistry
+from aura_sandbox.harness import Sandbox
+from aura_sandbox.model import SimServer
+from aura_sandbox.world import World
 from tests.sandbox.conftest import validated_client
 from tests.sandbox.hetzner_support import create, eventually, running
 from tests.sandbox.openapi import OpenApiValidator

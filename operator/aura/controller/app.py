@@ -17,9 +17,10 @@ from prometheus_client import start_http_server
 from aura.configure.base import Configurator
 from aura.controller import handlers, naming, peering
 from aura.controller.clients.hetzner import HcloudAdapter
-from aura.controller.clients.hosts import DirectHosts, HostObserver, SandboxHosts
+from aura.controller.clients.hosts import DirectHosts, HostObserver
 from aura.controller.clients.kube import KubeClients
 from aura.controller.clients.ratelimit import RateLimiter
+from aura.controller.clients.sandbox_world import SandboxHosts, SimulatedConfigurator
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailscaleAdapter
 from aura.controller.reconcile.sweeper import Sweeper
@@ -36,8 +37,6 @@ def _configurator(config: OperatorConfig) -> Configurator:
     if kind == "simulated":
         if not config.sandbox_url:
             raise ValueError("the simulated configurator needs AURA_SANDBOX_URL")
-        from aura.configure.simulated import SimulatedConfigurator
-
         return SimulatedConfigurator(config.sandbox_url)
     from aura.configure.ansible import AnsibleConfigurator
 

@@ -1,14 +1,21 @@
-"""The sandbox Configurator: asks the simulated world to mark a server configured.
+"""The one adapter for a simulated world (`aura sandbox`): where to probe and how to configure.
+
+A simulated server has no sshd, no tailnet route and no Ansible target, so two things the
+operator does against real hosts are answered by the simulator's admin API instead. The
+operator chooses this adapter once, at start-up, when `--sandbox-url` is given; nothing else in
+the product knows that a simulator exists, and this module only speaks HTTP to it.
 
 Contract with the sandbox's admin API (owned by the sandbox):
 
+    GET  {admin_url}/servers/{server_id}             {"cloud_init": "done", "gateway_url": ...}
     POST {admin_url}/servers/{server_id}/configure   {"openclaw_version": "<version>"}
       2xx -> configured (idempotent: configuring again succeeds)
       409 -> the server is not running yet
 
-`configure()` maps 2xx to `ConfigResult(ok=True)` and 409 to `ConfigResult(ok=False)` with
-the sandbox's explanation. Network errors and other statuses raise (`httpx.HTTPError`), so
-the reconcile loop retries them like any transient failure. Nothing secret is sent.
+`SimulatedConfigurator.configure()` maps 2xx to `ConfigResult(ok=True)` and 409 to
+`ConfigResult(ok=False)` with the sandbox's explanation. Network errors and other statuses raise
+(`httpx.HTTPError`), so the reconcile loop retries them like any transient failure. Nothing
+secret is sent.
 """
 
 from __future__ import annotations
@@ -19,9 +26,36 @@ import httpx
 
 from aura.configure.base import ConfigResult, ConfigTarget
 
-__all__ = ["SimulatedConfigurator"]
+__all__ = ["SandboxHosts", "SimulatedConfigurator"]
 
 MESSAGE_LIMIT = 500
+
+
+class SandboxHosts:
+    """Sandbox: `GET {admin_url}/servers/{id}` reports `cloud_init` and `gateway_url`."""
+
+    def __init__(self, http: httpx.AsyncClient, admin_url: str) -> None:
+        self._http = http
+        self._admin = admin_url.rstrip("/")
+
+    async def _server(self, server_id: int) -> dict[str, object] | None:
+        try:
+            response = await self._http.get(f"{self._admin}/servers/{server_id}")
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        body = response.json()
+        return body if isinstance(body, dict) else None
+
+    async def cloud_init_done(self, server_id: int, host: str | None) -> bool:
+        server = await self._server(server_id)
+        return server is not None and server.get("cloud_init") == "done"
+
+    async def gateway_url(self, server_id: int, tailnet_ipv4: str | None, port: int) -> str | None:
+        server = await self._server(server_id)
+        url = server.get("gateway_url") if server else None
+        return str(url) if url else None
 
 
 class SimulatedConfigurator:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import click
 
-from aura.sandbox.app import SandboxRuntime
-from aura.sandbox.config import SandboxConfig
+from aura_sandbox.app import SandboxRuntime
+from aura_sandbox.config import SandboxConfig
 
 
 async def _serve(config: SandboxConfig) -> None:

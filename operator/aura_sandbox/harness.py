@@ -41,10 +41,10 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aura.sandbox.admin import server_view
-from aura.sandbox.app import SandboxRuntime
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.world import World
+from aura_sandbox.admin import server_view
+from aura_sandbox.app import SandboxRuntime
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.world import World
 
 if TYPE_CHECKING:
     import hcloud
@@ -198,7 +198,7 @@ class SandboxProcess(_ReadyInfo):
         self.proc: subprocess.Popen[str] | None = None
 
     def start(self, timeout: float = 30.0) -> SandboxProcess:
-        cmd = [sys.executable, "-m", "aura", "sandbox", "--port", "0", *self.args]
+        cmd = [sys.executable, "-m", "aura_sandbox", "--port", "0", *self.args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line_box: list[str] = []

@@ -1,7 +1,7 @@
 """The sandbox's Stripe world: customers, prices, checkout sessions, subscriptions, invoices and
 events, and the webhook deliveries of those events.
 
-Rules copied from Stripe (../shared/reference/stripe.md):
+Rules as Stripe documents them (API reference: Events, Subscriptions, webhook signatures):
 
 - Every state change emits an Event (`evt_...`, `type`, `created`, `livemode: false`,
   `api_version`, `request`, `data.object` = a snapshot of the object *after* the change,

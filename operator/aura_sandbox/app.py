@@ -22,18 +22,18 @@ from typing import Any
 
 from aiohttp import web
 
-from aura.sandbox import http_faults
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.world import World
+from aura_sandbox import http_faults
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.world import World
 
 log = logging.getLogger(__name__)
 
 API_MODULES = [
-    "aura.sandbox.hetzner",
-    "aura.sandbox.tailscale",
-    "aura.sandbox.stripe",
-    "aura.sandbox.admin",
-    "aura.sandbox.gateway",
+    "aura_sandbox.hetzner",
+    "aura_sandbox.tailscale",
+    "aura_sandbox.stripe",
+    "aura_sandbox.admin",
+    "aura_sandbox.gateway",
 ]
 
 READY_KEYS = (

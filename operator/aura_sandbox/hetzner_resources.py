@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from aura.sandbox import catalog, hetzner_render, lifecycle
-from aura.sandbox.fast_json import dumps, json_response
-from aura.sandbox.hetzner_api import (
+from aura_sandbox import catalog, hetzner_render, lifecycle
+from aura_sandbox.fast_json import dumps, json_response
+from aura_sandbox.hetzner_api import (
     ApiError,
     by_path_id,
     invalid_input,
@@ -30,10 +30,10 @@ from aura.sandbox.hetzner_api import (
     query_ids,
     sort_items,
 )
-from aura.sandbox.hetzner_servers import check_name, update_name_and_labels, validate_labels
-from aura.sandbox.http_faults import WORLD_KEY
-from aura.sandbox.model import SimImage, SimSshKey
-from aura.sandbox.world import World
+from aura_sandbox.hetzner_servers import check_name, update_name_and_labels, validate_labels
+from aura_sandbox.http_faults import WORLD_KEY
+from aura_sandbox.model import SimImage, SimSshKey
+from aura_sandbox.world import World
 
 Handler = Callable[[web.Request], Any]
 

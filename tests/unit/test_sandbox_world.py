@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from aura.configure.base import ConfigTarget
-from aura.configure.simulated import SimulatedConfigurator
+from aura.controller.clients.sandbox_world import SimulatedConfigurator
 
 TARGET = ConfigTarget(
     agent="default/demo",

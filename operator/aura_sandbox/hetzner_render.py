@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from aura.sandbox import catalog, lifecycle
-from aura.sandbox.fast_json import fragment
-from aura.sandbox.model import SimAction, SimFirewall, SimImage, SimServer, SimSshKey
-from aura.sandbox.world import World
+from aura_sandbox import catalog, lifecycle
+from aura_sandbox.fast_json import fragment
+from aura_sandbox.model import SimAction, SimFirewall, SimImage, SimServer, SimSshKey
+from aura_sandbox.world import World
 
 
 def ts(value: datetime | None) -> str | None:

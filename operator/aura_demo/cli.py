@@ -23,6 +23,6 @@ import click
 def command(namespace: str, time_scale: float, step_timeout: float, keep: bool) -> None:
     """Walk one customer through the lifecycle on a local cluster and the sandbox:
     checkout → Running → payment failed → Suspended → paid → Running → cancelled → Deleted."""
-    from aura.demo.scenario import Options, run
+    from aura_demo.scenario import Options, run
 
     sys.exit(run(Options(namespace, time_scale, keep, step_timeout)))

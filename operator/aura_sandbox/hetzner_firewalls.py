@@ -12,19 +12,19 @@ from typing import Any
 
 from aiohttp import web
 
-from aura.sandbox import hetzner_render, lifecycle
-from aura.sandbox.fast_json import json_response
-from aura.sandbox.hetzner_api import (
+from aura_sandbox import hetzner_render, lifecycle
+from aura_sandbox.fast_json import json_response
+from aura_sandbox.hetzner_api import (
     ApiError,
     by_path_id,
     invalid_input,
     json_body,
     list_filtered,
 )
-from aura.sandbox.hetzner_servers import check_name, update_name_and_labels, validate_labels
-from aura.sandbox.http_faults import WORLD_KEY
-from aura.sandbox.model import SimAction, SimFirewall
-from aura.sandbox.world import World
+from aura_sandbox.hetzner_servers import check_name, update_name_and_labels, validate_labels
+from aura_sandbox.http_faults import WORLD_KEY
+from aura_sandbox.model import SimAction, SimFirewall
+from aura_sandbox.world import World
 
 
 def _world(request: web.Request) -> World:

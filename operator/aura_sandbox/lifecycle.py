@@ -22,8 +22,8 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from aura.sandbox.model import SimAction, SimImage, SimServer
-from aura.sandbox.world import World
+from aura_sandbox.model import SimAction, SimImage, SimServer
+from aura_sandbox.world import World
 
 
 def new_action(

@@ -32,9 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.faults import FaultRegistry
-from aura.sandbox.model import SimAction, SimFirewall, SimImage, SimServer, SimSshKey
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.faults import FaultRegistry
+from aura_sandbox.model import SimAction, SimFirewall, SimImage, SimServer, SimSshKey
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The Tailscale API of the sandbox, under `/api/v2`, plus `/admin/tailnet/*` views.
 
-Endpoints (wire contract: ../shared/reference/tailscale.md, last section; bodies validate
-against ../shared/specs/tailscale-api-openapi.yaml):
+Endpoints (the wire contract of Tailscale's public API v2 documentation; bodies validate
+against Tailscale's published OpenAPI document, see the README's "Vendor specs"):
 
 | Route (under `/api/v2`) | Scope | Success |
 | --- | --- | --- |
@@ -49,12 +49,12 @@ from typing import Any
 
 from aiohttp import web
 
-from aura.sandbox.admin import SUMMARIES, add_summary
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.http_faults import ERROR_RENDERERS, register_error_renderer
-from aura.sandbox.tailnet import Tailnet, WorldLike
-from aura.sandbox.tailnet_model import Principal, TailnetError, TailnetTimings
-from aura.sandbox.world import World
+from aura_sandbox.admin import SUMMARIES, add_summary
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.http_faults import ERROR_RENDERERS, register_error_renderer
+from aura_sandbox.tailnet import Tailnet, WorldLike
+from aura_sandbox.tailnet_model import Principal, TailnetError, TailnetTimings
+from aura_sandbox.world import World
 
 TAILNET_KEY = web.AppKey("tailnet", Tailnet)
 PREFIX = "/api/v2"

@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from aura.sandbox import hetzner_render
-from aura.sandbox.fast_json import json_response
-from aura.sandbox.hetzner_api import (
+from aura_sandbox import hetzner_render
+from aura_sandbox.fast_json import json_response
+from aura_sandbox.hetzner_api import (
     by_path_id,
     invalid_input,
     list_response,
@@ -23,9 +23,9 @@ from aura.sandbox.hetzner_api import (
     query_ids,
     sort_items,
 )
-from aura.sandbox.http_faults import WORLD_KEY
-from aura.sandbox.model import SimAction
-from aura.sandbox.world import World
+from aura_sandbox.http_faults import WORLD_KEY
+from aura_sandbox.model import SimAction
+from aura_sandbox.world import World
 
 ACTION_SORT: dict[str, Any] = {
     "id": lambda a: a.id,

@@ -18,9 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.faults import Fault
-from aura.sandbox.world import World
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.faults import Fault
+from aura_sandbox.world import World
 
 ErrorRenderer = Callable[[int, str, str], web.StreamResponse]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -35,10 +35,10 @@ from urllib.parse import parse_qsl
 import aiohttp
 from aiohttp import web
 
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.http_faults import ERROR_RENDERERS, register_error_renderer
-from aura.sandbox.stripe_state import StripeError, StripeState
-from aura.sandbox.world import World
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.http_faults import ERROR_RENDERERS, register_error_renderer
+from aura_sandbox.stripe_state import StripeError, StripeState
+from aura_sandbox.world import World
 
 STATE_KEY = web.AppKey("stripe_state", StripeState)
 PREFIX = "/stripe/v1"

@@ -28,17 +28,17 @@ from typing import Any
 
 from aiohttp import web
 
-from aura.sandbox import (
+from aura_sandbox import (
     hetzner_actions,
     hetzner_firewalls,
     hetzner_resources,
     hetzner_servers,
 )
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.hetzner_api import ApiError
-from aura.sandbox.http_faults import Handler, hetzner_error, register_error_renderer
-from aura.sandbox.ratelimit import TokenBucket
-from aura.sandbox.world import World
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.hetzner_api import ApiError
+from aura_sandbox.http_faults import Handler, hetzner_error, register_error_renderer
+from aura_sandbox.ratelimit import TokenBucket
+from aura_sandbox.world import World
 
 PREFIX = "/v1"
 BUCKET_KEY = web.AppKey("hetzner_bucket", TokenBucket)

@@ -20,12 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.faults import FaultError
-from aura.sandbox.hetzner import BUCKET_KEY
-from aura.sandbox.http_faults import WORLD_KEY
-from aura.sandbox.model import SimServer
-from aura.sandbox.world import World
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.faults import FaultError
+from aura_sandbox.hetzner import BUCKET_KEY
+from aura_sandbox.http_faults import WORLD_KEY
+from aura_sandbox.model import SimServer
+from aura_sandbox.world import World
 
 Summary = Callable[[], Any]
 SUMMARIES = web.AppKey("admin_summaries", dict[str, Summary])

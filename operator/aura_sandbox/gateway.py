@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aura.sandbox.config import SandboxConfig
-from aura.sandbox.http_faults import WORLD_KEY, drop_connection
-from aura.sandbox.model import SimServer
-from aura.sandbox.world import World
+from aura_sandbox.config import SandboxConfig
+from aura_sandbox.http_faults import WORLD_KEY, drop_connection
+from aura_sandbox.model import SimServer
+from aura_sandbox.world import World
 
 PREFIX = "/_gateway"
 

@@ -29,9 +29,9 @@ import stripe
 from kubernetes_asyncio import client, config
 
 from aura import crd
-from aura.demo.processes import ChildProcess, free_port
 from aura.models import GROUP, PLURAL, VERSION
 from aura.status_cli import render_table
+from aura_demo.processes import ChildProcess, free_port
 
 REPO = Path(__file__).resolve().parents[3]
 ENVTEST = REPO / "hack" / "envtest.sh"

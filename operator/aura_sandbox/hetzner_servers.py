@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from aura.sandbox import catalog, hetzner_render, lifecycle
-from aura.sandbox.fast_json import json_response
-from aura.sandbox.hetzner_api import (
+from aura_sandbox import catalog, hetzner_render, lifecycle
+from aura_sandbox.fast_json import json_response
+from aura_sandbox.hetzner_api import (
     ApiError,
     invalid_input,
     json_body,
@@ -26,10 +26,10 @@ from aura.sandbox.hetzner_api import (
     selector,
     sort_items,
 )
-from aura.sandbox.http_faults import WORLD_KEY
-from aura.sandbox.label_selector import label_errors
-from aura.sandbox.model import SERVER_STATUSES, SimAction, SimFirewall, SimServer, SimSshKey
-from aura.sandbox.world import World
+from aura_sandbox.http_faults import WORLD_KEY
+from aura_sandbox.label_selector import label_errors
+from aura_sandbox.model import SERVER_STATUSES, SimAction, SimFirewall, SimServer, SimSshKey
+from aura_sandbox.world import World
 
 USER_DATA_LIMIT = 32 * 1024
 _HOSTNAME = re.compile(

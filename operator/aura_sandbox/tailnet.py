@@ -2,7 +2,7 @@
 
 `Tailnet` holds all Tailscale state of one sandbox and every rule the fake API enforces; the
 HTTP layer (`tailscale.py`) only parses requests and renders what this module returns or
-raises. Rules come from ../shared/reference/tailscale.md (its last section is the contract):
+raises. Rules follow Tailscale's API v2 documentation and the behaviour its users report:
 
 Callers and permissions
 - The OAuth client (`config.tailscale_client_id` / `tailscale_client_secret`) owns the
@@ -63,8 +63,8 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from aura.sandbox.tailnet_cloudinit import TailscaleUp, find_tailscale_up
-from aura.sandbox.tailnet_model import (
+from aura_sandbox.tailnet_cloudinit import TailscaleUp, find_tailscale_up
+from aura_sandbox.tailnet_model import (
     MSG_FORBIDDEN,
     MSG_NO_DEVICE,
     MSG_NO_TAILNET,
@@ -103,7 +103,7 @@ _IPV4_RESERVED = (
 _IPV6_BASE = int(ipaddress.IPv6Address("fd7a:115c:a1e0::"))
 
 
-# What this module needs from the world (aura.sandbox.world); structural, so tests may stub it.
+# What this module needs from the world (aura_sandbox.world); structural, so tests may stub it.
 
 
 class Cancellable(Protocol):

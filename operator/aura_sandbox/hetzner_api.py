@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 from multidict import MultiMapping
 
-from aura.sandbox.fast_json import json_response
-from aura.sandbox.label_selector import Predicate, SelectorError, compile_selector
+from aura_sandbox.fast_json import json_response
+from aura_sandbox.label_selector import Predicate, SelectorError, compile_selector
 
 T = TypeVar("T")
 

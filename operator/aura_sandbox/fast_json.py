@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aura.sandbox.catalog import FRAGMENTS
+from aura_sandbox.catalog import FRAGMENTS
 
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _PLACEHOLDER = re.compile(f'"{_OPEN}([^{_CLOSE}]+){_CLOSE}"')

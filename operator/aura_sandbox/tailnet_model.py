@@ -18,7 +18,7 @@ CLIENT_VERSION = "1.90.6-t2f0c1b3a4-g8e1d2c3b4"
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
 """What the API shows as `expires` of a device whose key expiry is disabled (Go zero time)."""
 
-# Messages users quote from the real API (issue numbers in ../shared/reference/tailscale.md):
+# Messages users quote from the real API (GitHub issues named beside each):
 MSG_UNAUTHORIZED = "API token invalid"  # 401, tailscale/gitops-acl-action#33
 MSG_FORBIDDEN = "calling actor does not have enough permissions to perform this function"  # 403
 MSG_NO_DEVICE = "no manageable device matching this ID found"  # 404, terraform-provider#585
