@@ -13,6 +13,7 @@ which etcd assigns in write order.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -101,10 +102,15 @@ async def read_events(
     as events.k8s.io/v1 dicts in the apiserver's order (pass them through `ordered`)."""
     events = client.EventsV1Api(api)
     selector = f"regarding.kind={KIND}" + (f",regarding.name={name}" if name else "")
-    extra: dict[str, Any] = {"_request_timeout": request_timeout} if request_timeout else {}
+    # Raw JSON: the client's model refuses an events.k8s.io Event without `eventTime`, which
+    # is what a core/v1 Event posted by another component looks like through this API.
+    extra: dict[str, Any] = {"_preload_content": False}
+    if request_timeout:
+        extra["_request_timeout"] = request_timeout
     if namespace:
-        listed = await events.list_namespaced_event(namespace, field_selector=selector, **extra)
+        response = await events.list_namespaced_event(namespace, field_selector=selector, **extra)
     else:
-        listed = await events.list_event_for_all_namespaces(field_selector=selector, **extra)
-    items: list[dict[str, Any]] = [api.sanitize_for_serialization(e) for e in listed.items]
+        response = await events.list_event_for_all_namespaces(field_selector=selector, **extra)
+    listed = json.loads(await response.read())
+    items: list[dict[str, Any]] = listed.get("items") or []
     return items

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -121,7 +122,11 @@ class KubeClients:
         microsecond (`eventTime`), so the views order Events of the same second correctly."""
         now = datetime.now(UTC)
         event = client.EventsV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{agent.name}.", namespace=agent.namespace),
+            # `<object>.<unix nanoseconds in hex>`, as client-go's recorder names Events: the
+            # events.k8s.io API refuses a generateName ending in a dot.
+            metadata=client.V1ObjectMeta(
+                name=f"{agent.name[:230]}.{time.time_ns():x}", namespace=agent.namespace
+            ),
             regarding=client.V1ObjectReference(
                 api_version=API_VERSION,
                 kind=KIND,
