@@ -111,6 +111,6 @@ async def read_events(
         response = await events.list_namespaced_event(namespace, field_selector=selector, **extra)
     else:
         response = await events.list_event_for_all_namespaces(field_selector=selector, **extra)
-    listed = json.loads(await response.read())
+    listed = json.loads(await response.read())  # type: ignore[attr-defined]  # raw response
     items: list[dict[str, Any]] = listed.get("items") or []
     return items
