@@ -135,8 +135,9 @@ class KubeClients:
                 uid=agent.uid,
             ),
             # A MicroTime always written with six digits: the apiserver parses RFC3339Micro,
-            # and `isoformat()` drops the fraction when it is zero.
-            event_time=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            # and the client's `isoformat()` of a datetime drops the fraction when it is zero.
+            # The client passes a string through unchanged.
+            event_time=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),  # type: ignore[arg-type]
             reporting_controller="aura.dev/operator",
             reporting_instance=os.environ.get("HOSTNAME", "aura-operator")[:128],
             action="Reconcile",  # required by events.k8s.io; every Event comes from a pass
