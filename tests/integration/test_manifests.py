@@ -170,7 +170,7 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (OPERATOR, "update", "secrets", CUSTOMER_NS, False),
     (OPERATOR, "deletecollection", "secrets", CUSTOMER_NS, False),
     # operator: Events, create only
-    (OPERATOR, "create", "events", CUSTOMER_NS, False),
+    (OPERATOR, "create", "events", CUSTOMER_NS, True),
     (OPERATOR, "create", "events.events.k8s.io", CUSTOMER_NS, True),
     (OPERATOR, "list", "events", CUSTOMER_NS, False),
     (OPERATOR, "list", "events.events.k8s.io", CUSTOMER_NS, False),
@@ -270,6 +270,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
         *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "patch")},
         *{("aura.dev", "agents/status", v) for v in ("get", "patch")},
         *{("", "secrets", v) for v in ("get", "create", "patch", "delete")},
+        ("", "events", "create"),
         ("events.k8s.io", "events", "create"),
         *{("kopf.dev", "kopfpeerings", v) for v in ("get", "list", "watch", "patch")},
         *{("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")},
