@@ -4,8 +4,8 @@ A poll samples: a phase that lasts less than the poll interval (Networking often
 of a second in the sandbox) is never printed. A watch delivers every write to the Agent in the
 order it happened, so every phase the operator writes is printed, however short. The watch
 starts from the resourceVersion of a list, and resumes from the last version it saw when the
-apiserver closes it; only if that version has been compacted away (410 Gone) can a phase be
-missed, and the watcher then says so.
+apiserver closes it; only if the watch breaks (that version compacted away, 410 Gone, or the
+connection lost) can a phase be missed, and the watcher then says so and lists again.
 """
 
 from __future__ import annotations
@@ -45,21 +45,23 @@ class PhaseWatcher:
         self.changed = asyncio.Event()
 
     async def run(self) -> None:
-        """List, then watch from the list's resourceVersion; runs until cancelled."""
+        """List, then watch from the list's resourceVersion; runs until cancelled. If the watch
+        breaks (410 Gone, a dropped connection) it says so and lists again."""
         while True:
-            listing = await self.api.list_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL
-            )
-            for obj in listing.get("items", []):
-                self._observe(obj)
-            version = listing["metadata"]["resourceVersion"]
             try:
+                listing = await self.api.list_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL
+                )
+                for obj in listing.get("items", []):
+                    self._observe(obj)
+                version = listing["metadata"]["resourceVersion"]
                 while True:
                     version = await self._watch_from(version)
-            except client.ApiException as exc:
-                if exc.status != 410:
-                    raise
-                self.story.say("  (the watch fell behind the apiserver; listing again)")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the demo goes on; a relist catches up with the present
+                self.story.say(f"  (the Agent watch broke: {exc!r:.80}; listing again)")
+                await asyncio.sleep(1)
 
     async def _watch_from(self, version: str) -> str:
         w = watch.Watch()
