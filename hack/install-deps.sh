@@ -21,3 +21,4 @@ command -v kubectl >/dev/null || { echo "install-deps: kubectl is required (see 
 command -v go >/dev/null || { echo "install-deps: Go >= 1.25 is required to build the control plane" >&2; exit 1; }
 hack/bootstrap.sh
 hack/envtest.sh build
+hack/promtool.sh >/dev/null
