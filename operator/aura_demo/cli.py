@@ -19,10 +19,13 @@ import click
 @click.option(
     "--step-timeout", default=180.0, show_default=True, help="Seconds each step may take."
 )
-@click.option("--keep", is_flag=True, help="Leave everything running and print how to use it.")
+@click.option(
+    "--keep", is_flag=True, help="Leave the components and the fleet running; print how to look."
+)
 def command(namespace: str, time_scale: float, step_timeout: float, keep: bool) -> None:
-    """Walk one customer through the lifecycle on a local cluster and the sandbox:
-    checkout → Running → payment failed → Suspended → paid → Running → cancelled → Deleted."""
+    """Walk customers through the lifecycle on a local cluster and the sandbox: ACME goes
+    checkout → Running → payment failed → Suspended → paid → Running → cancelled → Deleted;
+    then Globex signs up (Running) and Initech signs up and misses a payment (Suspended)."""
     from aura_demo.scenario import Options, run
 
     sys.exit(run(Options(namespace, time_scale, keep, step_timeout)))

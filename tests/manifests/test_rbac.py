@@ -48,9 +48,10 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (OPERATOR, "update", "secrets", CUSTOMER_NS, False),
     (OPERATOR, "deletecollection", "secrets", CUSTOMER_NS, False),
     # operator: Events, create only
-    (OPERATOR, "create", "events", CUSTOMER_NS, True),
+    (OPERATOR, "create", "events", CUSTOMER_NS, False),
     (OPERATOR, "create", "events.events.k8s.io", CUSTOMER_NS, True),
     (OPERATOR, "list", "events", CUSTOMER_NS, False),
+    (OPERATOR, "list", "events.events.k8s.io", CUSTOMER_NS, False),
     (OPERATOR, "delete", "events", CUSTOMER_NS, False),
     # operator: kopf itself
     (OPERATOR, "get", "clusterkopfpeerings.kopf.dev", "", True),
@@ -96,6 +97,10 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (BRIDGE, "create", "events", CUSTOMER_NS, True),
     (BRIDGE, "create", "events.events.k8s.io", CUSTOMER_NS, True),
     (BRIDGE, "list", "events", CUSTOMER_NS, False),
+    (BRIDGE, "list", "events.events.k8s.io", CUSTOMER_NS, True),
+    (BRIDGE, "list", "events.events.k8s.io", "-A", True),
+    (BRIDGE, "watch", "events.events.k8s.io", CUSTOMER_NS, False),
+    (BRIDGE, "delete", "events.events.k8s.io", CUSTOMER_NS, False),
     # bridge: no Secrets at all, nothing else
     (BRIDGE, "get", "secrets", SYSTEM_NS, False),
     (BRIDGE, "get", "secrets", CUSTOMER_NS, False),
@@ -143,7 +148,6 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
         *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "patch")},
         *{("aura.dev", "agents/status", v) for v in ("get", "patch")},
         *{("", "secrets", v) for v in ("get", "create", "patch", "delete")},
-        ("", "events", "create"),
         ("events.k8s.io", "events", "create"),
         *{("kopf.dev", "kopfpeerings", v) for v in ("get", "list", "watch", "patch")},
         *{("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")},
@@ -156,7 +160,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
     BRIDGE: {
         *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "create", "patch")},
         ("", "events", "create"),
-        ("events.k8s.io", "events", "create"),
+        *{("events.k8s.io", "events", v) for v in ("create", "list")},
     },
 }
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from aura import history
 from aura.models import GROUP, PLURAL, VERSION
 from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
@@ -203,15 +204,14 @@ def condition(agent: dict[str, Any], type_: str) -> dict[str, Any]:
 
 
 def events(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The Agent's Events, oldest first, in the order `aura status --events` shows them."""
     items = cluster.core.list_namespaced_event(
         namespace, field_selector=f"involvedObject.name={name}"
     ).items
-    rows = [
-        {"reason": e.reason, "message": e.message, "type": e.type, "time": e.first_timestamp}
-        for e in items
+    return [
+        {"reason": e.reason, "message": e.message, "type": e.type, "time": e.time}
+        for e in history.ordered(cluster.api.sanitize_for_serialization(i) for i in items)
     ]
-    rows.sort(key=lambda r: r["time"])
-    return rows
 
 
 def servers_of(sandbox: Sandbox, label_value: str | None = None) -> list[dict[str, Any]]:

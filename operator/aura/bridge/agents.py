@@ -37,6 +37,7 @@ from aura.bridge.errors import (
     PermanentError,
     RetryableError,
 )
+from aura.history import Entry, ordered, read_events
 from aura.models import GROUP, PLURAL, VERSION
 
 LABEL_CUSTOMER = "aura.dev/stripe-customer"
@@ -158,6 +159,13 @@ class AgentStore:
             item.setdefault("apiVersion", f"{GROUP}/{VERSION}")
             item.setdefault("kind", "Agent")
         return items
+
+    async def history(self, namespace: str, name: str) -> list[Entry]:
+        """The Agent's Events in the order they happened (`aura.history`)."""
+        events = await self._call(
+            read_events(self.api, namespace, name, request_timeout=REQUEST_TIMEOUT)
+        )
+        return ordered(events)
 
     def remember(self, subscription_id: str, agents: list[Agent]) -> None:
         self._index[subscription_id] = [key_of(a) for a in agents]

@@ -2,6 +2,7 @@
 
 - `GET /v1/agents?customer=cus_...`          the customer's Agents;
 - `GET /v1/agents/{namespace}/{name}`         one Agent (404 if absent);
+- `GET /v1/agents/{namespace}/{name}/history` its Kubernetes Events in the order they happened;
 - `GET /v1/agents/{namespace}/{name}/events`  SSE: its phase changes (404 if absent);
 - `GET /v1/customers/{customer}/events`       SSE: phase changes of the customer's Agents.
 
@@ -25,7 +26,7 @@ from aura.bridge.config import BridgeConfig
 from aura.bridge.errors import BridgeError
 from aura.bridge.metrics import Metrics
 from aura.bridge.sse import AgentWatcher
-from aura.bridge.views import AgentView
+from aura.bridge.views import AgentView, EventView, HistoryView
 from aura.models import CUSTOMER_ID_PATTERN
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -112,6 +113,20 @@ def router(
     )
     async def get_agent(namespace: Namespace, name: Name) -> AgentView:
         return AgentView.of(await _get(namespace, name))
+
+    @api.get(
+        "/v1/agents/{namespace}/{name}/history",
+        response_model=HistoryView,
+        summary="An agent's Kubernetes Events, oldest first, in the order they happened",
+        responses={404: {"model": ErrorBody, "description": "No such agent"}},
+    )
+    async def agent_history(namespace: Namespace, name: Name) -> HistoryView:
+        await _get(namespace, name)
+        try:
+            entries = await store.history(namespace, name)
+        except BridgeError:
+            raise HTTPException(503, "kubernetes API unavailable") from None
+        return HistoryView(namespace=namespace, name=name, items=[EventView.of(e) for e in entries])
 
     def _stream(matches: Any) -> StreamingResponse:
         async def body() -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -117,27 +118,34 @@ class KubeClients:
 
     # EventSink
     async def post(self, agent: AgentRef, type_: str, reason: str, message: str) -> None:
+        """Post an events.k8s.io/v1 Event about `agent`, stamped with the current time to the
+        microsecond (`eventTime`), so the views order Events of the same second correctly."""
         now = datetime.now(UTC)
-        event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{agent.name}.", namespace=agent.namespace),
-            involved_object=client.V1ObjectReference(
+        event = client.EventsV1Event(
+            # `<object>.<unix nanoseconds in hex>`, as client-go's recorder names Events: the
+            # events.k8s.io API refuses a generateName ending in a dot.
+            metadata=client.V1ObjectMeta(
+                name=f"{agent.name[:230]}.{time.time_ns():x}", namespace=agent.namespace
+            ),
+            regarding=client.V1ObjectReference(
                 api_version=API_VERSION,
                 kind=KIND,
                 name=agent.name,
                 namespace=agent.namespace,
                 uid=agent.uid,
             ),
-            reason=reason,
-            message=message[:1024],
+            # A MicroTime always written with six digits: the apiserver parses RFC3339Micro,
+            # and the client's `isoformat()` of a datetime drops the fraction when it is zero.
+            # The client passes a string through unchanged.
+            event_time=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),  # type: ignore[arg-type]
+            reporting_controller="aura.dev/operator",
+            reporting_instance=os.environ.get("HOSTNAME", "aura-operator")[:128],
+            action="Reconcile",  # required by events.k8s.io; every Event comes from a pass
+            reason=reason[:128],
+            note=message[:1024],
             type=type_,
-            source=client.V1EventSource(component="aura-operator"),
-            reporting_component="aura.dev/operator",
-            reporting_instance=os.environ.get("HOSTNAME", "aura-operator"),
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
         )
-        await self._core.create_namespaced_event(agent.namespace, event)
+        await client.EventsV1Api(self._api).create_namespaced_event(agent.namespace, event)
 
     async def list_agents(self, namespace: str | None) -> list[dict[str, Any]]:
         """Every Agent object (as a dict) in `namespace`, or in all namespaces."""

@@ -67,6 +67,14 @@ class AgentContext:
         return naming.tailnet_hostname(self.ref, self.spec.tailscale.hostname)
 
     @property
+    def hostnames(self) -> set[str]:
+        """Hostnames this Agent's device may carry: `hostname`, and the legacy server name of a
+        device enrolled before the naming change (see `naming.legacy_server_name`)."""
+        if self.spec.tailscale.hostname:
+            return {self.spec.tailscale.hostname}
+        return naming.server_names(self.ref)
+
+    @property
     def tags(self) -> list[str]:
         """The spec's tags, or the operator's `--default-tags` when the spec kept the default."""
         tags = list(self.spec.tailscale.tags)

@@ -24,9 +24,10 @@ async def find_devices(ctx: AgentContext) -> list[Device]:
             found[device.id] = device
         except errors.NotFound:
             pass
-    for device in await ctx.op.tailnet.list_devices(hostname=ctx.hostname):
-        if set(ctx.tags) <= set(device.tags):
-            found.setdefault(device.id, device)
+    for hostname in sorted(ctx.hostnames):
+        for device in await ctx.op.tailnet.list_devices(hostname=hostname):
+            if set(ctx.tags) <= set(device.tags):
+                found.setdefault(device.id, device)
     return list(found.values())
 
 
