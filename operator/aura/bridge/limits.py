@@ -137,13 +137,13 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         webhook = scope["path"] == self.webhook_path
-        # The status API and ops routes are GETs: they need no body, so they accept none.
         limit = self.limits.max_body_bytes if webhook else 0
-        bounded = limit > 0 or not webhook
         declared, chunked = body_framing(scope["headers"])
-        if bounded and (declared > limit or (chunked and limit == 0)):
+        # The status API and ops routes are GETs: they need no body, so they take none.
+        too_large = (bool(limit) and declared > limit) if webhook else (declared > 0 or chunked)
+        if too_large:
             self.refused("body_too_large")
-            what = f"at most {limit} bytes" if limit else "no body"
+            what = f"at most {limit} bytes" if webhook else "no body"
             await reply(send, 413, f"request body too large: this route accepts {what}")
             return
         cap = self.limits.max_inflight_webhooks
@@ -161,11 +161,15 @@ class RequestLimits:
             await send(message)
 
         try:
-            await self.app(scope, _bounded_receive(receive, limit if bounded else 0), guarded_send)
+            # Elsewhere than the webhook no body can follow: HTTP/1.1 carries none without a
+            # Content-Length or chunked framing, both refused above.
+            await self.app(scope, _bounded_receive(receive, limit), guarded_send)
         except BodyTooLarge:
             self.refused("body_too_large")
             if not started:
-                await reply(send, 413, f"request body too large: at most {limit} bytes")
+                await reply(
+                    send, 413, f"request body too large: this route accepts at most {limit} bytes"
+                )
         except ClientGone:
             pass  # nobody to answer; the protocol counted why it cut the client off
         finally:
