@@ -26,12 +26,14 @@ import socket
 import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import httpx
 import stripe
+
+from aura.bridge.limits import Limits
 
 REPO = Path(__file__).resolve().parents[2]
 MiB = 1024 * 1024
@@ -348,10 +350,12 @@ class SignedEvents:
         self.answers.append((name, response.status_code, str(outcome)))
 
 
-NO_LIMITS = (
-    *("--max-body-bytes", "0", "--max-inflight-webhooks", "0", "--max-connections", "0"),
-    *("--header-timeout", "0", "--body-timeout", "0", "--max-header-bytes", "0"),
-    *("--max-requests-per-connection", "0", "--max-streams-per-token", "0"),
-    *("--stream-idle-timeout", "0", "--backlog", "2048"),
-)
+def _flags(limits: Limits) -> tuple[str, ...]:
+    pairs = (
+        (f"--{f.name.replace('_', '-')}", str(getattr(limits, f.name))) for f in fields(limits)
+    )
+    return tuple(part for pair in pairs for part in pair)
+
+
+NO_LIMITS = _flags(Limits.off())
 """`aura bridge` flags turning every limit off: the bridge as it was before them."""

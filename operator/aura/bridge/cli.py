@@ -80,6 +80,7 @@ _DEFAULTS = Limits()
 _LIMIT_FLAGS: list[tuple[str, type, str]] = [
     ("max_body_bytes", int, "Largest webhook body; a larger one is answered 413 unread."),
     ("max_inflight_webhooks", int, "Webhook requests in progress; more are answered 503."),
+    ("max_buffered_bytes", int, "Webhook body bytes held at once; past it, 503."),
     ("max_connections", int, "Open connections; requests on more are answered 503."),
     ("header_timeout", float, "Seconds to receive a request line and headers (else 408)."),
     ("body_timeout", float, "Seconds to receive a body after its headers (else 408)."),

@@ -11,9 +11,9 @@ with it every genuine Stripe delivery.
   (`max_body_bytes` for the webhook; the status API and ops routes take no body at all, so any
   declared or chunked body there is refused), and it cuts a chunked or otherwise undeclared body
   off as soon as it passes the limit. It caps the webhook requests in flight, from headers to
-  answer: the excess gets **503** at once (Stripe redelivers), which bounds the memory held by
-  bodies being received to `max_inflight_webhooks x max_body_bytes`. A refused request reaches
-  no handler, so nothing is processed, deduplicated or stored for it. Every refusal closes the
+  answer, and the bytes of their bodies held at once (`max_buffered_bytes`, the bound on their
+  memory): past either, **503** at once (Stripe redelivers). A refused request reaches no
+  handler, so nothing is processed, deduplicated or stored for it. Every refusal closes the
   connection (an unread body must not be parsed as the next request) and counts in
   `aura_bridge_http_refused_total{reason}`; none is logged, so a flood cannot fill the logs.
 - `LogRateLimit`: a logging filter letting one line per message template through per interval
@@ -44,8 +44,11 @@ class Limits:
 
     max_body_bytes: int = 1 * MiB
     """Largest webhook body. Stripe's events are a few KB to a few hundred KB."""
-    max_inflight_webhooks: int = 64
+    max_inflight_webhooks: int = 256
     """Webhook requests between headers and answer; more are answered 503 at once."""
+    max_buffered_bytes: int = 64 * MiB
+    """Bytes of webhook bodies held at once by requests in progress; past it, 503. This, not
+    the request count, bounds their memory: a drip-fed body holds a slot but hardly a byte."""
     max_connections: int = 512
     """Open HTTP connections (SSE streams included); requests on more are answered 503."""
     header_timeout: float = 10.0
@@ -71,6 +74,7 @@ class Limits:
         return cls(
             max_body_bytes=0,
             max_inflight_webhooks=0,
+            max_buffered_bytes=0,
             max_connections=0,
             header_timeout=0,
             body_timeout=0,
@@ -131,6 +135,8 @@ class RequestLimits:
         self.webhook_path = webhook_path
         self.refused = refused
         self.inflight = 0
+        self.buffered = 0
+        """Bytes of webhook bodies received by requests still in progress."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,58 +152,78 @@ class RequestLimits:
             what = f"at most {limit} bytes" if webhook else "no body"
             await reply(send, 413, f"request body too large: this route accepts {what}")
             return
-        cap = self.limits.max_inflight_webhooks
-        if webhook and cap and self.inflight >= cap:
-            self.refused("busy")
-            await reply(send, 503, "too many webhook requests in flight", {"Retry-After": "1"})
+        if not webhook:
+            # No body can follow: HTTP/1.1 carries none without a Content-Length or chunked
+            # framing, both refused above.
+            await self.app(scope, receive, send)
             return
-        if webhook:
-            self.inflight += 1
-        started = False
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        cap = self.limits.max_inflight_webhooks
+        if cap and self.inflight >= cap:
+            await self._busy(send)
+            return
+        self.inflight += 1
+        request = _Request(self, limit, receive, send)
         try:
-            # Elsewhere than the webhook no body can follow: HTTP/1.1 carries none without a
-            # Content-Length or chunked framing, both refused above.
-            await self.app(scope, _bounded_receive(receive, limit), guarded_send)
+            await self.app(scope, request.receive, request.send)
         except BodyTooLarge:
             self.refused("body_too_large")
-            if not started:
+            if not request.started:
                 await reply(
                     send, 413, f"request body too large: this route accepts at most {limit} bytes"
                 )
+        except Busy:
+            if not request.started:
+                await self._busy(send)
         except ClientGone:
             pass  # nobody to answer; the protocol counted why it cut the client off
         finally:
-            if webhook:
-                self.inflight -= 1
+            self.inflight -= 1
+            self.buffered -= request.received
+
+    async def _busy(self, send: Send) -> None:
+        self.refused("busy")
+        await reply(send, 503, "too many webhook requests in progress", {"Retry-After": "1"})
 
 
-def _bounded_receive(receive: Receive, limit: int) -> Receive:
-    """`receive` that raises `BodyTooLarge` past `limit` bytes (0: no limit) and `ClientGone`
-    on a disconnect mid-body. Once the body is complete, messages pass through untouched
-    (a streaming response listens for the disconnect)."""
-    received = 0
-    complete = False
+class Busy(Exception):
+    """Receiving more would take the webhook bodies held at once past their budget."""
 
-    async def wrapped() -> Message:
-        nonlocal received, complete
-        message = await receive()
-        if complete:
+
+class _Request:
+    """One webhook request's `receive` and `send`, bounded (see `RequestLimits`)."""
+
+    def __init__(self, limiter: RequestLimits, limit: int, receive: Receive, send: Send) -> None:
+        self.limiter = limiter
+        self.limit = limit
+        self._receive = receive
+        self._send = send
+        self.received = 0
+        self.complete = False
+        self.started = False
+
+    async def receive(self) -> Message:
+        """Raises `BodyTooLarge` past the limit, `Busy` past the shared budget and
+        `ClientGone` on a disconnect mid-body. Once the body is complete, messages pass
+        through untouched (a streaming response listens for the disconnect)."""
+        message = await self._receive()
+        if self.complete:
             return message
         if message["type"] == "http.disconnect":
             raise ClientGone
-        received += len(message.get("body", b""))
-        if limit and received > limit:
+        size = len(message.get("body", b""))
+        self.received += size
+        self.limiter.buffered += size
+        if self.limit and self.received > self.limit:
             raise BodyTooLarge
-        complete = not message.get("more_body", False)
+        budget = self.limiter.limits.max_buffered_bytes
+        if budget and self.limiter.buffered > budget:
+            raise Busy
+        self.complete = not message.get("more_body", False)
         return message
 
-    return wrapped
+    async def send(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
 
 
 class LogRateLimit(logging.Filter):
