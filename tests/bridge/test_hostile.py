@@ -281,3 +281,8 @@ async def test_a_flood_does_not_starve_signed_events(
     assert refused & {"oversize 413", "oversize reset"}
     assert refused & {"chunked 413", "chunked reset"}
     assert bridge.metric("aura_bridge_http_refused_total", reason="body_too_large") > 0
+    # Hundreds of forged deliveries, a couple of log lines.
+    forged = bridge.metric("aura_bridge_webhook_rejected_total", reason="invalid signature")
+    lines = [line for line in bridge.log().splitlines() if "webhook rejected" in line]
+    assert forged > 100
+    assert len(lines) <= 3, lines
