@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Soak of `aura bridge` under hostile loopback traffic, with and without its limits.
 
-    .venv/bin/python hack/bench/hostile.py [--seconds 20] [--rate 4] [--mode both]
+    .venv/bin/python hack/bench/hostile.py [--seconds 30] [--rate 4] [--mode both]
 
 Starts (or reuses) the local control plane with the CRDs applied (the tests' own helpers,
 `tests/kube.py`), then for each mode starts `aura bridge` as a subprocess in a fresh namespace,
@@ -101,7 +101,7 @@ def run_mode(cluster: Cluster, mode: str, args: argparse.Namespace, logs: Path) 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20, help="flood duration")
+    parser.add_argument("--seconds", type=float, default=30, help="flood duration")
     parser.add_argument("--rate", type=float, default=4, help="signed events per second")
     parser.add_argument("--mode", choices=["both", "limits", "no-limits"], default="both")
     parser.add_argument("--oversize", type=int, default=40, help="concurrent oversize senders")
