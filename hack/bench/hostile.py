@@ -10,7 +10,9 @@ bodies, bursts of forged signatures; see `tests/bridge/flood.py`) while genuine 
 create Agents and pause them at `--rate` events per second. Prints, per mode, the bridge's peak
 resident memory (kernel high-water mark), the signed events' latency percentiles and answers,
 whether every Agent reached its desired state, and what the hostile clients got. Mode
-`no-limits` passes flags that turn every limit off: the bridge as it was before them.
+`no-limits` passes flags that turn every limit off: the bridge as it was before them; `quiet`
+(first, unless `--no-baseline`) sends the same signed events with no flood at all, to tell the
+flood's cost from the machine's own load.
 Exits 1 if, with the limits, a signed event was not answered 200 and applied or the peak
 memory reached the Deployment's 256 MiB limit.
 """
@@ -45,7 +47,7 @@ from aura.models import GROUP, PLURAL, VERSION  # noqa: E402
 
 
 async def soak(
-    bridge_url: str, port: int, secret: str, args: argparse.Namespace
+    bridge_url: str, port: int, secret: str, args: argparse.Namespace, quiet: bool
 ) -> tuple[Flood, SignedEvents]:
     plan = FloodPlan(
         oversize=args.oversize,
@@ -55,7 +57,7 @@ async def soak(
         forged_burst=args.forged_burst,
         forged_bytes=args.forged_kib * 1024,
     )
-    flood = Flood(port, plan, args.seconds)
+    flood = Flood(port, plan, 0 if quiet else args.seconds)
     agents = max(1, int(args.rate * args.seconds / 2))
     genuine = SignedEvents(bridge_url, secret, agents=agents, prefix="soak", rate=args.rate)
     await asyncio.gather(flood.run(), genuine.run())
@@ -69,7 +71,9 @@ def run_mode(cluster: Cluster, mode: str, args: argparse.Namespace, logs: Path) 
     try:
         idle = bridge.peak_rss()
         started = time.monotonic()
-        flood, genuine = asyncio.run(soak(bridge.url, bridge.port, bridge.secret, args))
+        flood, genuine = asyncio.run(
+            soak(bridge.url, bridge.port, bridge.secret, args, quiet=mode == "quiet")
+        )
         elapsed = time.monotonic() - started
         peak = bridge.peak_rss()
     finally:
@@ -104,6 +108,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30, help="flood duration")
     parser.add_argument("--rate", type=float, default=4, help="signed events per second")
     parser.add_argument("--mode", choices=["both", "limits", "no-limits"], default="both")
+    parser.add_argument(
+        "--baseline",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="first a run without flood (limits on): the machine's own latency for reference",
+    )
     parser.add_argument("--oversize", type=int, default=40, help="concurrent oversize senders")
     parser.add_argument("--oversize-mib", type=int, default=20, help="size of an oversize body")
     parser.add_argument("--chunked", type=int, default=8, help="concurrent chunked senders")
@@ -114,6 +124,7 @@ def main() -> int:
 
     cluster = start_cluster()
     modes = ["limits", "no-limits"] if args.mode == "both" else [args.mode]
+    modes = ["quiet", *modes] if args.baseline else modes
     results = []
     try:
         with tempfile.TemporaryDirectory(prefix="aura-hostile-") as tmp:
