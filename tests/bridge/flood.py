@@ -74,6 +74,11 @@ class BridgeProcess:
     def rss(self) -> int:
         return self._status_kib("VmRSS") * 1024
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the process has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def metrics(self) -> str:
         return httpx.get(f"{self.url}/metrics", timeout=10).text
 
