@@ -21,7 +21,7 @@ from tests.sandbox.hetzner_support import create, running
 from tests.sandbox.openapi import OpenApiValidator
 
 FAST = 0.004
-"""Boot 60 s -> 0.24 s; a snapshot of a fresh system (59 s) -> 0.24 s."""
+"""Boot 60 s -> 0.24 s; a snapshot of a fresh system (60 s) -> 0.24 s."""
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_snapshot_time_grows_with_used_data(fclient: hcloud.Client, fast: Sandbo
         _snapshot(fclient, server_id)
         return time.monotonic() - started
 
-    # 45 s + 10 s/GB: 1.4 GB -> 59 s, 30 GB -> 345 s (x FAST: 0.24 s and 1.38 s).
+    # 46 s + 10 s/GB: 1.4 GB -> 60 s, 30 GB -> 346 s (x FAST: 0.24 s and 1.38 s).
     small_s, big_s = timed(small.id), timed(big.id)
     assert big_s > 3 * small_s, (small_s, big_s)
     assert big_s >= 345 * FAST * 0.95
