@@ -114,8 +114,10 @@ class AuthKey:
         if with_secret:
             body["key"] = self.secret
         body |= {
+            "keyType": "auth",
             "created": rfc3339(self.created),
             "expires": rfc3339(self.expires),
+            "expirySeconds": round((self.expires - self.created).total_seconds()),
             "capabilities": self.capabilities(),
             "description": self.description,
         }
