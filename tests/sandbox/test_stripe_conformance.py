@@ -269,7 +269,7 @@ def answers(sandbox: Sandbox, stripe_mock: str) -> dict[str, Answer]:
         stripe.StripeClient(
             sandbox.info["stripe_api_key"], base_addresses={"api": sandbox.info["stripe_url"]}
         ),
-        sandbox.admin_url,
+        sandbox.ready.admin_url,
         {},
     )
     theirs = Side(stripe.StripeClient(MOCK_KEY, base_addresses={"api": stripe_mock}), None, {})
