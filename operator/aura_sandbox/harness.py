@@ -3,7 +3,7 @@
 In-process (fast, inspectable)::
 
     with Sandbox(time_scale=0.01) as sb:
-        client = sb.hcloud()                      # an hcloud.Client pointed at the sandbox
+        client = sb.ready.hcloud()                # an hcloud.Client pointed at the sandbox
         sb.inject("http_error", status=503, path="^/v1/servers$", method="POST")
         sb.server(server_id)["cloud_init"]        # the admin view of a server
         sb.call(lambda world: len(world.servers)) # run code on the sandbox's event loop
@@ -22,10 +22,10 @@ As a pytest fixture (tests/sandbox/conftest.py has this one)::
 As a subprocess (for tests that kill or restart the process)::
 
     with SandboxProcess("--time-scale", "0.01", "--state", str(path)) as proc:
-        proc.info["hetzner_url"]; proc.terminate()
+        proc.ready.hetzner_url; proc.terminate()
 
-Both expose the ready-line keys as attributes (`hetzner_url`, `hetzner_token`, `admin_url`,
-`tailscale_url`, `tailscale_client_id`, `tailscale_client_secret`, `tailscale_tailnet`).
+Both expose the ready line as `info` (the JSON object) and `ready` (a `ReadyInfo`, parsed once:
+`hetzner_url`, `hetzner_token`, `admin_url`, `tailscale_*`, `stripe_url`, `stripe_api_key`).
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aura_sandbox.admin import server_view
+from aura_sandbox import host
+from aura_sandbox.admin_servers import server_view
 from aura_sandbox.app import SandboxRuntime
 from aura_sandbox.config import SandboxConfig
 from aura_sandbox.world import World
@@ -52,40 +53,32 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class _ReadyInfo:
-    info: dict[str, Any]
+@dataclass(frozen=True)
+class ReadyInfo:
+    """The sandbox's ready line (the JSON object `aura sandbox` prints first), parsed once."""
 
-    @property
-    def hetzner_url(self) -> str:
-        return str(self.info["hetzner_url"])
+    hetzner_url: str
+    hetzner_token: str
+    admin_url: str
+    tailscale_url: str
+    tailscale_client_id: str
+    tailscale_client_secret: str
+    tailscale_tailnet: str
+    stripe_url: str
+    stripe_api_key: str
 
-    @property
-    def hetzner_token(self) -> str:
-        return str(self.info["hetzner_token"])
-
-    @property
-    def admin_url(self) -> str:
-        return str(self.info["admin_url"])
+    @classmethod
+    def parse(cls, line: dict[str, Any]) -> ReadyInfo:
+        """The typed view of `line`; ValueError naming every missing key."""
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if not isinstance(line.get(n), str)]
+        if missing:
+            raise ValueError(f"sandbox ready line lacks {', '.join(missing)}: {sorted(line)}")
+        return cls(**{n: line[n] for n in names})
 
     @property
     def base_url(self) -> str:
         return self.admin_url.removesuffix("/admin")
-
-    @property
-    def tailscale_url(self) -> str:
-        return str(self.info["tailscale_url"])
-
-    @property
-    def tailscale_client_id(self) -> str:
-        return str(self.info["tailscale_client_id"])
-
-    @property
-    def tailscale_client_secret(self) -> str:
-        return str(self.info["tailscale_client_secret"])
-
-    @property
-    def tailscale_tailnet(self) -> str:
-        return str(self.info["tailscale_tailnet"])
 
     def hcloud(self, **kwargs: Any) -> hcloud.Client:
         """An `hcloud.Client` for this sandbox; polls actions every 50 ms unless told."""
@@ -95,7 +88,23 @@ class _ReadyInfo:
         return hcloud.Client(token=self.hetzner_token, api_endpoint=self.hetzner_url, **kwargs)
 
 
-class Sandbox(_ReadyInfo):
+class _Started:
+    """`info` (the raw ready line) and `ready` (its parsed view) once started."""
+
+    info: dict[str, Any]
+    _ready: ReadyInfo | None = None
+
+    def _started(self, line: dict[str, Any]) -> None:
+        self.info, self._ready = line, ReadyInfo.parse(line)
+
+    @property
+    def ready(self) -> ReadyInfo:
+        if self._ready is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._ready
+
+
+class Sandbox(_Started):
     """An in-process sandbox; see the module docstring. `**overrides` set `SandboxConfig`
     fields (e.g. `time_scale=0.01`, `rate_limit_capacity=5`)."""
 
@@ -122,7 +131,7 @@ class Sandbox(_ReadyInfo):
 
         self._thread = threading.Thread(target=run, name="aura-sandbox", daemon=True)
         self._thread.start()
-        self.info = started.result(timeout=30)
+        self._started(started.result(timeout=30))
         return self
 
     def stop(self) -> None:
@@ -174,14 +183,19 @@ class Sandbox(_ReadyInfo):
         """The admin view of a server (KeyError when it does not exist)."""
         return self.call(lambda world: server_view(world, world.servers[server_id]))
 
-    def configure(self, server_id: int, openclaw_version: str = "2026.2.26") -> None:
-        """What the operator's configurator does once Ansible has finished."""
+    def configure(
+        self, server_id: int, openclaw_version: str = "2026.2.26", gateway_token: str | None = None
+    ) -> None:
+        """What a finished configuration run leaves behind, at once (a test that ran the real
+        playbook elsewhere uses this; `POST /admin/servers/{id}/configure` takes the time)."""
 
         def mark(world: World) -> None:
             server = world.servers[server_id]
             if server.status != "running":
                 raise RuntimeError(f"server {server_id} is {server.status}, not running")
-            server.configured, server.openclaw_version = True, openclaw_version
+            host.apply_configuration(
+                world, server, openclaw_version, gateway_token, install_only=False
+            )
 
         self.call(mark)
 
@@ -189,7 +203,7 @@ class Sandbox(_ReadyInfo):
         return self.call(lambda world: dict(world.request_counts))
 
 
-class SandboxProcess(_ReadyInfo):
+class SandboxProcess(_Started):
     """`aura sandbox --port 0 ARGS...` as a child process; `info` is its ready line."""
 
     def __init__(self, *args: str) -> None:
@@ -208,7 +222,7 @@ class SandboxProcess(_ReadyInfo):
         if not line_box or not line_box[0]:
             self.kill()
             raise RuntimeError("aura sandbox did not print its ready line")
-        self.info = json.loads(line_box[0])
+        self._started(json.loads(line_box[0]))
         return self
 
     def terminate(self, timeout: float = 10.0) -> int:

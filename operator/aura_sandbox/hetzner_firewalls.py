@@ -3,7 +3,9 @@
 
 Firewalls are bookkeeping only: rules are stored and rendered, never enforced. Applying one to a
 server adds it to `public_net.firewalls` of that server; a firewall still applied somewhere
-cannot be deleted (`422 resource_in_use`).
+cannot be deleted (`422 resource_in_use`). A label selector target lists, under
+`applied_to_resources`, the servers its selector matches when the firewall is read, as the real
+API does; a malformed selector is `422 invalid_input` on `apply_to`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aura_sandbox.hetzner_api import (
 )
 from aura_sandbox.hetzner_servers import check_name, update_name_and_labels, validate_labels
 from aura_sandbox.http_faults import WORLD_KEY
+from aura_sandbox.label_selector import SelectorError, compile_selector
 from aura_sandbox.model import SimAction, SimFirewall
 from aura_sandbox.world import World
 
@@ -44,10 +47,29 @@ def _targets(world: World, apply_to: Any) -> tuple[list[int], list[str]]:
                 raise invalid_input("apply_to", f"server {sid!r} not found")
             servers.append(sid)
         elif kind == "label_selector":
-            selectors.append(str((target.get("label_selector") or {}).get("selector", "")))
+            selector = str((target.get("label_selector") or {}).get("selector", ""))
+            try:
+                compile_selector(selector)
+            except SelectorError as exc:
+                raise invalid_input("apply_to", f"invalid label selector: {exc}") from None
+            selectors.append(selector)
         else:
             raise invalid_input("apply_to", "type must be server or label_selector")
     return servers, selectors
+
+
+def _render(world: World, fw: SimFirewall) -> dict[str, Any]:
+    """The firewall with each label selector's matched servers in `applied_to_resources`."""
+    rendered = hetzner_render.firewall(fw)
+    for target in rendered["applied_to"]:
+        if target["type"] == "label_selector":
+            matches = compile_selector(target["label_selector"]["selector"])
+            target["applied_to_resources"] = [
+                {"type": "server", "server": {"id": server.id}}
+                for server in world.servers.values()
+                if matches(server.labels)
+            ]
+    return rendered
 
 
 def _firewall_action(
@@ -108,7 +130,7 @@ async def list_firewalls(request: web.Request) -> web.Response:
         request,
         "firewalls",
         list(world.hetzner.firewalls.values()),
-        hetzner_render.firewall,
+        lambda fw: _render(world, fw),
         name=lambda f: f.name,
         labels=lambda f: f.labels,
         sort_keys={"id": lambda f: f.id, "name": lambda f: f.name},
@@ -121,6 +143,7 @@ async def create_firewall(request: web.Request) -> web.Response:
     if "name" not in body:
         raise invalid_input("name", "Missing data for required field.")
     name = check_name(body["name"], {f.name for f in world.hetzner.firewalls.values()}, "firewall")
+    _targets(world, body.get("apply_to") or [])  # reject bad targets before anything exists
     fw = SimFirewall(
         id=world.hetzner.next_id("firewall"),
         name=name,
@@ -132,7 +155,7 @@ async def create_firewall(request: web.Request) -> web.Response:
     actions = _apply(world, fw, body.get("apply_to") or [])
     return json_response(
         {
-            "firewall": hetzner_render.firewall(fw),
+            "firewall": _render(world, fw),
             "actions": [hetzner_render.action(world, a) for a in actions],
         },
         status=201,
@@ -140,7 +163,8 @@ async def create_firewall(request: web.Request) -> web.Response:
 
 
 async def get_firewall(request: web.Request) -> web.Response:
-    return json_response({"firewall": hetzner_render.firewall(_firewall(_world(request), request))})
+    world = _world(request)
+    return json_response({"firewall": _render(world, _firewall(world, request))})
 
 
 async def update_firewall(request: web.Request) -> web.Response:
@@ -148,7 +172,7 @@ async def update_firewall(request: web.Request) -> web.Response:
     fw = _firewall(world, request)
     body = await json_body(request)
     update_name_and_labels(fw, body, world.hetzner.firewalls.values(), "firewall")
-    return json_response({"firewall": hetzner_render.firewall(fw)})
+    return json_response({"firewall": _render(world, fw)})
 
 
 async def delete_firewall(request: web.Request) -> web.Response:

@@ -10,6 +10,7 @@ Stripe's bracket notation (`metadata[agent_name]=x`, `line_items[0][price]=price
 | `POST /prices`, `GET /prices/{id}` | create / read (recurring) | `price.created` |
 | `POST /checkout/sessions`, `GET /checkout/sessions/{id}` | open a session | - |
 | `POST /subscriptions`, `GET /subscriptions/{id}` | create (paid) / read | created, invoice.* |
+| `GET /subscriptions` | list: `customer`, `price`, `status`, `limit`, `starting_after` | - |
 | `POST /subscriptions/{id}` | update `metadata`, `cancel_at_period_end` | `.updated` |
 | `DELETE /subscriptions/{id}` | cancel | `customer.subscription.deleted` |
 | `POST /subscriptions/{id}/pause`, `/resume` | pause / resume | `.paused` / `.resumed` |
@@ -22,7 +23,10 @@ paid), `POST /admin/stripe/invoices/{id}/pay`, `POST /admin/stripe/subscriptions
 `GET /admin/stripe/deliveries` (attempts per event).
 
 Errors use Stripe's envelope `{"error": {"type", "message", "code"?, "param"?}}`; a missing or
-wrong key is 401. The state and its rules live in `stripe_state.StripeState`.
+wrong key is 401; a route or method Stripe does not have is 404 "Unrecognized request URL (METHOD:
+/v1/...)", as the real API answers (so the official library raises `InvalidRequestError`, not a
+generic `APIError` that callers would retry). Objects carry every key of the real ones
+(`stripe_objects`, `stripe_billing`). The state and its rules live in `stripe_state.StripeState`.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from aiohttp import web
 
 from aura_sandbox.config import SandboxConfig
 from aura_sandbox.http_faults import ERROR_RENDERERS, register_error_renderer
-from aura_sandbox.stripe_state import StripeError, StripeState
+from aura_sandbox.stripe_errors import StripeError
+from aura_sandbox.stripe_state import StripeState
 from aura_sandbox.world import World
 
 STATE_KEY = web.AppKey("stripe_state", StripeState)
@@ -48,6 +53,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def error_response(status: int, message: str, code: str | None = None) -> web.Response:
     return web.json_response(StripeError(status, message, code).body(), status=status)
+
+
+def unrecognized(request: web.Request) -> web.Response:
+    """Stripe's answer to a path or method it does not serve (404 for both, like the real API)."""
+    path = "/v1" + request.path.removeprefix(PREFIX)
+    return error_response(404, f"Unrecognized request URL ({request.method}: {path}).")
 
 
 def decode_form(text: str) -> dict[str, Any]:
@@ -98,6 +109,8 @@ def _auth_middleware(api_key: str) -> Any:
                 return await handler(request)
             except StripeError as exc:
                 return web.json_response(exc.body(), status=exc.status)
+            except (web.HTTPNotFound, web.HTTPMethodNotAllowed):
+                return unrecognized(request)
         if request.path.startswith("/admin/stripe/"):
             try:
                 return await handler(request)
@@ -145,6 +158,9 @@ def add_routes(app: web.Application, state: StripeState, world: World) -> None:
             int(params.get("trial_period_days") or 0),
         )
         return await ok(sub)
+
+    async def list_subscriptions(req: web.Request) -> web.Response:
+        return web.json_response(state.list_subscriptions(decode_form(req.query_string)))
 
     async def get_subscription(req: web.Request) -> web.Response:
         return await ok(state.subscription(req.match_info["id"]))
@@ -213,6 +229,7 @@ def add_routes(app: web.Application, state: StripeState, world: World) -> None:
         ("POST", "/checkout/sessions", create_session),
         ("GET", "/checkout/sessions/{id}", get_session),
         ("POST", "/subscriptions", create_subscription),
+        ("GET", "/subscriptions", list_subscriptions),
         ("GET", "/subscriptions/{id}", get_subscription),
         ("POST", "/subscriptions/{id}", update_subscription),
         ("DELETE", "/subscriptions/{id}", cancel_subscription),

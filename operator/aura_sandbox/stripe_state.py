@@ -1,15 +1,16 @@
 """The sandbox's Stripe world: customers, prices, checkout sessions, subscriptions, invoices and
-events, and the webhook deliveries of those events.
+events, and the rules that change them.
 
-Rules as Stripe documents them (API reference: Events, Subscriptions, webhook signatures):
+Rules as Stripe documents them (API reference: Events, Subscriptions, Checkout Sessions):
 
 - Every state change emits an Event (`evt_...`, `type`, `created`, `livemode: false`,
   `api_version`, `request`, `data.object` = a snapshot of the object *after* the change,
   `data.previous_attributes` for updates), whether it came from the API or an admin action.
-- Each event is POSTed to the configured webhook URL with `Stripe-Signature:
-  t=<now>,v1=<HMAC-SHA256(secret, "t.body")>`; every attempt is signed afresh. Non-2xx or a
-  network error is retried with Stripe-like backoff (`RETRY_DELAYS`, realistic seconds scaled
-  by `--time-scale`), at most `len(RETRY_DELAYS) + 1` attempts.
+  Events are delivered to the webhook URL by `stripe_webhooks`.
+- Objects carry every key of the real ones (`stripe_objects` builds them).
+- A Checkout Session copies `subscription_data.metadata` and `trial_period_days` onto the
+  subscription it creates; it expires at `expires_at` (24 hours by default) and can no longer be
+  completed then.
 - Invoices sit under `parent.subscription_details.subscription` (API >= 2025-03-31.basil).
 - `canceled` and `incomplete_expired` subscriptions cannot change any more (400).
 
@@ -20,60 +21,25 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
-import hmac
 import itertools
-import json
-import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger(__name__)
+from aura_sandbox import stripe_billing
+from aura_sandbox import stripe_objects as objects
+from aura_sandbox.stripe_errors import StripeError
+from aura_sandbox.stripe_lists import list_subscriptions
+from aura_sandbox.stripe_webhooks import Delivery, Sender
 
 API_VERSION = "2026-10-28.endive"
-RETRY_DELAYS = (60.0, 300.0, 1800.0, 3600.0, 3 * 3600.0)
-"""Seconds before attempts 2..6 (Stripe's sandbox mode retries over a few hours)."""
 FINAL_STATUSES = frozenset({"canceled", "incomplete_expired"})
 PERIOD = 30 * 86400
 
 Obj = dict[str, Any]
-Sender = Callable[[str, bytes, dict[str, str]], Awaitable[int]]
 Scheduler = Callable[[float, Callable[[], None]], object]
-
-
-class StripeError(Exception):
-    """An API error: HTTP status, Stripe error type/code, message, offending parameter."""
-
-    def __init__(
-        self, status: int, message: str, code: str | None = None, param: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code, self.param = status, message, code, param
-
-    def body(self) -> Obj:
-        error: Obj = {"type": "invalid_request_error", "message": self.message}
-        if self.code:
-            error["code"] = self.code
-        if self.param:
-            error["param"] = self.param
-        return {"error": error}
-
-
-def sign(payload: bytes, secret: str, timestamp: int) -> str:
-    """The `Stripe-Signature` header Stripe would send."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
-
-
-@dataclass
-class Delivery:
-    event_id: str
-    attempts: int = 0
-    last_status: int | None = None
-    done: bool = False
 
 
 @dataclass
@@ -155,59 +121,27 @@ class StripeState:
         delivery = self.deliveries[event_id]
         if delivery.done or self.send is None or not self.webhook_url:
             return
-        delivery.attempts += 1
-        payload = json.dumps(self.events[event_id]).encode()
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            "Stripe-Signature": sign(payload, self.webhook_secret, self.now()),
-        }
-        try:
-            status = await self.send(self.webhook_url, payload, headers)
-        except Exception as exc:  # any network failure counts as a failed attempt
-            log.info("webhook %s attempt %d failed: %s", event_id, delivery.attempts, exc)
-            status = 0
-        delivery.last_status = status
-        if 200 <= status < 300:
-            delivery.done = True
-            self.events[event_id]["pending_webhooks"] = 0
-            return
-        if delivery.attempts <= len(RETRY_DELAYS) and self.schedule is not None:
-            self.schedule(
-                RETRY_DELAYS[delivery.attempts - 1], lambda: self._start_attempt(event_id)
-            )
+        event = self.events[event_id]
+        retry = await delivery.attempt(
+            event, self.webhook_url, self.webhook_secret, self.send, self.now()
+        )
+        if delivery.done:
+            event["pending_webhooks"] = 0
+        elif retry is not None and self.schedule is not None:
+            self.schedule(retry, lambda: self._start_attempt(event_id))
 
     # -- objects ---------------------------------------------------------------------------
 
     def create_customer(self, params: Obj) -> Obj:
-        customer: Obj = {
-            "id": self.new_id("cus"),
-            "object": "customer",
-            "created": self.now(),
-            "email": params.get("email"),
-            "name": params.get("name"),
-            "metadata": params.get("metadata") or {},
-            "livemode": False,
-        }
+        prefix = secrets.token_hex(4).upper()
+        customer = objects.customer(self.new_id("cus"), self.now(), params, prefix)
         self.customers[customer["id"]] = customer
         self.emit("customer.created", customer)
         return customer
 
     def create_price(self, params: Obj) -> Obj:
-        recurring = params.get("recurring") or {"interval": "month"}
-        price: Obj = {
-            "id": self.new_id("price"),
-            "object": "price",
-            "active": True,
-            "created": self.now(),
-            "currency": params.get("currency", "eur"),
-            "unit_amount": int(params.get("unit_amount", 0)),
-            "product": params.get("product") or self.new_id("prod"),
-            "recurring": {"interval": recurring.get("interval", "month"), "interval_count": 1},
-            "type": "recurring",
-            "metadata": params.get("metadata") or {},
-            "livemode": False,
-        }
+        product = str(params.get("product") or self.new_id("prod"))
+        price = objects.price(self.new_id("price"), self.now(), params, product)
         self.prices[price["id"]] = price
         self.emit("price.created", price)
         return price
@@ -219,55 +153,43 @@ class StripeState:
         items = params.get("line_items") or []
         if not isinstance(items, list) or not items:
             raise StripeError(400, "line_items is required", "parameter_missing", "line_items")
-        for item in items:
-            self.price(str(item.get("price")))
-        customer = params.get("customer")
-        if customer:
-            self.get("customer", self.customers, str(customer))
-        session: Obj = {
-            "id": self.new_id("cs_test"),
-            "object": "checkout.session",
-            "created": self.now(),
-            "mode": mode,
-            "status": "open",
-            "payment_status": "unpaid",
-            "customer": customer,
-            "subscription": None,
-            "client_reference_id": params.get("client_reference_id"),
-            "metadata": params.get("metadata") or {},
-            "success_url": params.get("success_url"),
-            "livemode": False,
-        }
-        session["url"] = f"{base_url}/checkout/{session['id']}"
-        session["_line_items"] = [
-            {"price": str(i["price"]), "quantity": int(i.get("quantity", 1))} for i in items
+        prices = [self.price(str(item.get("price"))) for item in items]
+        if params.get("customer"):
+            self.get("customer", self.customers, str(params["customer"]))
+        lines = [
+            {"price": p["id"], "quantity": int(i.get("quantity", 1))}
+            for p, i in zip(prices, items, strict=True)
         ]
-        session["_trial_days"] = int(
-            (params.get("subscription_data") or {}).get("trial_period_days", 0) or 0
+        amount = sum(
+            int(p["unit_amount"]) * line["quantity"] for p, line in zip(prices, lines, strict=True)
         )
+        session_id = self.new_id("cs_test")
+        session = objects.checkout_session(
+            session_id,
+            self.now(),
+            params | {"currency": prices[0]["currency"]},
+            f"{base_url}/checkout/{session_id}",
+            amount,
+        )
+        subscription_data = params.get("subscription_data") or {}
+        session["_line_items"] = lines
+        session["_trial_days"] = int(subscription_data.get("trial_period_days", 0) or 0)
+        session["_subscription_metadata"] = dict(subscription_data.get("metadata") or {})
         self.sessions[session["id"]] = session
         return session
 
-    def _new_invoice(self, sub: Obj, status: str) -> Obj:
-        amount = sum(
-            int(i["price"]["unit_amount"]) * int(i["quantity"]) for i in sub["items"]["data"]
+    def _new_invoice(self, sub: Obj, reason: str) -> Obj:
+        """A finalized, open invoice of `sub` (events `invoice.created`, `.finalized`)."""
+        invoice_id = self.new_id("in")
+        lines = [
+            stripe_billing.invoice_line(self.new_id("il"), invoice_id, sub, item)
+            for item in sub["items"]["data"]
+        ]
+        customer = self.customers.get(sub["customer"], {})
+        number = f"{customer.get('invoice_prefix', 'SANDBOX')}-{len(self.invoices) + 1:04d}"
+        invoice = stripe_billing.invoice(
+            invoice_id, self.now(), sub, customer, lines, reason, number
         )
-        invoice: Obj = {
-            "id": self.new_id("in"),
-            "object": "invoice",
-            "created": self.now(),
-            "customer": sub["customer"],
-            "status": status,
-            "amount_due": amount,
-            "amount_paid": amount if status == "paid" else 0,
-            "attempt_count": 1,
-            "currency": sub["items"]["data"][0]["price"]["currency"],
-            "parent": {
-                "type": "subscription_details",
-                "subscription_details": {"subscription": sub["id"], "metadata": {}},
-            },
-            "livemode": False,
-        }
         self.invoices[invoice["id"]] = invoice
         sub["latest_invoice"] = invoice["id"]
         self.emit("invoice.created", invoice)
@@ -291,53 +213,50 @@ class StripeState:
     ) -> Obj:
         self.get("customer", self.customers, customer)
         now = self.now()
-        sub: Obj = {
-            "id": self.new_id("sub"),
-            "object": "subscription",
-            "created": now,
-            "customer": customer,
-            "status": "trialing" if trial_days else "active",
-            "cancel_at_period_end": False,
-            "canceled_at": None,
-            "ended_at": None,
-            "latest_invoice": None,
-            "metadata": metadata,
-            "trial_end": now + trial_days * 86400 if trial_days else None,
-            "items": {
-                "object": "list",
-                "data": [
-                    {
-                        "id": self.new_id("si"),
-                        "object": "subscription_item",
-                        "price": copy.deepcopy(self.price(str(i["price"]))),
-                        "quantity": int(i.get("quantity", 1)),
-                        "current_period_start": now,
-                        "current_period_end": now + PERIOD,
-                    }
-                    for i in items
-                ],
-            },
-            "livemode": False,
-        }
+        sub_id = self.new_id("sub")
+        sub_items = [
+            stripe_billing.subscription_item(
+                self.new_id("si"),
+                sub_id,
+                now,
+                copy.deepcopy(self.price(str(i["price"]))),
+                int(i.get("quantity", 1)),
+                PERIOD,
+            )
+            for i in items
+        ]
+        sub = stripe_billing.subscription(sub_id, now, customer, sub_items, metadata, trial_days)
         self.subscriptions[sub["id"]] = sub
-        invoice = self._new_invoice(sub, "paid")
+        invoice = self._new_invoice(sub, "subscription_create")
+        stripe_billing.mark_paid(invoice, now)
         self.emit("customer.subscription.created", sub)
         self.emit("invoice.paid", invoice)
         self.emit("invoice.payment_succeeded", invoice)
         return sub
 
+    def list_subscriptions(self, params: Obj) -> Obj:
+        """`GET /v1/subscriptions` with Stripe's filters (see `stripe_lists`)."""
+        return list_subscriptions(self.subscriptions.values(), params, self.public)
+
     def complete_checkout(self, session_id: str) -> Obj:
         """Admin: the customer paid; creates the customer (if needed) and the subscription."""
         session = self.get("checkout session", self.sessions, session_id)
+        if session["status"] == "open" and self.now() >= session["expires_at"]:
+            session["status"] = "expired"
+            self.emit("checkout.session.expired", self.public(session))
         if session["status"] != "open":
             raise StripeError(400, "This Checkout Session is no longer open.", "session_expired")
         if not session["customer"]:
-            session["customer"] = self.create_customer({})["id"]
+            session["customer"] = self.create_customer({"email": session["customer_email"]})["id"]
         if session["mode"] == "subscription":
             sub = self.create_subscription(
-                session["customer"], session["_line_items"], {}, session["_trial_days"]
+                session["customer"],
+                session["_line_items"],
+                dict(session.get("_subscription_metadata") or {}),
+                session["_trial_days"],
             )
             session["subscription"] = sub["id"]
+        session["customer_details"] = objects.customer_details(self.customers[session["customer"]])
         session["status"], session["payment_status"] = "complete", "paid"
         self.emit("checkout.session.completed", self.public(session))
         return session
@@ -362,13 +281,18 @@ class StripeState:
             sub["metadata"] = {**sub["metadata"], **(params["metadata"] or {})}
         if "cancel_at_period_end" in params:
             previous["cancel_at_period_end"] = sub["cancel_at_period_end"]
-            sub["cancel_at_period_end"] = str(params["cancel_at_period_end"]).lower() == "true"
+            previous["cancel_at"] = sub["cancel_at"]
+            at_end = str(params["cancel_at_period_end"]).lower() == "true"
+            sub["cancel_at_period_end"] = at_end
+            period_end = sub["items"]["data"][0]["current_period_end"]
+            sub["cancel_at"] = period_end if at_end else None
         if previous:
             self.emit("customer.subscription.updated", sub, previous)
         return sub
 
     def cancel_subscription(self, sub_id: str) -> Obj:
         sub = self._mutable(sub_id)
+        sub["cancellation_details"]["reason"] = "cancellation_requested"
         self._set_status(sub, "canceled", "customer.subscription.deleted")
         return sub
 
@@ -388,9 +312,10 @@ class StripeState:
         """Admin: a renewal invoice's payment fails; the subscription becomes `final_status`
         (`past_due`, or `unpaid`/`canceled` as if retries were exhausted)."""
         sub = self._mutable(sub_id)
-        invoice = self._new_invoice(sub, "open")
+        invoice = self._new_invoice(sub, "subscription_cycle")
         self.emit("invoice.payment_failed", invoice)
         if final_status == "canceled":
+            sub["cancellation_details"]["reason"] = "payment_failed"
             self._set_status(sub, "canceled", "customer.subscription.deleted")
         else:
             self._set_status(sub, final_status)
@@ -403,7 +328,7 @@ class StripeState:
             raise StripeError(400, "Invoice is already paid", "invoice_already_paid")
         if invoice["status"] not in ("open", "draft"):
             raise StripeError(400, f"Invoice is {invoice['status']}", "invoice_not_payable")
-        invoice["status"], invoice["amount_paid"] = "paid", invoice["amount_due"]
+        stripe_billing.mark_paid(invoice, self.now())
         self.emit("invoice.paid", invoice)
         self.emit("invoice.payment_succeeded", invoice)
         sub_id = invoice["parent"]["subscription_details"]["subscription"]

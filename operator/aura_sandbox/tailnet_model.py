@@ -3,11 +3,13 @@
 Plain dataclasses (persisted with `dataclasses.asdict`), their wire rendering (`to_api`),
 the `TailnetError` every rule raises (HTTP status plus the `{"message": ...}` text), the
 messages the real API is known to use, and the scope rule `grants`. The rules that create
-and change these objects live in `tailnet.Tailnet`.
+and change these objects live in the `tailnet_*` modules that `tailnet.Tailnet` composes.
 """
 
 from __future__ import annotations
 
+import secrets
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +27,14 @@ MSG_NO_DEVICE = "no manageable device matching this ID found"  # 404, terraform-
 # No source quotes these two; they follow the spec's example bodies.
 MSG_NOT_FOUND = "not found"
 MSG_NO_TAILNET = "tailnet not found"
+
+
+_ALNUM = string.ascii_letters + string.digits
+
+
+def random_chars(n: int) -> str:
+    """`n` random letters and digits, the alphabet of Tailscale's ids and key secrets."""
+    return "".join(secrets.choice(_ALNUM) for _ in range(n))
 
 
 class TailnetError(Exception):
@@ -114,8 +124,10 @@ class AuthKey:
         if with_secret:
             body["key"] = self.secret
         body |= {
+            "keyType": "auth",
             "created": rfc3339(self.created),
             "expires": rfc3339(self.expires),
+            "expirySeconds": round((self.expires - self.created).total_seconds()),
             "capabilities": self.capabilities(),
             "description": self.description,
         }

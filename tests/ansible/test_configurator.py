@@ -10,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from aura.configure.ansible import (
-    DEFAULT_ANSIBLE_DIR,
-    AnsibleConfigurator,
-    _module_message,
-    default_ansible_dir,
-)
+from aura.configure.ansible import DEFAULT_ANSIBLE_DIR, AnsibleConfigurator, default_ansible_dir
 from aura.configure.base import ConfigurationTimeout
+from aura.configure.results import module_message
 from tests.ansible.conftest import PLAYBOOKS
 from tests.sshd import Sshd, keygen
 
@@ -267,10 +263,10 @@ def test_module_message_prefers_the_error_line_of_stderr() -> None:
         "    meta l4proto ipv6-icmp accept\n"
         "                 ^^^^^^^^^\n",
     }
-    assert _module_message(res) == (
+    assert module_message(res) == (
         "failed to validate: /tmp/x:17:18-26: Error: Could not resolve protocol name"
     )
-    assert _module_message({"msg": "non-zero return code", "stderr": "a\nlast words\n"}) == (
+    assert module_message({"msg": "non-zero return code", "stderr": "a\nlast words\n"}) == (
         "non-zero return code: last words"
     )
-    assert _module_message({}) == ""
+    assert module_message({}) == ""

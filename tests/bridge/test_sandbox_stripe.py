@@ -106,7 +106,7 @@ async def test_checkout_to_cancel_through_the_sandbox(
             "success_url": "https://example.com/ok",
         },
     )
-    admin = httpx.AsyncClient(base_url=sb.admin_url.removesuffix("/admin"))
+    admin = httpx.AsyncClient(base_url=sb.ready.admin_url.removesuffix("/admin"))
     done = await admin.post(f"/admin/stripe/checkout/{session.id}/complete")
     assert done.status_code == 200, done.text
     sub_id = done.json()["subscription"]
@@ -167,7 +167,7 @@ async def test_deliveries_are_signed_and_retried() -> None:
             )
             await asyncio.to_thread(client.v1.customers.create, {"name": "Retry"})
             await eventually(lambda: len(received) >= 3, within=10)
-            admin = httpx.AsyncClient(base_url=sb.admin_url.removesuffix("/admin"))
+            admin = httpx.AsyncClient(base_url=sb.ready.admin_url.removesuffix("/admin"))
             deliveries = (await admin.get("/admin/stripe/deliveries")).json()
             await admin.aclose()
     assert deliveries == [

@@ -67,13 +67,13 @@ class OperatorProcess:
         env = {
             **os.environ,
             "KUBECONFIG": self.cluster.kubeconfig,
-            "HCLOUD_TOKEN": self.sandbox.hetzner_token,
-            "HCLOUD_ENDPOINT": self.sandbox.hetzner_url,
-            "TAILSCALE_OAUTH_CLIENT_ID": self.sandbox.tailscale_client_id,
-            "TAILSCALE_OAUTH_CLIENT_SECRET": self.sandbox.tailscale_client_secret,
-            "TAILSCALE_TAILNET": self.sandbox.tailscale_tailnet,
-            "TAILSCALE_BASE_URL": self.sandbox.tailscale_url,
-            "AURA_SANDBOX_URL": self.sandbox.admin_url,
+            "HCLOUD_TOKEN": self.sandbox.ready.hetzner_token,
+            "HCLOUD_ENDPOINT": self.sandbox.ready.hetzner_url,
+            "TAILSCALE_OAUTH_CLIENT_ID": self.sandbox.ready.tailscale_client_id,
+            "TAILSCALE_OAUTH_CLIENT_SECRET": self.sandbox.ready.tailscale_client_secret,
+            "TAILSCALE_TAILNET": self.sandbox.ready.tailscale_tailnet,
+            "TAILSCALE_BASE_URL": self.sandbox.ready.tailscale_url,
+            "AURA_SANDBOX_URL": self.sandbox.ready.admin_url,
             **self.env,
         }
         args = [f"--{k}={v}" for k, v in self.flags.items()]

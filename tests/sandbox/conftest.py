@@ -46,12 +46,12 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 def validated_client(sb: Sandbox, validator: OpenApiValidator, **kwargs: Any) -> hcloud.Client:
-    """`sb.hcloud()` whose responses are all validated, with retry sleeps cut to 10 ms.
+    """`sb.ready.hcloud()` whose responses are all validated, with retry sleeps cut to 10 ms.
 
     The retry *policy* (which codes are retried, how many times) stays hcloud's own; only its
     backoff of 1-60 s is shortened so retry tests finish quickly.
     """
-    client = sb.hcloud(**kwargs)
+    client = sb.ready.hcloud(**kwargs)
     client._client._session.hooks["response"].append(validator.requests_hook)
     client._client._retry_interval_func = lambda retries: 0.01
     return client
@@ -66,9 +66,9 @@ class Http:
     """Raw HTTP against the sandbox's `/v1`, validated like the client."""
 
     def __init__(self, sb: Sandbox, validator: OpenApiValidator) -> None:
-        self.base = sb.hetzner_url
+        self.base = sb.ready.hetzner_url
         self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {sb.hetzner_token}"
+        self.session.headers["Authorization"] = f"Bearer {sb.ready.hetzner_token}"
         self.session.hooks["response"].append(validator.requests_hook)
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:

@@ -66,7 +66,7 @@ def test_works_with_the_tailscale_yaml_spec() -> None:
 
 def test_a_live_sandbox_response_is_checked(sandbox: Sandbox) -> None:
     v = OpenApiValidator(hetzner_spec())
-    client = sandbox.hcloud()
+    client = sandbox.ready.hcloud()
     client._client._session.hooks["response"].append(v.requests_hook)
     create(client, "checked", wait=False)
     assert v.validated == 1

@@ -51,9 +51,11 @@ def test_schedule_is_scaled() -> None:
         sb.call(lambda world: world.schedule(20.0, lambda: fired.append(time.monotonic())))
         eventually(lambda: bool(fired), timeout=2)
         assert 0.15 <= fired[0] - started < 1.5
-        handle = sb.call(lambda world: world.schedule(0.1, lambda: fired.append(0.0)))
+        # 30 simulated seconds are 0.3 s here: long enough for the cancel to arrive first on
+        # a loaded machine, and the sleep outlasts it so a cancel that failed would show.
+        handle = sb.call(lambda world: world.schedule(30.0, lambda: fired.append(0.0)))
         handle.cancel()
-        time.sleep(0.05)
+        time.sleep(0.5)
         assert len(fired) == 1
 
 

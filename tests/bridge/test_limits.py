@@ -1,0 +1,29 @@
+"""`LogRateLimit`: one line per message per interval, carrying the count of those it held back."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from aura.bridge.limits import LogRateLimit
+
+
+def test_one_line_per_interval_with_the_count_of_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    log = logging.getLogger("test.ratelimit")
+    log.addFilter(LogRateLimit(interval=10.0, clock=lambda: now[0]))
+    caplog.set_level(logging.WARNING, logger="test.ratelimit")
+    for _ in range(500):
+        log.warning("webhook rejected: %s", "invalid signature")
+        now[0] += 0.01
+    log.warning("another message")  # a different template has its own budget
+    now[0] = 112.0
+    log.warning("webhook rejected: %s", "timestamp outside tolerance")
+    assert [r.getMessage() for r in caplog.records] == [
+        "webhook rejected: invalid signature",
+        "another message",
+        "webhook rejected: timestamp outside tolerance (and 499 more like it in the last 12 s)",
+    ]
