@@ -162,10 +162,11 @@ def test_slow_clients_are_cut_off(run_bridge: StartBridge, namespace: str) -> No
     dripping_body = connect(bridge)
     dripping_body.sendall(head(WEBHOOK, Content_Length="1000", Stripe_Signature="v1=0") + b"{")
     started = time.monotonic()
-    for sock in (silent, dripping_head, dripping_body):
+    assert silent.recv(1024) == b""  # closed without an answer: it asked nothing
+    for sock in (dripping_head, dripping_body):
         status, headers, _ = read_answer(sock)
         assert (status, headers["connection"]) == (408, "close")
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 5  # a 1 s deadline, with room for a loaded machine
     assert bridge.metric("aura_bridge_http_refused_total", reason="header_timeout") == 2
     assert bridge.metric("aura_bridge_http_refused_total", reason="body_timeout") == 1
     # Headers that never end are refused by size, not only by time.
@@ -192,7 +193,7 @@ def test_caps_are_answered_at_once(
     run_bridge: StartBridge, cluster: Cluster, namespace: str
 ) -> None:
     bridge = run_bridge(
-        *("--max-inflight-webhooks", "2", "--max-connections", "5", "--body-timeout", "2")
+        *("--max-inflight-webhooks", "2", "--max-connections", "5", "--body-timeout", "6")
     )
     holders = []
     for _ in range(2):  # two webhook requests in flight, their bodies still coming
@@ -204,7 +205,7 @@ def test_caps_are_answered_at_once(
     busy = signed(bridge, checkout_event("while-busy"))
     assert busy.status_code == 503
     assert busy.headers["retry-after"] == "1"
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 3  # not after the holders' 6 s body deadline
     idle = [connect(bridge) for _ in range(3)]  # 5 connections open now
     time.sleep(0.2)
     sock = connect(bridge)

@@ -9,5 +9,7 @@ Module map (each module's docstring states its contract):
 - `errors`      the error tree; Kubernetes errors are classified once, in `agents`.
 - `agents`      the Agent store on kubernetes_asyncio (find, create, compare-and-patch).
 - `processor`   one verified event -> one outcome (dedup, ordering, re-read, retries).
+- `limits`, `protocol`: bounds on bodies, read deadlines, connections and streams (hostile
+  or buggy clients), at the request and the transport level.
 - `webhook`, `status_api`, `sse`, `metrics`, `app`, `cli`: the HTTP surface.
 """

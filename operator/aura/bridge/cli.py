@@ -157,6 +157,13 @@ def command(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     # uvicorn logs one warning per malformed request: one line per message per 10 s instead.
     logging.getLogger("uvicorn.error").addFilter(LogRateLimit(interval=10.0))
+    budget, largest = limits["max_buffered_bytes"], limits["max_body_bytes"]
+    if budget and largest and budget < largest:
+        raise click.BadParameter(
+            f"{budget} is below --max-body-bytes {largest}, so the largest allowed body could "
+            "never be received: raise it or lower --max-body-bytes",
+            param_hint="--max-buffered-bytes",
+        )
     overrides: dict[str, Any] = {
         "default_namespace": default_namespace,
         "plans": load_plans(plans) if plans else None,

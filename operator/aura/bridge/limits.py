@@ -36,6 +36,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MiB = 1024 * 1024
+MAX_TEMPLATES = 1024
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,8 @@ class _Request:
 class LogRateLimit(logging.Filter):
     """Passes one record per (logger, message template) per `interval` seconds; the next one
     that passes says how many were suppressed meanwhile. Memory is bounded by the number of
-    templates, which are literals in the code, never by the traffic."""
+    templates, which are literals in the code, never by the traffic (and at worst by
+    `MAX_TEMPLATES`)."""
 
     def __init__(self, interval: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -245,6 +247,9 @@ class LogRateLimit(logging.Filter):
         if last is not None and now - last < self.interval:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1
             return False
+        if len(self._last) >= MAX_TEMPLATES:  # only if someone logs computed messages
+            self._last.clear()
+            self._suppressed.clear()
         self._last[key] = now
         suppressed = self._suppressed.pop(key, 0)
         if suppressed and last is not None and isinstance(record.args, tuple):

@@ -15,11 +15,12 @@ built by `guarded_protocol(limits, refused)` adds, per connection:
 - **keep-alive bounds**: uvicorn's idle timer (`keepalive_timeout`), plus at most
   `max_requests_per_connection` requests per connection.
 
-A missed deadline is answered 408 (if no answer has begun) and the connection closed; a handler
-still waiting for the body sees a disconnect. Each refusal calls `refused(reason)` (a metric)
-and logs nothing. This leans on uvicorn's protocol callbacks (`on_url`, `on_header`,
-`on_headers_complete`, `on_message_complete`), which httptools invokes by name; the tests in
-`tests/bridge/test_hostile.py` drive every path against the real server.
+A missed deadline is answered 408 (if part of a request arrived and no answer has begun) and the
+connection closed; a handler still waiting for the body sees a disconnect. Each refusal calls
+`refused(reason)` (a metric) and logs nothing. This leans on uvicorn's protocol class and the
+parser callbacks httptools invokes by name (`on_message_begin`, `on_headers_complete`,
+`on_body`, `on_message_complete`); `tests/bridge/test_hostile.py` drives every path against
+the real server, so a uvicorn upgrade that changes them fails there.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         type(self).refused(reason)
+        if self._in_head and not self._head_bytes:
+            # Nothing of a request arrived: hang up without an answer a client might take
+            # for that of the request it is about to send.
+            self.transport.close()
+            return
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             # The handler (if any) is waiting for body bytes that will not come: let it see
