@@ -10,11 +10,10 @@
 set -euo pipefail
 
 VERSION="${AURA_STRIPE_MOCK_VERSION:-v0.203.0}"
-CACHE_DIR="${AURA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aura}"
-BIN_DIR="$CACHE_DIR/stripe-mock/$VERSION"
+BIN_DIR="${AURA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aura}/stripe-mock/$VERSION"
 BIN="$BIN_DIR/stripe-mock"
 
-log() { printf 'stripe-mock: %s\n' "$*" >&2; }
+log() { echo "stripe-mock: $*" >&2; }
 
 cmd_build() {
   if [[ -x "$BIN" ]]; then
