@@ -3,12 +3,13 @@ makes is made with the official `stripe` client against the sandbox and against 
 (Stripe's mock, built from the Go module proxy by `hack/stripe-mock.sh`), and the answers must
 have the same keys, at every depth, with values of the same JSON types.
 
-Values are not compared (stripe-mock answers fixtures). A `null` on either side matches any type,
-since Stripe documents those fields as nullable; `metadata` maps hold user data and are not
-compared; lists compare their first elements. The calls, from `operator/aura/bridge/stripe_api.py`,
-`operator/aura_demo/scenario.py`, `hack/bench` and the tests: customers.create, prices.create,
-checkout.sessions.create and .retrieve, subscriptions.retrieve, .update, .pause, .resume, .cancel,
-.list, invoices.retrieve, .pay, events.retrieve (and the objects inside events).
+Values are not compared (stripe-mock answers fixtures). A `null` on either side matches any
+type: stripe-mock's fixtures fill nullable objects that a fresh subscription leaves `null`.
+`metadata` maps hold user data and are not compared; lists compare their first elements. The
+calls, from `operator/aura/bridge/stripe_api.py`, `operator/aura_demo/scenario.py`, `hack/bench`
+and the tests: customers.create, prices.create, checkout.sessions.create and .retrieve,
+subscriptions.retrieve, .update, .list, .pause, .resume, .cancel, invoices.retrieve and .pay,
+events.retrieve (and the subscription inside an event).
 """
 
 from __future__ import annotations
@@ -253,6 +254,17 @@ def _event_object(s: Side) -> Obj:
         return raw(s.client.v1.subscriptions.retrieve("sub_shape"))
     data: Obj = raw(s.client.v1.events.retrieve(_updated_event_id(s)))["data"]["object"]
     return data
+
+
+@call("invoices.pay")
+def _invoice_pay(s: Side) -> Obj:
+    """A renewal fails (sandbox admin: the bank declines), then the invoice is paid."""
+    invoice_id = "in_shape"
+    if s.admin is not None:
+        failed = httpx.post(f"{s.admin}/stripe/subscriptions/{_subscription_id(s)}/fail_payment")
+        assert failed.status_code == 200, failed.text
+        invoice_id = failed.json()["id"]
+    return raw(s.client.v1.invoices.pay(invoice_id))
 
 
 call("subscriptions.pause", on_mock=_mock_subscription)(_subscription_call("pause"))
