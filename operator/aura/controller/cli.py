@@ -198,11 +198,12 @@ def command(
     **options: Any,
 ) -> None:
     """Run the operator that reconciles Agents (cluster from KUBECONFIG or in-cluster)."""
+    from aura.controller.logfilter import KopfNoise
     from aura.logs import configure_logging
 
     configure_logging(json_format=log_format == "json", level=log_level.upper())
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_KopfNoise())
+        handler.addFilter(KopfNoise())
     from aura.controller.peering import default_priority
 
     if priority is None:
@@ -229,25 +230,6 @@ def _json_object(text: str) -> dict[str, object]:
     if not isinstance(value, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--ansible-extra-vars")
     return value
-
-
-class _KopfNoise(logging.Filter):
-    """Drop kopf's bulky per-record extras and log our expected waits as INFO, not ERROR.
-
-    kopf reports every `TemporaryError` as "failed temporarily" at ERROR; for a pass that is
-    merely waiting for a server to boot that is noise, not an error.
-    """
-
-    _EXTRAS = ("settings", "k8s_skip", "k8s_ref")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        for key in self._EXTRAS:
-            record.__dict__.pop(key, None)
-        message = str(record.msg)
-        if record.levelno == logging.ERROR and "failed temporarily: waiting:" in message:
-            record.levelno, record.levelname = logging.INFO, "INFO"
-        # One line per Agent per health tick says nothing; failures are still logged.
-        return not (message.startswith("Timer ") and message.endswith(" succeeded."))
 
 
 async def _main(config: OperatorConfig, credentials_secret: str | None) -> None:

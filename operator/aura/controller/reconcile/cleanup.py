@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from kubernetes_asyncio.client.exceptions import ApiException
-
 from aura.controller import errors, naming
 from aura.controller.reconcile import secrets
 from aura.controller.reconcile.context import AgentContext
@@ -54,7 +52,7 @@ async def delete_cloud_objects(ctx: AgentContext, *, keep_ssh: bool) -> list[str
     for what, step in steps:
         try:
             await step(ctx)
-        except (errors.AuraError, ApiException) as exc:
+        except errors.AuraError as exc:
             failures.append(f"{what}: {exc}")
             ctx.log.warning("cleanup of %s failed, continuing: %s", what, exc)
     return failures
