@@ -283,3 +283,86 @@ async def test_runtime_change_reconfigures_the_same_server() -> None:
     assert first.host == w.status.server.ipv4
     assert second.host == w.status.tailscale.ipv4
     assert second.host != first.host
+
+
+async def test_a_missing_runtime_secret_waits_queued_without_any_cloud_call() -> None:
+    from aura.controller.conditions import derive_phase
+    from aura.models import RuntimeSpec, SecretRef
+
+    w = World()
+    w.spec = AgentSpec(runtime=RuntimeSpec(secret_ref=SecretRef(name="keys")))
+    await w.one_pass()  # Queued on first sight
+    for _ in range(3):
+        result = await w.one_pass()
+        assert isinstance(result, Wait) and result.delay is None  # woken by the Secret watch
+        w.clock.advance(10_000)  # far past every deadline: nothing is counting
+    server_ready = next(c for c in w.status.conditions if c.type == "ServerReady")
+    assert server_ready.reason == "WaitingForRuntimeSecret"
+    assert "Secret keys" in server_ready.message and "does not exist" in server_ready.message
+    assert derive_phase(w.status.conditions, w.spec.desired_state).value == "Queued"
+    assert sum(w.hetzner.calls.values()) == sum(w.tailnet.calls.values()) == 0
+    assert w.status.provisioning is None and w.op.slots.holders == set()
+
+    # A Secret without the gateway token: the message names the missing key.
+    w.secrets.data[("ns", "keys")] = {"ANTHROPIC_API_KEY": "k-1"}
+    assert isinstance(await w.one_pass(), Wait)
+    server_ready = next(c for c in w.status.conditions if c.type == "ServerReady")
+    assert (
+        "Secret keys" in server_ready.message and "OPENCLAW_GATEWAY_TOKEN" in server_ready.message
+    )
+    assert sum(w.hetzner.calls.values()) == 0
+
+    w.secrets.data[("ns", "keys")]["OPENCLAW_GATEWAY_TOKEN"] = "gw-1"
+    assert isinstance(await w.converge(), Done)
+    assert w.hetzner.calls["create_server"] == 1
+    assert w.configurator.targets[0].runtime_env == {
+        "ANTHROPIC_API_KEY": "k-1",
+        "OPENCLAW_GATEWAY_TOKEN": "gw-1",
+    }
+
+
+async def test_without_a_runtime_secret_the_operator_generates_the_gateway_token() -> None:
+    w = World()
+    assert isinstance(await w.converge(), Done)
+    generated = w.secrets.data[("ns", naming.gateway_token_secret(REF))]
+    assert len(generated["OPENCLAW_GATEWAY_TOKEN"]) >= 32
+    assert w.secrets.owners[("ns", naming.gateway_token_secret(REF))] == REF.uid
+    assert w.configurator.targets[0].runtime_env == generated
+    assert generated["OPENCLAW_GATEWAY_TOKEN"] not in w.status.model_dump_json()
+    assert any(e[1] == "GatewayTokenGenerated" for e in w.events.posted)
+    # Deleting the Agent deletes the Secret it owns.
+    w.spec = AgentSpec(desired_state=DesiredState.DELETED)
+    assert isinstance(await w.one_pass(), Done)
+    assert ("ns", naming.gateway_token_secret(REF)) not in w.secrets.data
+
+
+class _BrokenConfigurator:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def configure(self, target: object) -> ConfigResult:
+        raise self.error
+
+
+async def test_a_configurator_bug_surfaces_as_a_bug_not_as_a_retry() -> None:
+    w = World()
+    w.op.configurator = _BrokenConfigurator(KeyError("inventory"))
+    with pytest.raises(KeyError):
+        await w.converge()
+    assert w.status.provisioning is not None and w.status.provisioning.failures == 0
+
+
+async def test_a_configuration_error_is_retried_within_the_budget() -> None:
+    from aura.configure.base import ConfigurationError
+
+    w = World(step_retries=3)
+    w.op.configurator = _BrokenConfigurator(ConfigurationError("sandbox answered 503"))
+    for _ in range(10):  # up to the configure step
+        if w.status.server is not None and w.status.server.status == "running":
+            break
+        await w.one_pass()
+        w.boot_everything()
+    with pytest.raises(errors.Retryable, match="configurator error: sandbox answered 503"):
+        await w.one_pass()
+    assert w.status.provisioning is not None
+    assert (w.status.provisioning.failed_step, w.status.provisioning.failures) == ("configure", 1)

@@ -19,7 +19,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from aura.controller import conditions, errors, metrics
+from aura.controller import conditions, errors, metrics, naming
 from aura.controller.clients.kube import AgentRef
 from aura.controller.conditions import FALSE, Reason
 from aura.controller.reconcile import agent
@@ -197,6 +197,29 @@ def _count_phase(uid: str, phase: Phase, ctx: AgentContext) -> None:
         metrics.AGENTS_BY_PHASE.labels(previous).dec()
     metrics.AGENTS_BY_PHASE.labels(phase.value).inc()
     ctx.op.memory.phases[uid] = phase.value
+
+
+async def runtime_secret_changed(
+    op: Operator, namespace: str, body: kopf.Body, agents: list[str], logger: Logger
+) -> None:
+    """The Secret `body` appeared or changed: start a pass of each Agent waiting for it.
+
+    `agents` are the Agents whose `spec.runtime.secretRef` names it and that have no server
+    yet (the `runtime_secrets` index). Setting `naming.RUNTIME_SECRET_ANNOTATION` to the
+    Secret's resourceVersion is a change kopf hands to the Agent's change handler at once.
+    """
+    if op.agents is None:
+        return
+    version = str(body.get("metadata", {}).get("resourceVersion", ""))
+    for name in sorted(set(agents)):
+        try:
+            await op.agents.annotate_agent(
+                namespace, name, naming.RUNTIME_SECRET_ANNOTATION, version
+            )
+        except errors.NotFound:
+            continue  # deleted meanwhile
+        secret = body["metadata"]["name"]
+        logger.info("runtime Secret %s changed: reconciling Agent %s", secret, name)
 
 
 def forget(op: Operator, body: kopf.Body) -> None:

@@ -20,7 +20,7 @@ import httpx
 from aura.configure.base import Configurator
 from aura.controller.clients.hetzner import HetznerApi
 from aura.controller.clients.hosts import HostObserver
-from aura.controller.clients.kube import EventSink, SecretStore
+from aura.controller.clients.kube import AgentAnnotator, EventSink, SecretStore
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailnetApi
 from aura.controller.settings import OperatorConfig
@@ -92,6 +92,8 @@ class Operator:
     hosts: HostObserver
     configurator: Configurator
     http: httpx.AsyncClient
+    agents: AgentAnnotator | None = None
+    """Pokes Agents waiting for their runtime Secret (`driver.runtime_secret_changed`)."""
     clock: Clock = utc_now
     memory: PassMemory = field(default_factory=PassMemory)
     slots: ProvisioningSlots = field(init=False)

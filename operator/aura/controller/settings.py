@@ -36,10 +36,10 @@ class OperatorConfig:
     ssh_user: str = "root"
     configurator: str = "auto"  # auto | ansible | simulated
     ssh_target_override: str | None = None
+    """HOST:PORT to configure instead of the server's public address (tests only)."""
     ansible_playbook: str = "site.yml"
     ansible_extra_vars: dict[str, object] = field(default_factory=dict)
     """Extra variables for every configuration run (e.g. ansible_python_interpreter)."""
-    """HOST:PORT to configure instead of the server's public address (tests only)."""
 
     max_concurrent_provisions: int = 20
     worker_limit: int = 50

@@ -53,7 +53,8 @@ def classify(what: str, exc: ApiException) -> errors.AuraError:
             f"{what}: the apiserver refused ({status})", source=RBAC_SOURCE
         )
     if status == 429:
-        retry_after = (exc.headers or {}).get("Retry-After", "")
+        headers: dict[str, str] = dict(exc.headers or {})
+        retry_after = headers.get("Retry-After", "")
         delay = float(retry_after) if retry_after.isdigit() else None
         return errors.RateLimited(text, retry_after=delay)
     if status == 422 or (400 <= status < 500 and status != 408):
@@ -85,6 +86,12 @@ class SecretStore(Protocol):
 
     async def delete(self, namespace: str, name: str) -> None:
         """Delete the Secret; a missing one counts as done."""
+        ...
+
+
+class AgentAnnotator(Protocol):
+    async def annotate_agent(self, namespace: str, name: str, key: str, value: str) -> None:
+        """Set one annotation on an Agent (a merge patch); NotFound if the Agent is gone."""
         ...
 
 
@@ -177,6 +184,17 @@ class KubeClients:
             count=1,
         )
         await self._core.create_namespaced_event(agent.namespace, event)
+
+    # AgentAnnotator
+    async def annotate_agent(self, namespace: str, name: str, key: str, value: str) -> None:
+        body = {"metadata": {"annotations": {key: value}}}
+        # `_content_type` is honoured though missing from the stubs; without it the client
+        # would send a JSON patch, which a dict body is not.
+        merge: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+        async with _classified(f"annotate Agent {namespace}/{name}"):
+            await self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, body, **merge
+            )
 
     async def list_agents(self, namespace: str | None) -> list[dict[str, Any]]:
         """Every Agent object (as a dict) in `namespace`, or in all namespaces."""

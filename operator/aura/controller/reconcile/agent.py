@@ -1,7 +1,7 @@
 """The reconcile of one Agent: the ordered steps each desired state needs.
 
-    running    attempt bookkeeping -> server (find/adopt/create) -> booted -> configured
-               -> in the tailnet -> gateway healthy
+    running    prerequisites (no cloud call) -> attempt bookkeeping -> server (find/adopt/
+               create) -> booted -> configured -> in the tailnet -> gateway healthy
     stopped    graceful shutdown, poweroff after a timeout      (phase Stopped)
     suspended  the same, with the reason                        (phase Suspended)
     deleted    device, server, auth key, SSH Secret removed     (phase Deleted; object stays)
@@ -19,13 +19,25 @@ from collections.abc import Awaitable, Callable
 
 from aura.controller import conditions, errors
 from aura.controller.conditions import FALSE, TRUE, Reason
-from aura.controller.reconcile import attempt, boot, configure, health, power, server, tailnet
+from aura.controller.reconcile import (
+    attempt,
+    boot,
+    configure,
+    health,
+    power,
+    prerequisites,
+    server,
+    tailnet,
+)
 from aura.controller.reconcile.cleanup import delete_cloud_objects
-from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
+from aura.controller.reconcile.context import DONE, AgentContext, Done, StepResult, Wait
 from aura.models import DesiredState
 
 Step = Callable[[AgentContext], Awaitable[StepResult]]
 
+PREREQUISITE_STEPS: tuple[tuple[str, Step], ...] = (
+    ("prerequisites", prerequisites.ensure_prerequisites),
+)
 RUNNING_STEPS: tuple[tuple[str, Step], ...] = (
     ("server", server.ensure_server),
     ("boot", boot.ensure_server_running),
@@ -61,10 +73,14 @@ async def _run(ctx: AgentContext) -> StepResult:
         await attempt.finish_rollback(ctx)
         return DONE
     ctx.status.shutdown_requested_at = None
-    attempt.begin_if_needed(ctx)
     try:
-        attempt.check_deadline(ctx)
-        result = await _run_steps(ctx, RUNNING_STEPS)
+        result = await _run_steps(ctx, PREREQUISITE_STEPS)
+        if isinstance(result, Done):
+            attempt.begin_if_needed(ctx)
+            attempt.check_deadline(ctx)
+            result = await _run_steps(ctx, RUNNING_STEPS)
+        else:
+            attempt.abandon(ctx)  # waiting on the user: no deadline ticks, no slot held
     except (errors.StepFailed, errors.Permanent) as exc:
         if not attempt.running(ctx):
             raise  # not provisioning (e.g. powering a stopped agent back on): no rollback
@@ -135,7 +151,7 @@ async def finalize_agent(ctx: AgentContext) -> StepResult:
         return DONE
     ctx.set(conditions.READY, FALSE, Reason.DELETING, "removing cloud resources")
     attempt.abandon(ctx)
-    failures = await delete_cloud_objects(ctx, keep_ssh=False)
+    failures = await delete_cloud_objects(ctx, keep_secrets=False)
     if failures:
         raise errors.Retryable("cleanup incomplete, retrying: " + "; ".join(failures))
     for type_ in conditions.TYPES:

@@ -19,7 +19,7 @@ the first create, released at its end, on failure, on stop and on delete).
 An attempt fails when a step exhausts its retry budget or its timeout, when the deadline
 passes, or on a permanent API error. It is then rolled back: the failure is recorded, Ready
 says why (`ProvisioningFailed`) and the attempt's cloud objects (device, server, auth key) are
-deleted; the SSH Secret is kept, it holds no cloud object.
+deleted; the SSH and gateway-token Secrets are kept, they hold no cloud object.
 
 Time comes from the injected clock (`ctx.now()`).
 """
@@ -176,7 +176,7 @@ async def finish_rollback(ctx: AgentContext) -> None:
     p = ctx.status.provisioning
     if p is None or p.rolled_back_at is not None:
         return
-    failures = await delete_cloud_objects(ctx, keep_ssh=True)
+    failures = await delete_cloud_objects(ctx, keep_secrets=True)
     if failures:
         raise errors.Retryable("rollback incomplete: " + "; ".join(failures))
     ctx.op.slots.release(ctx.ref.uid)

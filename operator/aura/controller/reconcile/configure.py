@@ -14,11 +14,8 @@ import json
 from aura.configure.base import ConfigTarget, ConfigurationError
 from aura.controller import conditions, errors
 from aura.controller.conditions import FALSE, TRUE, Reason
-from aura.controller.reconcile import attempt, secrets
+from aura.controller.reconcile import attempt, prerequisites, secrets
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
-
-RUNTIME_ENV_SUFFIX = "_API_KEY"
-GATEWAY_TOKEN_KEY = "OPENCLAW_GATEWAY_TOKEN"  # noqa: S105 (a key name)
 
 
 def revision(ctx: AgentContext) -> str:
@@ -67,7 +64,7 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
         ssh_host_public_key=ssh.host_public_key,
         openclaw_version=ctx.spec.runtime.openclaw_version,
         gateway_port=ctx.spec.runtime.gateway_port,
-        runtime_env=await _runtime_env(ctx),
+        runtime_env=await prerequisites.runtime_env(ctx),
         settings=dict(ctx.spec.runtime.settings),
         extra_vars=dict(ctx.config.ansible_extra_vars),
     )
@@ -109,16 +106,3 @@ def _target_address(ctx: AgentContext) -> tuple[str | None, int]:
         return ctx.status.tailscale.ipv4, 22
     assert ctx.status.server is not None
     return ctx.status.server.ipv4 or ctx.status.server.ipv6, 22
-
-
-async def _runtime_env(ctx: AgentContext) -> dict[str, str]:
-    """Provider API keys and the gateway token from `spec.runtime.secretRef`, if any."""
-    ref = ctx.spec.runtime.secret_ref
-    if ref is None:
-        return {}
-    data = await ctx.op.secrets.get(ctx.ref.namespace, ref.name)
-    if data is None:
-        raise errors.Retryable(f"runtime Secret {ref.name} not found")
-    return {
-        k: v for k, v in data.items() if k.endswith(RUNTIME_ENV_SUFFIX) or k == GATEWAY_TOKEN_KEY
-    }
