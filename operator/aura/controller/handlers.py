@@ -4,7 +4,7 @@ Change handlers (create, spec update, the retry annotation, resume after a resta
 the same level-based pass; the delete handler runs the finalizer cleanup; one timer per
 Agent re-checks health and drift. An index of Agents by the runtime Secret they wait for and
 a watch on Secrets wake an Agent whose Secret appears or changes (reconcile/prerequisites.py):
-the operator sets `runtime-secret.aura.dev/version` on it, a change the same pass handles.
+the operator sets `aura.dev/runtime-secret-version` on it, a change the same pass handles.
 The Operator (clients, caches, config) arrives as `memo`.
 """
 

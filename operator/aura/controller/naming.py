@@ -81,9 +81,6 @@ def gateway_token_secret(agent: AgentRef) -> str:
     return f"{agent.name[:230]}-gateway-token"
 
 
-RUNTIME_SECRET_ANNOTATION = "runtime-secret.aura.dev/version"  # noqa: S105 (a key name)
+RUNTIME_SECRET_ANNOTATION = "aura.dev/runtime-secret-version"  # noqa: S105 (a key name)
 """Set by the operator on an Agent waiting for its runtime Secret when that Secret appears or
-changes (the Secret's resourceVersion): the change starts the Agent's next pass at once.
-
-Not under `aura.dev/`: kopf keeps its progress in `aura.dev/` annotations and leaves every
-annotation with that prefix out of the object's essence, so a change there fires no handler."""
+changes (the Secret's resourceVersion): the change starts the Agent's next pass at once."""
