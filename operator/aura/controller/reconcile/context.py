@@ -1,4 +1,4 @@
-"""What one reconcile of one Agent works on, and the typed results its steps return.
+"""What one reconcile of one Agent works on; the typed step results (`outcomes.py`) with it.
 
 A step is `async def ensure_x(ctx) -> Done | Wait`: it reads the real state, changes only
 what differs, records what it saw in `ctx.status` (a working copy written back once, at the
