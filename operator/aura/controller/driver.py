@@ -12,11 +12,13 @@ This is the only module between kopf and the reconcile steps. It
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
 
 import kopf
+from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from aura.controller import conditions, errors, metrics, naming
@@ -193,10 +195,19 @@ def _count_phase(uid: str, phase: Phase, ctx: AgentContext) -> None:
     previous = ctx.op.memory.phases.get(uid)
     if previous == phase.value:
         return
+    ref = ctx.ref
     if previous is not None:
         metrics.AGENTS_BY_PHASE.labels(previous).dec()
+        _drop_series(metrics.PHASE_SINCE, ref.namespace, ref.name, previous)
     metrics.AGENTS_BY_PHASE.labels(phase.value).inc()
+    since = ctx.status.phase_since or ctx.now()
+    metrics.PHASE_SINCE.labels(ref.namespace, ref.name, phase.value).set(since.timestamp())
     ctx.op.memory.phases[uid] = phase.value
+
+
+def _drop_series(gauge: Gauge, *labels: str) -> None:
+    with contextlib.suppress(KeyError):  # never set in this process
+        gauge.remove(*labels)
 
 
 async def runtime_secret_changed(
@@ -228,4 +239,6 @@ def forget(op: Operator, body: kopf.Body) -> None:
     previous = op.memory.forget(uid)
     if previous is not None:
         metrics.AGENTS_BY_PHASE.labels(previous).dec()
+        meta = body["metadata"]
+        _drop_series(metrics.PHASE_SINCE, meta["namespace"], meta["name"], previous)
     op.slots.release(uid)

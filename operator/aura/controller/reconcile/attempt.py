@@ -26,7 +26,7 @@ Time comes from the injected clock (`ctx.now()`).
 
 from __future__ import annotations
 
-from aura.controller import conditions, errors, naming
+from aura.controller import conditions, errors, metrics, naming
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
 from aura.controller.reconcile.cleanup import delete_cloud_objects
 from aura.controller.reconcile.context import AgentContext
@@ -168,6 +168,7 @@ async def roll_back(ctx: AgentContext, cause: errors.StepFailed | errors.Permane
     )
     ctx.set(conditions.READY, FALSE, Reason.PROVISIONING_FAILED, message)
     ctx.event("Warning", cause.reason, f"provisioning failed at step {step}: {cause}")
+    metrics.ROLLBACKS.labels(ctx.ref.namespace, step).inc()
     await finish_rollback(ctx)
 
 
