@@ -37,7 +37,7 @@ def fclient(fast: Sandbox, validator: OpenApiValidator) -> hcloud.Client:
 
 
 def _admin(sb: Sandbox, method: str, path: str, **kwargs: object) -> requests.Response:
-    return requests.request(method, sb.admin_url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
+    return requests.request(method, sb.ready.admin_url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
 
 
 def write(sb: Sandbox, server_id: int, path: str, data: bytes) -> None:
@@ -252,7 +252,7 @@ def test_disk_and_images_survive_a_restart(fast: Sandbox) -> None:
             "images": {i.id: i.disk for i in other.hetzner.images.values()},
         }
 
-    client = fast.hcloud(poll_interval=0.01)
+    client = fast.ready.hcloud(poll_interval=0.01)
     server = running(client, "kept")
     write(fast, server.id, "/srv/bin", bytes(range(256)))
     image = _snapshot(client, server.id)
