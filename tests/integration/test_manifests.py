@@ -94,6 +94,8 @@ def test_kustomization_applies_with_server_dry_run(rbac_installed: Cluster) -> N
         "secret/aura-bridge-secrets",
         "clusterkopfpeering.kopf.dev/aura",
         "customresourcedefinition.apiextensions.k8s.io/agents.aura.dev",
+        "customresourcedefinition.apiextensions.k8s.io/agentcheckpoints.aura.dev",
+        "customresourcedefinition.apiextensions.k8s.io/agentrestores.aura.dev",
     ):
         assert f"{obj} " in proc.stdout, proc.stdout
     # aura-system enforces the `restricted` Pod Security profile; the apiserver warns on any
@@ -159,6 +161,14 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (OPERATOR, "delete", "agents.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "deletecollection", "agents.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "update", "agents.aura.dev/status", CUSTOMER_NS, False),
+    # operator: checkpoints (schedule creates and prunes) and restores
+    (OPERATOR, "create", "agentcheckpoints.aura.dev", CUSTOMER_NS, True),
+    (OPERATOR, "delete", "agentcheckpoints.aura.dev", CUSTOMER_NS, True),
+    (OPERATOR, "patch", "agentcheckpoints.aura.dev/status", CUSTOMER_NS, True),
+    (OPERATOR, "watch", "agentrestores.aura.dev", "-A", True),
+    (OPERATOR, "patch", "agentrestores.aura.dev/status", CUSTOMER_NS, True),
+    (OPERATOR, "create", "agentrestores.aura.dev", CUSTOMER_NS, False),
+    (OPERATOR, "delete", "agentrestores.aura.dev", CUSTOMER_NS, False),
     # operator: Secrets by name only
     (OPERATOR, "get", "secrets", CUSTOMER_NS, True),
     (OPERATOR, "create", "secrets", CUSTOMER_NS, True),
@@ -264,6 +274,16 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
     OPERATOR: {
         *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "patch")},
         *{("aura.dev", "agents/status", v) for v in ("get", "patch")},
+        *{
+            ("aura.dev", "agentcheckpoints", v)
+            for v in ("get", "list", "watch", "patch", "create", "delete")
+        },
+        *{("aura.dev", "agentrestores", v) for v in ("get", "list", "watch", "patch")},
+        *{
+            ("aura.dev", r, v)
+            for r in ("agentcheckpoints/status", "agentrestores/status")
+            for v in ("get", "patch")
+        },
         *{("", "secrets", v) for v in ("get", "create", "patch", "delete")},
         ("", "events", "create"),
         ("events.k8s.io", "events", "create"),
@@ -333,6 +353,8 @@ def test_kustomization_holds_exactly_the_deployment(rendered: list[Obj]) -> None
     assert names == {
         ("Namespace", SYSTEM_NS),
         ("CustomResourceDefinition", "agents.aura.dev"),
+        ("CustomResourceDefinition", "agentcheckpoints.aura.dev"),
+        ("CustomResourceDefinition", "agentrestores.aura.dev"),
         ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
         ("CustomResourceDefinition", "kopfpeerings.kopf.dev"),
         ("ClusterKopfPeering", "aura"),
