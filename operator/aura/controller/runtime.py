@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from aura.configure.base import Configurator
+from aura.controller.checkpoints.store import CheckpointStore
 from aura.controller.clients.hetzner import HetznerApi
 from aura.controller.clients.hosts import HostObserver
 from aura.controller.clients.kube import EventSink, SecretStore
@@ -43,6 +44,11 @@ class Operator:
     """Agent UIDs holding one of the `max_concurrent_provisions` slots."""
     phases: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    holds: dict[str, str] = field(default_factory=dict)
+    """Agent UID -> the checkpoint or restore holding it, set before the Agent's status says
+    so: a pass started from an older watch event must not slip a power action in."""
+    checkpoints: CheckpointStore | None = None
+    """AgentCheckpoint/AgentRestore reads and writes (controller/checkpoints/store.py)."""
     create_attempts: dict[str, float] = field(default_factory=dict)
     """When each Agent last sent `POST /servers`: a lookup before creating again must use a
     server list fetched after it, or a server whose create response was lost is missed."""

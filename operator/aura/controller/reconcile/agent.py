@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aura.controller import conditions, errors
+from aura.controller.checkpoints import hold, retention
 from aura.controller.conditions import FALSE, TRUE, UNKNOWN, Reason
 from aura.controller.reconcile import configure, health, power, rollback, server, tailnet
 from aura.controller.reconcile.cleanup import delete_cloud_objects
@@ -45,6 +46,8 @@ async def reconcile_agent(ctx: AgentContext) -> StepResult:
         conditions.initialize_conditions(ctx.status.conditions, ctx.generation)
         return Wait(0.1, "accepted")
     conditions.initialize_conditions(ctx.status.conditions, ctx.generation)
+    if (held := await hold.wait_if_held(ctx)) is not None:  # hook: checkpoints
+        return held
     try:
         if desired == DesiredState.RUNNING:
             return await _run(ctx)
@@ -176,6 +179,9 @@ async def finalize_agent(ctx: AgentContext) -> StepResult:
     """Remove every cloud object of the Agent; raises Retryable until all are gone."""
     if conditions.reason_of(ctx.status.conditions, conditions.READY) == Reason.DELETED:
         return DONE
+    if (held := await hold.wait_if_held(ctx)) is not None:  # hook: checkpoints
+        return held
+    await retention.delete_with_agent(ctx)  # hook: checkpoints
     ctx.set(conditions.READY, FALSE, Reason.DELETING, "removing cloud resources")
     ctx.op.release_provisioning_slot(ctx.ref.uid)
     failures = await delete_cloud_objects(ctx, keep_ssh=False)
