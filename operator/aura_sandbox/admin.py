@@ -3,8 +3,10 @@
 - `GET /admin/world`: summary (counts per kind, servers per status, faults, requests).
 - `GET /admin/servers`, `GET /admin/servers/{id}`: servers with `configured`, `cloud_init`
   (`pending`, `running`, `done`), `gateway_url` and `user_data`.
-- `POST /admin/servers/{id}/configure` with `{"openclaw_version": "..."}`: marks the server
-  configured (409 unless it is running). The operator's simulated configurator calls this.
+- `/admin/servers/{id}/configure`, `/disk`, `/disk/{path}`, `/traffic`, `/health` and
+  `/gateway/restart`: inside one server, see `admin_servers` (the operator's simulated
+  configurator calls `configure`).
+- `GET/PUT/DELETE /admin/pricing`: the price table, see `pricing`.
 - `GET /admin/requests`, `DELETE /admin/requests`: counts per `"METHOD /route/{template}"`.
 - `POST /admin/faults`, `GET /admin/faults`, `DELETE /admin/faults`: see `faults`.
 - `POST /admin/rate_limit` with `{"capacity": N, "refill_per_second": R}`: refills the bucket.
@@ -20,6 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
+from aura_sandbox import admin_servers, hetzner_pricing
+from aura_sandbox.admin_servers import server_view
 from aura_sandbox.config import SandboxConfig
 from aura_sandbox.faults import FaultError
 from aura_sandbox.hetzner import BUCKET_KEY
@@ -41,32 +45,6 @@ def add_summary(app: web.Application, name: str, fn: Summary) -> None:
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
-
-
-def server_view(world: World, server: SimServer) -> dict[str, Any]:
-    if not server.booted_once:
-        cloud_init = "pending"
-    else:
-        cloud_init = "done" if server.cloud_init_done else "running"
-    return {
-        "id": server.id,
-        "name": server.name,
-        "status": server.status,
-        "locked": server.locked,
-        "labels": server.labels,
-        "server_type": server.server_type,
-        "location": server.location,
-        "ipv4": server.ipv4,
-        "ipv6": server.ipv6,
-        "created": server.created.isoformat(),
-        "user_data": server.user_data,
-        "configured": server.configured,
-        "openclaw_version": server.openclaw_version,
-        "cloud_init": cloud_init,
-        "first_boot": server.first_boot,
-        "booted_once": server.booted_once,
-        "gateway_url": world.gateway_url(server),
-    }
 
 
 def _server(request: web.Request) -> SimServer | None:
@@ -111,23 +89,6 @@ async def get_server(request: web.Request) -> web.Response:
     if server is None:
         return _error(404, "server not found")
     return web.json_response(server_view(request.app[WORLD_KEY], server))
-
-
-async def configure_server(request: web.Request) -> web.Response:
-    world = request.app[WORLD_KEY]
-    server = _server(request)
-    if server is None:
-        return _error(404, "server not found")
-    body = await request.json() if request.body_exists else {}
-    version = body.get("openclaw_version") if isinstance(body, dict) else None
-    if not isinstance(version, str) or not version:
-        return _error(422, "openclaw_version (a non-empty string) is required")
-    if server.status != "running":
-        return _error(409, f"server is {server.status}, not running")
-    server.configured = True
-    server.openclaw_version = version
-    world.mark_dirty()
-    return web.json_response(server_view(world, server))
 
 
 async def requests_counts(request: web.Request) -> web.Response:
@@ -179,11 +140,12 @@ def setup(app: web.Application, world: World, config: SandboxConfig) -> None:
     r.add_get("/admin/world", world_summary)
     r.add_get("/admin/servers", list_servers)
     r.add_get("/admin/servers/{id}", get_server)
-    r.add_post("/admin/servers/{id}/configure", configure_server)
     r.add_get("/admin/requests", requests_counts)
     r.add_delete("/admin/requests", reset_requests)
     r.add_post("/admin/faults", add_fault)
     r.add_get("/admin/faults", list_faults)
     r.add_delete("/admin/faults", clear_faults)
     r.add_post("/admin/rate_limit", rate_limit)
+    admin_servers.setup_routes(app)
+    hetzner_pricing.setup_admin_routes(app)
     world.ready_info["admin_url"] = f"{world.base_url}/admin"

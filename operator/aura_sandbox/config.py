@@ -2,9 +2,9 @@
 
 `SandboxConfig` is the single object every API module receives in `setup()`. Other modules may
 add fields (with defaults) for their own needs; nothing here reads the environment, so a test
-can build any configuration it wants. All delays in `Timings` are *realistic* seconds: the world
-multiplies them by `time_scale` when it schedules them, so `time_scale=0.01` turns a 30 s boot
-into 0.3 s without changing any other number.
+can build any configuration it wants. All delays in `Timings` (the one table, in `clock`) are
+*realistic* seconds: the world multiplies them by `time_scale` when it schedules them, so
+`time_scale=0.01` turns a 60 s boot into 0.6 s without changing any other number.
 """
 
 from __future__ import annotations
@@ -13,32 +13,13 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aura_sandbox.clock import Timings
+
+__all__ = ["SandboxConfig", "Timings"]
+
 
 def _token(prefix: str, nbytes: int = 24) -> str:
     return prefix + secrets.token_hex(nbytes)
-
-
-@dataclass
-class Timings:
-    """Realistic durations, in seconds, before `time_scale` (see hetzner.md section 6)."""
-
-    create_server: float = 5.0
-    """`create_server` action: the "hcloud server create" progress bar took 4.7 s."""
-    boot: float = 25.0
-    """From `starting` to `running` (on create and on poweron)."""
-    cloud_init: float = 90.0
-    """From first `running` to cloud-init `done`."""
-    shutdown_action: float = 0.7
-    """The ACPI `shutdown_server` action only sends the signal."""
-    shutdown_power_down: float = 15.0
-    """From the ACPI signal to `off` (10-30 s in the wild)."""
-    poweroff: float = 3.0
-    reboot: float = 8.0
-    reset: float = 5.0
-    create_image: float = 60.0
-    """Snapshots take "1-5 minutes depending on the disk size"."""
-    delete_server: float = 2.0
-    firewall_apply: float = 1.0
 
 
 @dataclass

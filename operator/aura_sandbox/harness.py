@@ -41,7 +41,8 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aura_sandbox.admin import server_view
+from aura_sandbox import host
+from aura_sandbox.admin_servers import server_view
 from aura_sandbox.app import SandboxRuntime
 from aura_sandbox.config import SandboxConfig
 from aura_sandbox.world import World
@@ -174,14 +175,19 @@ class Sandbox(_ReadyInfo):
         """The admin view of a server (KeyError when it does not exist)."""
         return self.call(lambda world: server_view(world, world.servers[server_id]))
 
-    def configure(self, server_id: int, openclaw_version: str = "2026.2.26") -> None:
-        """What the operator's configurator does once Ansible has finished."""
+    def configure(
+        self, server_id: int, openclaw_version: str = "2026.2.26", gateway_token: str | None = None
+    ) -> None:
+        """What a finished configuration run leaves behind, at once (a test that ran the real
+        playbook elsewhere uses this; `POST /admin/servers/{id}/configure` takes the time)."""
 
         def mark(world: World) -> None:
             server = world.servers[server_id]
             if server.status != "running":
                 raise RuntimeError(f"server {server_id} is {server.status}, not running")
-            server.configured, server.openclaw_version = True, openclaw_version
+            host.apply_configuration(
+                world, server, openclaw_version, gateway_token, install_only=False
+            )
 
         self.call(mark)
 

@@ -7,8 +7,8 @@ not behaviour (asynchronous actions, locks, power states). This module reproduce
 behaviour the official clients rely on, checked by the conformance tests that drive it with
 the real `hcloud` client and validate every response against the spec.
 
-Routes live in `hetzner_actions`, `hetzner_servers`, `hetzner_resources` and
-`hetzner_firewalls`; this module adds the cross-cutting
+Routes live in `hetzner_actions`, `hetzner_servers`, `hetzner_images`, `hetzner_resources`,
+`hetzner_firewalls` and `hetzner_pricing`; this module adds the cross-cutting
 rules, in the real API's order:
 
 1. an unknown route is `404 not_found` "api route not found" before any token check;
@@ -31,6 +31,8 @@ from aiohttp import web
 from aura_sandbox import (
     hetzner_actions,
     hetzner_firewalls,
+    hetzner_images,
+    hetzner_pricing,
     hetzner_resources,
     hetzner_servers,
 )
@@ -106,7 +108,9 @@ def setup(app: web.Application, world: World, config: SandboxConfig) -> None:
     register_error_renderer(app, PREFIX, injected_error)
     hetzner_actions.setup_routes(app)
     hetzner_servers.setup_routes(app)
+    hetzner_images.setup_routes(app)
     hetzner_resources.setup_routes(app)
+    hetzner_pricing.setup_routes(app)
     hetzner_firewalls.setup_routes(app)
     world.ready_info["hetzner_url"] = f"{world.base_url}{PREFIX}"
     world.ready_info["hetzner_token"] = config.hetzner_token

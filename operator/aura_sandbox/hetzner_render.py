@@ -71,6 +71,7 @@ def image_by_id(world: World, image_id: int | None) -> dict[str, Any] | None:
 
 def server(world: World, s: SimServer) -> dict[str, Any]:
     st = catalog.SERVER_TYPE_BY_NAME[s.server_type]
+    prices = world.hetzner.pricing
     ipv4: dict[str, Any] | None = (
         {"id": s.ipv4_id, "ip": s.ipv4, "blocked": False, "dns_ptr": f"static.{s.ipv4}.clients"}
         if s.ipv4
@@ -91,7 +92,7 @@ def server(world: World, s: SimServer) -> dict[str, Any]:
             "firewalls": [{"id": fw, "status": "applied"} for fw in s.firewalls],
         },
         "private_net": [],
-        "server_type": fragment(f"server_type:{s.server_type}"),
+        "server_type": fragment(prices.server_type_fragment(s.server_type)),
         "datacenter": fragment(f"datacenter:{s.location}"),
         "location": fragment(f"location:{s.location}"),
         "image": image_by_id(world, s.image_id),
@@ -99,9 +100,9 @@ def server(world: World, s: SimServer) -> dict[str, Any]:
         "rescue_enabled": False,
         "locked": s.locked,
         "backup_window": None,
-        "outgoing_traffic": 0,
-        "ingoing_traffic": 0,
-        "included_traffic": st["prices"][0]["included_traffic"],
+        "outgoing_traffic": s.outgoing_traffic,
+        "ingoing_traffic": s.ingoing_traffic,
+        "included_traffic": prices.included_traffic(s.location),
         "protection": {"delete": s.protection_delete, "rebuild": s.protection_rebuild},
         "labels": s.labels,
         "volumes": [],

@@ -1,5 +1,5 @@
-"""`/v1/images`, the catalog (`/v1/server_types`, `/v1/locations`, `/v1/datacenters`) and
-`/v1/ssh_keys`.
+"""The catalog (`/v1/server_types`, `/v1/locations`, `/v1/datacenters`) and `/v1/ssh_keys`
+(images are in `hetzner_images`, prices in `pricing`).
 
 Every resource the server object references is also served by id, because hcloud-python's
 bound models reload lazily (hetzner.md 3.4).
@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from aura_sandbox import catalog, hetzner_render, lifecycle
+from aura_sandbox import catalog, hetzner_render
 from aura_sandbox.fast_json import dumps, json_response
 from aura_sandbox.hetzner_api import (
     ApiError,
@@ -24,15 +24,11 @@ from aura_sandbox.hetzner_api import (
     json_body,
     list_filtered,
     list_response,
-    not_found,
-    path_id,
-    query_bool,
-    query_ids,
     sort_items,
 )
 from aura_sandbox.hetzner_servers import check_name, update_name_and_labels, validate_labels
 from aura_sandbox.http_faults import WORLD_KEY
-from aura_sandbox.model import SimImage, SimSshKey
+from aura_sandbox.model import SimSshKey
 from aura_sandbox.world import World
 
 Handler = Callable[[web.Request], Any]
@@ -42,93 +38,10 @@ def _world(request: web.Request) -> World:
     return request.app[WORLD_KEY]
 
 
-# Images ---------------------------------------------------------------------------------
-
-_IMAGE_SORT: dict[str, Callable[[dict[str, Any]], Any]] = {
+_SORT: dict[str, Callable[[dict[str, Any]], Any]] = {
     "id": lambda i: i["id"],
     "name": lambda i: i["name"] or "",
-    "created": lambda i: i["created"],
 }
-
-
-async def list_images(request: web.Request) -> web.Response:
-    world = _world(request)
-    q = request.query
-    images = [*catalog.SYSTEM_IMAGES]
-    images += [hetzner_render.image(world, i) for i in world.hetzner.images.values()]
-    types = q.getall("type", [])
-    if types:
-        images = [i for i in images if i["type"] in types]
-    statuses = q.getall("status", [])
-    if statuses:
-        images = [i for i in images if i["status"] in statuses]
-    bound_to = query_ids(q, "bound_to")
-    if bound_to:
-        images = [i for i in images if i["bound_to"] in bound_to]
-    if "architecture" in q:
-        images = [i for i in images if i["architecture"] == q["architecture"]]
-    query_bool(q, "include_deprecated")
-    return list_filtered(
-        request,
-        "images",
-        images,
-        lambda i: i,
-        name=lambda i: i["name"],
-        labels=lambda i: i["labels"],
-        sort_keys=_IMAGE_SORT,
-    )
-
-
-def _snapshot(world: World, request: web.Request) -> SimImage:
-    return by_path_id(request, world.hetzner.images, "image")
-
-
-async def get_image(request: web.Request) -> web.Response:
-    world = _world(request)
-    rendered = hetzner_render.image_by_id(world, path_id(request))
-    if rendered is None:
-        raise not_found("image")
-    return json_response({"image": rendered})
-
-
-async def update_image(request: web.Request) -> web.Response:
-    world = _world(request)
-    image = _snapshot(world, request)
-    body = await json_body(request)
-    if "description" in body:
-        if not isinstance(body["description"], str):
-            raise invalid_input("description", "Not a valid string.")
-        image.description = body["description"]
-    if "labels" in body:
-        image.labels = validate_labels(body["labels"])
-    if "type" in body:
-        if body["type"] != "snapshot":
-            raise invalid_input("type", "Must be one of: snapshot.")
-        image.type, image.bound_to = "snapshot", None
-    return json_response({"image": hetzner_render.image(world, image)})
-
-
-async def delete_image(request: web.Request) -> web.Response:
-    world = _world(request)
-    image = _snapshot(world, request)
-    if image.protection_delete:
-        raise ApiError(423, "protected", "image is delete protected")
-    del world.hetzner.images[image.id]
-    return web.Response(status=204)
-
-
-async def change_image_protection(request: web.Request) -> web.Response:
-    world = _world(request)
-    image = _snapshot(world, request)
-    body = await json_body(request)
-    if "delete" in body:
-        if not isinstance(body["delete"], bool):
-            raise invalid_input("delete", "Not a valid boolean.")
-        image.protection_delete = body["delete"]
-    action = lifecycle.new_action(
-        world, "change_protection", [{"id": image.id, "type": "image"}], 0.5, lock=False
-    )
-    return json_response({"action": hetzner_render.action(world, action)}, status=201)
 
 
 # Catalog --------------------------------------------------------------------------------
@@ -139,12 +52,18 @@ def _catalog(
 ) -> tuple[Handler, Handler]:
     by_id = {item["id"]: item for item in items}
 
+    def priced(request: web.Request, item: dict[str, Any]) -> dict[str, Any]:
+        # Server types carry the world's current prices (`pricing`), the rest is static.
+        if key != "server_types":
+            return item
+        return _world(request).hetzner.pricing.server_type(item["name"])
+
     async def list_handler(request: web.Request) -> web.Response:
         found = items
         if "name" in request.query:
             found = [i for i in items if i["name"] == request.query["name"]]
-        found = sort_items(found, request.query, _IMAGE_SORT)
-        response = list_response(request, key, found, lambda i: i)
+        found = sort_items(found, request.query, _SORT)
+        response = list_response(request, key, found, lambda i: priced(request, i))
         if extra:
             # Rare extra top-level keys (datacenters' `recommendation`): re-encode once.
             body = json.loads(response.text or "{}")
@@ -154,7 +73,7 @@ def _catalog(
 
     async def get_handler(request: web.Request) -> web.Response:
         item = by_path_id(request, by_id, singular.replace("_", " "))
-        return json_response({singular: item})
+        return json_response({singular: priced(request, item)})
 
     return list_handler, get_handler
 
@@ -242,11 +161,6 @@ async def delete_ssh_key(request: web.Request) -> web.Response:
 
 def setup_routes(app: web.Application) -> None:
     r = app.router
-    r.add_get("/v1/images", list_images)
-    r.add_get("/v1/images/{id}", get_image)
-    r.add_put("/v1/images/{id}", update_image)
-    r.add_delete("/v1/images/{id}", delete_image)
-    r.add_post("/v1/images/{id}/actions/change_protection", change_image_protection)
     recommendation = {"recommendation": catalog.DATACENTER_BY_LOCATION["fsn1"]["id"]}
     for key, items, singular, extra in (
         ("server_types", catalog.SERVER_TYPES, "server_type", {}),

@@ -1,4 +1,5 @@
-"""`/v1/servers` and the server actions (hetzner.md sections 2.2-2.6, 2.13).
+"""`/v1/servers` and the server actions (hetzner.md sections 2.2-2.5, 2.13); `create_image`
+and `rebuild` are in `hetzner_images`.
 
 Validation order follows the real API: JSON shape, then field values (422 `invalid_input` with
 `details.fields`), then references (server type, image, location, SSH keys, firewalls), then
@@ -50,7 +51,6 @@ UNSIMULATED_ACTIONS = (
     "disable_rescue",
     "enable_backup",
     "enable_rescue",
-    "rebuild",
     "remove_from_placement_group",
     "request_console",
     "reset_password",
@@ -117,13 +117,27 @@ def _resolve(value: Any, by_id: dict[int, Any], by_name: dict[str, Any], field: 
     return found
 
 
-def _resolve_image(world: World, value: Any, architecture: str) -> int:
+def resolve_image(world: World, value: Any, server_type: dict[str, Any]) -> int:
+    """The id of the image `value` (id, or system image name) for `server_type`.
+
+    A snapshot must be `available` and fit the type's disk: a bigger one is the real API's
+    `422 invalid_input` "image disk is bigger than server type disk".
+    """
+    architecture = server_type["architecture"]
     if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
         image_id = int(value)
         if any(i["id"] == image_id for i in catalog.SYSTEM_IMAGES):
             return image_id
         snapshot = world.hetzner.images.get(image_id)
         if snapshot is not None and snapshot.status == "available":
+            if snapshot.architecture != architecture:
+                raise invalid_input(
+                    "image",
+                    f"image architecture {snapshot.architecture} does not match "
+                    f"server type architecture {architecture}",
+                )
+            if snapshot.disk_size > server_type["disk"]:
+                raise invalid_input("image", "image disk is bigger than server type disk")
             return image_id
     elif isinstance(value, str):
         for system in catalog.SYSTEM_IMAGES:
@@ -168,7 +182,7 @@ def _create_fields(world: World, body: dict[str, Any]) -> dict[str, Any]:
             "resource_unavailable",
             f"server type {server_type['name']} is unavailable in {location['name']}",
         )
-    image_id = _resolve_image(world, body["image"], server_type["architecture"])
+    image_id = resolve_image(world, body["image"], server_type)
     keys_by_name = {k.name: k for k in world.hetzner.ssh_keys.values()}
     ssh_keys = [
         _resolve(v, world.hetzner.ssh_keys, keys_by_name, "ssh_keys").id
@@ -299,24 +313,6 @@ async def server_action(request: web.Request, name: str) -> web.Response:
         result = lifecycle.reboot(world, server, "reboot_server", t.reboot)
     elif name == "reset":
         result = lifecycle.reboot(world, server, "reset_server", t.reset)
-    elif name == "create_image":
-        image_type = body.get("type", "snapshot")
-        if image_type not in ("snapshot", "backup"):
-            raise invalid_input("type", "Must be one of: snapshot, backup.")
-        description = body.get("description")
-        if description is not None and not isinstance(description, str):
-            raise invalid_input("description", "Not a valid string.")
-        st = catalog.SERVER_TYPE_BY_NAME[server.server_type]
-        image, result = lifecycle.create_image(
-            world,
-            server,
-            image_type=image_type,
-            description=description,
-            labels=validate_labels(body.get("labels") or {}),
-            architecture=st["architecture"],
-            disk_size=st["disk"],
-        )
-        payload["image"] = hetzner_render.image(world, image)
     else:
         raise ApiError(404, "not_found", "api route not found")
     payload["action"] = hetzner_render.action(world, result)
@@ -330,7 +326,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/v1/servers/{id}", get_server_handler)
     r.add_put("/v1/servers/{id}", update_server)
     r.add_delete("/v1/servers/{id}", delete_server)
-    simulated = ("poweron", "poweroff", "shutdown", "reboot", "reset", "create_image")
+    simulated = ("poweron", "poweroff", "shutdown", "reboot", "reset")
     for name in (*simulated, "change_protection", *UNSIMULATED_ACTIONS):
         r.add_post(f"/v1/servers/{{id}}/actions/{name}", _bind(name))
 

@@ -12,7 +12,13 @@ Transitions:
     poweroff: running --stop_server--> off
     shutdown: running --shutdown_server (signal only)--> stopping --power down--> off
     reboot/reset: running (gateway unreachable meanwhile) --> running
+    rebuild:  any --rebuild_server (disk replaced by the image's)--> rebuilding --> running
     delete:   any --delete_server--> gone at once (GET answers 404)
+
+Every boot clears the health faults that a reboot clears (`gateway_fault` unless it is
+`never`, `unreachable` only when the admin said `reboot`), and stops a configuration run.
+A server from a snapshot gets the snapshot's disk (`disk.apply_image`); snapshots and rebuilds
+are in `lifecycle_images`.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from aura_sandbox.model import SimAction, SimImage, SimServer
+from aura_sandbox import disk
+from aura_sandbox.model import SimAction, SimServer
 from aura_sandbox.world import World
 
 
@@ -143,6 +150,7 @@ def create_server(
         root_password=None if ssh_keys else secrets.token_urlsafe(15),
     )
     server.never_boots = world.faults.consume("server_never_boots", server_name=name) is not None
+    restore = disk.apply_image(world, server, image_id)
     h.servers[server.id] = server
     h.server_ids_by_name[name] = server.id
     for fw_id in firewalls:
@@ -169,13 +177,13 @@ def create_server(
         world,
         "create_server",
         server_resources(server),
-        t.create_server,
+        t.create_server + restore,
         server=server,
         on_success=created,
         on_error=create_failed,
     )
     if start_after_create:
-        start_action = _boot_action(world, server, t.create_server + t.boot)
+        start_action = _boot_action(world, server, t.create_server + restore + t.boot)
         next_actions.append(start_action)
     for fw_id in firewalls:
         next_actions.append(
@@ -198,11 +206,11 @@ def _boot_action(world: World, server: SimServer, duration: float) -> SimAction:
         None if server.never_boots else duration,
         server=server,
         on_success=lambda: booted(world, server),
-        on_error=lambda: _set_status(server, "off"),
+        on_error=lambda: set_status(server, "off"),
     )
 
 
-def _set_status(server: SimServer, status: str) -> None:
+def set_status(server: SimServer, status: str) -> None:
     server.status = status
 
 
@@ -210,6 +218,12 @@ def booted(world: World, server: SimServer) -> None:
     """The server reached `running`: tell listeners, start cloud-init on the first boot."""
     server.status = "running"
     server.rebooting = False
+    server.configuring = server.gateway_restarting = False
+    server.boot_count += 1
+    if server.gateway_fault is not None and server.gateway_fault_clears_on != "never":
+        server.gateway_fault = None
+    if server.unreachable and server.unreachable_clears_on == "reboot":
+        server.unreachable = False
     first = not server.booted_once
     server.first_boot = first
     server.booted_once = True
@@ -296,52 +310,6 @@ def reboot(world: World, server: SimServer, command: str, duration: float) -> Si
         on_success=lambda: booted(world, server),
         on_error=lambda: setattr(server, "rebooting", False),
     )
-
-
-def create_image(
-    world: World,
-    server: SimServer,
-    *,
-    image_type: str,
-    description: str | None,
-    labels: dict[str, str],
-    architecture: str,
-    disk_size: float,
-) -> tuple[SimImage, SimAction]:
-    h = world.hetzner
-    image = SimImage(
-        id=h.next_id("image"),
-        type=image_type,
-        description=description or f"{server.name}-{world.now():%Y%m%d-%H%M%S}",
-        created=world.now(),
-        created_from={"id": server.id, "name": server.name},
-        architecture=architecture,
-        os_flavor="ubuntu",
-        os_version=None,
-        disk_size=disk_size,
-        bound_to=server.id if image_type == "backup" else None,
-        labels=labels,
-    )
-    h.images[image.id] = image
-
-    def done() -> None:
-        image.status = "available"
-        image.image_size = round(disk_size * 0.05 + 0.4, 2)
-
-    def failed() -> None:
-        h.images.pop(image.id, None)
-
-    action = new_action(
-        world,
-        "create_image",
-        [*server_resources(server), {"id": image.id, "type": "image"}],
-        world.config.timings.create_image,
-        server=server,
-        on_success=done,
-        on_error=failed,
-        outlives_server=True,
-    )
-    return image, action
 
 
 def delete_server(world: World, server: SimServer) -> SimAction:

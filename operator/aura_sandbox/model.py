@@ -6,6 +6,7 @@ Times are timezone-aware UTC datetimes; ids are ints, as on the wire.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,8 +29,13 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+Disk = dict[str, bytes]
+"""A simulated disk's files: absolute path -> content."""
+
+
 class _Created:
-    """`to_dict`/`from_dict` for a dataclass whose one datetime field is `created`."""
+    """`to_dict`/`from_dict` for a dataclass whose one datetime field is `created` (and whose
+    optional `disk` holds bytes, stored as base64 in the state file)."""
 
     __dataclass_fields__: ClassVar[dict[str, Any]]
     created: datetime
@@ -37,12 +43,16 @@ class _Created:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["created"] = self.created.isoformat()
+        if "disk" in d:
+            d["disk"] = {p: base64.b64encode(b).decode() for p, b in d["disk"].items()}
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Self:
         d = dict(d)
         d["created"] = _dt(d["created"])
+        if "disk" in d:
+            d["disk"] = {p: base64.b64decode(b) for p, b in d["disk"].items()}
         return cls(**d)
 
 
@@ -83,6 +93,11 @@ class SimServer(_Created):
     realistic delay after the first boot; `first_boot` is true until the first boot completes
     and stays meaningful in the `booted` listener event (it says whether *that* boot was the
     first one).
+
+    The disk is `disk` (files the admin API and the gateway write) plus `disk_base_gb` of data
+    that is not modelled file by file (the OS, the packages). Traffic counters are bytes this
+    billing period. Health faults (`gateway_fault`, `unreachable`) each say which event clears
+    them (`*_clears_on`: `restart` of the gateway service, `reboot` of the server, or `never`).
     """
 
     id: int
@@ -112,6 +127,17 @@ class SimServer(_Created):
     protection_rebuild: bool = False
     lock_actions: list[int] = field(default_factory=list)
     deleted: bool = False
+    disk: Disk = field(default_factory=dict)
+    disk_base_gb: float = 0.0
+    outgoing_traffic: int = 0
+    ingoing_traffic: int = 0
+    configuring: bool = False
+    gateway_restarting: bool = False
+    gateway_fault: str | None = None
+    gateway_fault_clears_on: str = "restart"
+    unreachable: bool = False
+    unreachable_clears_on: str = "never"
+    boot_count: int = 0
 
     @property
     def locked(self) -> bool:
@@ -120,7 +146,12 @@ class SimServer(_Created):
 
 @dataclass
 class SimImage(_Created):
-    """A snapshot or backup (system images are static, in `catalog`)."""
+    """A snapshot or backup (system images are static, in `catalog`).
+
+    It carries a copy of the source server's disk (`disk`, `used_gb`) and whether the gateway
+    on it was configured, so a server created or rebuilt from it starts where the source was.
+    `image_size` (GB of used data) is only known once the image is `available`.
+    """
 
     id: int
     type: str
@@ -136,6 +167,10 @@ class SimImage(_Created):
     bound_to: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
     protection_delete: bool = False
+    disk: Disk = field(default_factory=dict)
+    used_gb: float = 0.0
+    configured: bool = False
+    openclaw_version: str | None = None
 
 
 @dataclass

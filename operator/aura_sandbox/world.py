@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from aura_sandbox.config import SandboxConfig
 from aura_sandbox.faults import FaultRegistry
 from aura_sandbox.model import SimAction, SimFirewall, SimImage, SimServer, SimSshKey
+from aura_sandbox.pricing import PriceTable
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class HetznerState:
         self.images: dict[int, SimImage] = {}
         self.ssh_keys: dict[int, SimSshKey] = {}
         self.firewalls: dict[int, SimFirewall] = {}
+        self.pricing = PriceTable()
         # Realistic-looking, distinct id ranges so a mixed-up id is a 404, not a wrong object.
         self.counters: dict[str, int] = {
             "server": 58_000_000,
@@ -90,10 +92,12 @@ class HetznerState:
             "ssh_keys": [k.to_dict() for k in self.ssh_keys.values()],
             "firewalls": [f.to_dict() for f in self.firewalls.values()],
             "counters": self.counters,
+            "pricing": self.pricing.to_dict(),
         }
 
     def load_dict(self, d: dict[str, Any]) -> None:
         self.counters.update(d.get("counters", {}))
+        self.pricing.load_dict(d.get("pricing", {}))
         self.actions = {a["id"]: SimAction.from_dict(a) for a in d.get("actions", [])}
         self.images = {i["id"]: SimImage.from_dict(i) for i in d.get("images", [])}
         self.ssh_keys = {k["id"]: SimSshKey.from_dict(k) for k in d.get("ssh_keys", [])}
@@ -113,11 +117,13 @@ class HetznerState:
                 image.status = "available"
         for server in self.servers.values():
             server.lock_actions.clear()
-            server.rebooting = False
+            server.rebooting = server.configuring = server.gateway_restarting = False
             if server.status in ("initializing", "starting") and not server.never_boots:
                 server.status, server.booted_once, server.first_boot = "running", True, False
             elif server.status == "stopping":
                 server.status = "off"
+            elif server.status == "rebuilding":
+                server.status, server.booted_once = "running", True
             if server.booted_once:
                 server.cloud_init_done = True
 

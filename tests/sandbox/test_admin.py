@@ -49,9 +49,13 @@ def test_configure_and_gateway(client: hcloud.Client, sandbox: Sandbox) -> None:
     assert not _gateway_answers(gateway + "/readyz")  # running, but nothing listens yet
     assert _admin(sandbox, "POST", f"/servers/{server.id}/configure", json={}).status_code == 422
     configure = _admin(
-        sandbox, "POST", f"/servers/{server.id}/configure", json={"openclaw_version": "2026.2.26"}
+        sandbox,
+        "POST",
+        f"/servers/{server.id}/configure",
+        json={"openclaw_version": "2026.2.26", "wait": True},
     )
     assert configure.json()["configured"] is True
+    assert configure.json()["mode"] == "full_install"
     ready = requests.get(gateway + "/readyz", timeout=2).json()
     assert ready["ready"] is True and ready["version"] == "2026.2.26"
     assert requests.get(gateway + "/healthz", timeout=2).json()["ok"] is True
