@@ -101,8 +101,10 @@ async def _ensure_agent(cx: Checkpoint) -> StepResult:
         raise errors.Permanent(
             f"Agent {cx.spec.agent_name} is being deleted", reason="AgentDeleted"
         )
-    phase = cx.agent_status().phase
-    if cx.agent_server_id() is None or phase not in HOLDABLE:
+    status = cx.agent_status()
+    phase = status.phase
+    mine = status.checkpoint_in_progress == cx.name  # held by us already (a pass was cut short)
+    if cx.agent_server_id() is None or (phase not in HOLDABLE and not mine):
         message = (
             f"Agent {cx.spec.agent_name} is {phase.value if phase else 'new'}: a checkpoint "
             "starts once it is Running or Stopped"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from aura.checkpoint_models import CHECKPOINT_PLURAL, RESTORE_PLURAL
 from aura.controller import conditions
-from aura.controller.conditions import FALSE, Reason
+from aura.controller.conditions import FALSE, UNKNOWN, Reason
 from aura.controller.reconcile.context import AgentContext, Wait
 from aura.controller.runtime import Operator
 from aura.models import PLURAL
@@ -52,18 +52,29 @@ async def acquire(op: Operator, namespace: str, agent: str, uid: str, field: str
             return f"{_WORDS[other]} {holder} holds Agent {agent}"
         op.holds[uid] = mine
         if status.get(field) != name:
-            await op.checkpoints.patch_status(PLURAL, namespace, agent, {field: name})
+            try:
+                await op.checkpoints.patch_status(PLURAL, namespace, agent, {field: name})
+            except BaseException:
+                del op.holds[uid]
+                raise
     return ""
 
 
 async def release(
     op: Operator, namespace: str, agent: str, uid: str, field: str, name: str
 ) -> None:
-    """Let go of the Agent, if `name` holds it; idempotent."""
+    """Let go of the Agent, if `name` holds it; idempotent.
+
+    A restore leaves its name in the Agent's status: the Agent's own pass clears it once the
+    restore has finished and re-verifies everything the new disk may have changed
+    (`wait_if_held`).
+    """
     assert op.checkpoints is not None
     async with op.locks[uid]:
         if op.holds.get(uid) == _key(field, name):
             del op.holds[uid]
+        if field == RESTORE:
+            return
         fresh = await op.checkpoints.get(PLURAL, namespace, agent)
         if fresh is None or fresh["metadata"]["uid"] != uid:
             return
@@ -84,11 +95,11 @@ async def wait_if_held(ctx: AgentContext) -> Wait | None:
     else:
         return None
     if held is None and not await _holder_alive(ctx, field, name):
-        ctx.log.warning("clearing a stale hold of %s %s", _WORDS[field], name)
         if field == CHECKPOINT:
+            ctx.log.warning("clearing a stale hold of checkpoint %s", name)
             ctx.status.checkpoint_in_progress = None
         else:
-            ctx.status.restore_in_progress = None
+            _after_restore(ctx, name)
         return None
     word = _WORDS[field]
     ctx.set(
@@ -98,6 +109,17 @@ async def wait_if_held(ctx: AgentContext) -> Wait | None:
         f"{word} {name} in progress: power and delete actions wait for it",
     )
     return Wait(ctx.config.poll_interval, f"held by {word} {name}")
+
+
+def _after_restore(ctx: AgentContext, name: str) -> None:
+    """The disk is the checkpoint's now: verify configuration, tailnet and health afresh, so the
+    Agent takes the normal path back (Starting, Configuring, Networking, Running)."""
+    ctx.status.restore_in_progress = None
+    ctx.status.configured_revision = None
+    for type_ in (conditions.CONFIGURED, conditions.TAILNET_JOINED, conditions.HEALTHY):
+        ctx.set(type_, UNKNOWN, Reason.PENDING, f"restored from {name}: verifying")
+    ctx.set(conditions.SERVER_READY, FALSE, Reason.STARTING, f"restored from {name}")
+    ctx.event("Normal", "RestoredFromCheckpoint", f"server rebuilt by restore {name}")
 
 
 async def _holder_alive(ctx: AgentContext, field: str, name: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from aura.controller import errors
 from aura.wire import GROUP, VERSION
 
 Obj = dict[str, Any]
@@ -53,16 +54,19 @@ class KubeCheckpointStore:
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise
+            raise _classify(exc, f"get {plural}/{name}") from None
         return obj
 
     async def list(self, plural: str, namespace: str | None) -> list[Obj]:
-        if namespace:
-            result = await self._custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural
-            )
-        else:
-            result = await self._custom.list_cluster_custom_object(GROUP, VERSION, plural)
+        try:
+            if namespace:
+                result = await self._custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural
+                )
+            else:
+                result = await self._custom.list_cluster_custom_object(GROUP, VERSION, plural)
+        except ApiException as exc:
+            raise _classify(exc, f"list {plural}") from None
         items: list[Obj] = result.get("items", [])
         return items
 
@@ -74,7 +78,7 @@ class KubeCheckpointStore:
         except ApiException as exc:
             if exc.status == 409:
                 return False
-            raise
+            raise _classify(exc, f"create {plural}") from None
         return True
 
     async def delete(self, plural: str, namespace: str, name: str) -> None:
@@ -84,13 +88,27 @@ class KubeCheckpointStore:
             )
         except ApiException as exc:
             if exc.status != 404:
-                raise
+                raise _classify(exc, f"delete {plural}/{name}") from None
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Obj) -> None:
         try:
             await self._custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, {"status": status}
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                {"status": status},
+                _content_type="application/merge-patch+json",
             )
         except ApiException as exc:
             if exc.status != 404:
-                raise
+                raise _classify(exc, f"patch {plural}/{name} status") from None
+
+
+def _classify(exc: ApiException, what: str) -> errors.AuraError:
+    """The apiserver's answer as an Aura error: 4xx other than conflicts is our bug (say so
+    plainly), the rest is transient."""
+    if exc.status in (400, 403, 422):
+        return errors.Permanent(f"{what}: {exc.status} {exc.reason}", reason="KubernetesApi")
+    return errors.Retryable(f"{what}: {exc.status} {exc.reason}")
