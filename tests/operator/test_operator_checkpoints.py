@@ -31,6 +31,7 @@ from tests.operator.harness import (
     apply_running,
     devices,
     events,
+    servers_of,
     wait_for,
     wait_phase,
 )
@@ -100,10 +101,15 @@ def test_a_new_agent_from_a_checkpoint_has_the_data_and_its_own_identity(
     assert read_file(sandbox, twin["status"]["server"]["id"], MARKER) == b"shared memory"
     assert twin["status"]["server"]["id"] != original["status"]["server"]["id"]
     assert twin["status"]["tailscale"]["deviceId"] != original["status"]["tailscale"]["deviceId"]
-    ssh = {cluster.core.read_namespaced_secret(f"{n}-ssh", namespace).data["host_public_key"]
-           for n in ("origin", "twin")}  # fmt: skip
-    assert len(ssh) == 2, "the clone has its own host key"
-    assert len({d["hostname"] for d in devices(sandbox)}) >= 2
+    for key in ("host-publickey", "ssh-publickey"):
+        values = {cluster.core.read_namespaced_secret(f"{n}-ssh", namespace).data[key]
+                  for n in ("origin", "twin")}  # fmt: skip
+        assert len(values) == 2, f"the clone has its own {key}"
+    user_data = next(s["user_data"] for s in servers_of(sandbox) if s["name"].endswith(
+        twin["status"]["server"]["name"][-6:]))  # fmt: skip
+    assert "rm -f /var/lib/tailscale/tailscaled.state" in user_data
+    assert len({d["hostname"] for d in devices(sandbox)}) == 2
+    assert read_file(sandbox, original["status"]["server"]["id"], MARKER) == b"shared memory"
     wait_phase(cluster, namespace, "origin", "Running")
 
 
