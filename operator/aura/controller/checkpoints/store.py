@@ -16,6 +16,9 @@ from aura.controller import errors
 from aura.wire import GROUP, VERSION
 
 Obj = dict[str, Any]
+# A JSON merge patch, so `None` deletes a key (the client's default for a dict body is a JSON
+# Patch); the generated signature does not declare the option, hence a plain mapping.
+_MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
 
 
 class CheckpointStore(Protocol):
@@ -99,7 +102,7 @@ class KubeCheckpointStore:
                 plural,
                 name,
                 {"status": status},
-                _content_type="application/merge-patch+json",
+                **_MERGE_PATCH,
             )
         except ApiException as exc:
             if exc.status != 404:
