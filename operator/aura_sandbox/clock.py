@@ -44,11 +44,11 @@ class Timings:
     """`apply_firewall`. Estimate: packer-plugin-hcloud#205 shows it briefly locks a server."""
 
     # Snapshots -----------------------------------------------------------------------------
-    snapshot_base: float = 45.0
+    snapshot_base: float = 46.0
     snapshot_per_gb: float = 10.0
     """`create_image` takes `snapshot_base + snapshot_per_gb * used GB`. Fitted to "depending
-    on the disk size, this typically takes 1-5 minutes" (hetsnap.com docs): 1.5 GB used (a
-    fresh system) is 60 s, 25 GB is about 5 min. No per-GB figure was published anywhere
+    on the disk size, this typically takes 1-5 minutes" (hetsnap.com docs): 1.4 GB used (a
+    fresh system) is 60 s, 25 GB is just under 5 min. No per-GB figure was published anywhere
     (hetzner.md section 6), so the slope is an estimate within that range."""
     restore_base: float = 10.0
     restore_per_gb: float = 3.0

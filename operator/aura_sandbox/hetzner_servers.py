@@ -137,7 +137,10 @@ def resolve_image(world: World, value: Any, server_type: dict[str, Any]) -> int:
                     f"server type architecture {architecture}",
                 )
             if snapshot.disk_size > server_type["disk"]:
-                raise invalid_input("image", "image disk is bigger than server type disk")
+                # The live API's message (seen by several projects) names no field.
+                message = "image disk is bigger than server type disk"
+                details = {"fields": [{"name": "image", "messages": [message]}]}
+                raise ApiError(422, "invalid_input", message, details)
             return image_id
     elif isinstance(value, str):
         for system in catalog.SYSTEM_IMAGES:
