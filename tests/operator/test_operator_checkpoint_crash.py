@@ -93,7 +93,7 @@ def test_deleting_a_checkpoint_stuck_in_progress_completes(
 ) -> None:
     start_operator(**CHECKPOINT_FLAGS)
     agent = apply_running(cluster, namespace, "stuck")
-    _big_disk(sandbox, agent["status"]["server"]["id"], 60)  # about 13 s at this time scale
+    _big_disk(sandbox, agent["status"]["server"]["id"], 35)  # about 8 s at this time scale
 
     def image_recorded() -> bool:
         obj = get(cluster, namespace, CHECKPOINT_PLURAL, "stuck-1") or {}

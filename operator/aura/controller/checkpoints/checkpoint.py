@@ -155,7 +155,13 @@ async def _ensure_quiesced(cx: Checkpoint) -> StepResult:
     if not st.gateway_stopped:
         st.gateway_stopped = True  # written before the stop, so a restart is never forgotten
         return Wait(0.1, "recording that the gateway will be stopped")
-    await set_gateway(cx.gateway, await cx.gateway_target(), False, cx.op.config.configure_timeout)
+    try:
+        await set_gateway(
+            cx.gateway, await cx.gateway_target(), False, cx.op.config.configure_timeout
+        )
+    except errors.Retryable as exc:
+        cx.set(PROGRESSING, TRUE, "GatewayStopFailed", f"{exc}; retrying until the deadline")
+        raise
     _indicate(cx, QUIESCED)
     cx.set(PROGRESSING, TRUE, "GatewayStopped", "gateway service stopped for the snapshot")
     return DONE
@@ -269,8 +275,15 @@ async def delete_images(cx: Checkpoint) -> None:
     if cx.status.image_id is not None:
         ids.add(cx.status.image_id)
     for image_id in sorted(ids):
-        with contextlib.suppress(errors.NotFound):
-            await cx.op.hetzner.delete_image(image_id)  # Locked (still creating) flies: retry
+        try:
+            await cx.op.hetzner.delete_image(image_id)
+        except errors.NotFound:
+            pass
+        except errors.Locked:
+            raise errors.Locked(
+                f"image {image_id} is still being created; it is deleted once Hetzner unlocks it",
+                retry_after=cx.op.config.checkpoint_poll_interval,
+            ) from None
         cx.log.info("deleted image %s of checkpoint %s", image_id, cx.name)
     cx.status.image_id = None
 

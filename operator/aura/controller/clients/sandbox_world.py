@@ -112,6 +112,14 @@ class SandboxGatewayService:
         if response.status_code == httpx.codes.CONFLICT:
             message = _conflict_message(target.server_id, response)
             return ConfigResult(ok=False, message=message, duration_seconds=took)
+        if response.status_code == httpx.codes.NOT_FOUND and "json" not in response.headers.get(
+            "content-type", ""
+        ):  # no such route (a JSON 404 is an unknown server, raised below)
+            message = (
+                "this sandbox does not simulate stopping the gateway service "
+                "(POST /admin/servers/{id}/gateway); use mode: online"
+            )
+            return ConfigResult(ok=False, message=message, duration_seconds=took)
         response.raise_for_status()
         return ConfigResult(ok=True, duration_seconds=took)
 
