@@ -11,7 +11,8 @@ from kubernetes.client.exceptions import ApiException
 
 from aura.checkpoint_models import CHECKPOINT_PLURAL, RESTORE_PLURAL
 from aura.models import GROUP, PLURAL, VERSION
-from tests.kube import Cluster
+from tests.kube import REPO, Cluster
+from tests.operator.harness import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +129,31 @@ def test_agent_source_is_set_at_creation_only(cluster: Cluster, namespace: str) 
     create(cluster, namespace, PLURAL, obj("Agent", "clone", {"source": {"checkpoint": "c"}}))
     message = rejected(patch, cluster, namespace, PLURAL, "clone", {"source": {"checkpoint": "d"}})
     assert "spec.source is immutable" in message
+
+
+def test_a_clone_on_a_smaller_disk_is_refused_at_admission(
+    cluster: Cluster, namespace: str
+) -> None:
+    cluster.kubectl("apply", "-f", str(REPO / "manifests" / "admission-policy.yaml"))
+    create(cluster, namespace, CHECKPOINT_PLURAL, obj("AgentCheckpoint", "big", {"agentName": "a"}))
+    cluster.custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, CHECKPOINT_PLURAL, "big",
+        {"status": {"phase": "Succeeded", "readyToUse": True, "diskSizeGB": 80}},
+    )  # fmt: skip
+    small = obj("Agent", "small", {"source": {"checkpoint": "big"}, "server": {"type": "cx22"}})
+
+    def refused() -> str | None:
+        try:
+            create(cluster, namespace, PLURAL, small)
+        except ApiException as exc:
+            return str(json.loads(exc.body)["message"])
+        cluster.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "small")
+        return None  # the policy is not in force yet
+
+    message = wait_for(refused, 30, what="the policy to refuse a cx22 clone")
+    assert "spec.server.type: cx22 has a 40 GB disk, smaller than the 80 GB disk" in message
+    assert "choose a server type with at least that much disk" in message
+    same = obj("Agent", "same", {"source": {"checkpoint": "big"}, "server": {"type": "cx32"}})
+    create(cluster, namespace, PLURAL, same)
+    plain = obj("Agent", "plain-cx22", {"server": {"type": "cx22"}})
+    create(cluster, namespace, PLURAL, plain)

@@ -358,6 +358,8 @@ def test_kustomization_holds_exactly_the_deployment(rendered: list[Obj]) -> None
         ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
         ("CustomResourceDefinition", "kopfpeerings.kopf.dev"),
         ("ClusterKopfPeering", "aura"),
+        ("ValidatingAdmissionPolicy", "aura-agent-source-disk"),
+        ("ValidatingAdmissionPolicyBinding", "aura-agent-source-disk"),
         ("ServiceAccount", "aura-operator"),
         ("ServiceAccount", "aura-bridge"),
         ("ClusterRole", "aura-operator"),
@@ -376,6 +378,7 @@ def test_kustomization_holds_exactly_the_deployment(rendered: list[Obj]) -> None
     }
     cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterKopfPeering"}
     cluster_scoped |= {"ClusterRole", "ClusterRoleBinding"}
+    cluster_scoped |= {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
     for obj in rendered:
         expected_ns = None if obj["kind"] in cluster_scoped else SYSTEM_NS
         assert obj["metadata"].get("namespace") == expected_ns, obj["metadata"]
