@@ -150,8 +150,12 @@ class FakeHetzner:
             raise errors.NotFound(f"image {image_id} not found")
         del self.images[image_id]
 
-    async def rebuild_server(self, server_id: int, image_id: int) -> int:
+    async def rebuild_server(
+        self, server_id: int, image_id: int, user_data: str | None = None
+    ) -> int:
         self._enter("rebuild_server")
+        if user_data is not None:
+            self.user_data[server_id] = user_data
         self._get(server_id)
         await self.get_image(image_id)
         self.rebuilt.append((server_id, image_id))

@@ -181,3 +181,22 @@ def test_schedule_with_keep_two_leaves_the_two_newest(
     cron: dict[str, Any] = get(cluster, namespace, "agents", "cron") or {}
     assert cron["status"]["checkpoints"]["lastCheckpoint"] in kept
     assert "nextCheckpointTime" in cron["status"]["checkpoints"]
+
+
+def test_restore_rekeys_the_tailnet_when_the_device_was_removed_meanwhile(
+    cluster: Cluster, namespace: str, sandbox: Sandbox, start_operator: Start
+) -> None:
+    start_operator(**CHECKPOINT_FLAGS)
+    agent = apply_running(cluster, namespace, "lost")
+    old_device = agent["status"]["tailscale"]["deviceId"]
+    checkpoint(cluster, namespace, "lost-1", "lost", mode="online")
+    wait_status(cluster, namespace, CHECKPOINT_PLURAL, "lost-1", "Succeeded")
+    sandbox.call(lambda world: world._parts["tailnet"].delete_device(old_device))
+    restore(cluster, namespace, "found", "lost", "lost-1", targetReadinessPolicy="StopTarget")
+    wait_status(cluster, namespace, RESTORE_PLURAL, "found", "Succeeded")
+    back = wait_phase(cluster, namespace, "lost", "Running", timeout=90)
+    new_device = back["status"]["tailscale"]["deviceId"]
+    assert new_device != old_device
+    (device,) = devices(sandbox)  # the old device is not back, and only one exists
+    assert new_device in (device["id"], device["node_id"])
+    assert "TailnetRekey" in {e["reason"] for e in events(cluster, namespace, "lost")}

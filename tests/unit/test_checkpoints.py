@@ -192,3 +192,24 @@ def test_durations(text: str, seconds: float) -> None:
 def test_a_bad_duration_names_the_format() -> None:
     with pytest.raises(ValueError, match="not a duration like 90s"):
         parse_duration("5 minutes")
+
+
+async def test_image_sweeper_deletes_only_unclaimed_delete_policy_images_after_the_grace() -> None:
+    from aura.controller.checkpoints.labels import CHECKPOINT_UID, DELETION_POLICY
+    from aura.controller.checkpoints.sweeper import ImageSweeper
+    from aura.controller.clients.hetzner import ImageInfo
+    from aura.controller.naming import MANAGED_BY, MANAGED_BY_VALUE
+
+    world, store, _ = _setup()
+    store.put("agentcheckpoints", {"metadata": {"namespace": "ns", "name": "kept",
+                                                "uid": "claimed"}})  # fmt: skip
+    for image_id, uid, policy in ((1, "claimed", "Delete"), (2, "gone", "Delete"),
+                                  (3, "gone", "Retain")):  # fmt: skip
+        labels = {MANAGED_BY: MANAGED_BY_VALUE, CHECKPOINT_UID: uid, DELETION_POLICY: policy}
+        world.hetzner.images[image_id] = ImageInfo(id=image_id, status="available", labels=labels)
+    now = [0.0]
+    sweeper = ImageSweeper(world.op, clock=lambda: now[0])
+    assert await sweeper.sweep() == 0, "an orphan is first only noticed"
+    now[0] = world.op.config.orphan_grace + 1
+    assert await sweeper.sweep() == 1
+    assert sorted(world.hetzner.images) == [1, 3]

@@ -29,6 +29,7 @@ from aura.controller import conditions, errors
 from aura.controller.checkpoints import hold
 from aura.controller.checkpoints.context import FAILURE, PROGRESSING, READY, ObjectContext
 from aura.controller.conditions import FALSE, TRUE
+from aura.controller.reconcile import cloudinit, secrets, tailnet
 from aura.controller.reconcile.context import DONE, StepResult, Wait
 from aura.wire import parse_duration
 
@@ -160,7 +161,10 @@ async def _ensure_rebuilt(rx: Restore) -> StepResult:
     st = rx.status
     assert st.image_id is not None
     if st.rebuild_action_id is None:
-        st.rebuild_action_id = await rx.op.hetzner.rebuild_server(_server_id(rx), st.image_id)
+        user_data = await _rekey_if_device_removed(rx)
+        st.rebuild_action_id = await rx.op.hetzner.rebuild_server(
+            _server_id(rx), st.image_id, user_data
+        )
         rx.set(PROGRESSING, TRUE, "Rebuilding", f"rebuilding from image {st.image_id}")
         return Wait(rx.op.config.poll_interval, "rebuild started")
     state = await rx.op.hetzner.action_status(st.rebuild_action_id)
@@ -171,6 +175,31 @@ async def _ensure_rebuilt(rx: Restore) -> StepResult:
                                reason="RebuildFailed")  # fmt: skip
     rx.op.servers.forget(_server_id(rx))
     return DONE
+
+
+async def _rekey_if_device_removed(rx: Restore) -> str | None:
+    """The image brings the tailnet node key back; if its device was removed from the tailnet
+    meanwhile that key is dead, and the host (whose public SSH is closed) can only rejoin from
+    inside: a cloud-init document with a fresh auth key for the rebuild's boot. Same host keys,
+    same hostname; the spent key's Secret is replaced."""
+    ctx = rx.agent_context()
+    if await tailnet.find_devices(ctx):
+        return None
+    await secrets.delete_tailnet_key(ctx)
+    key = await secrets.ensure_tailnet_key(ctx)
+    ssh = await secrets.ensure_ssh_material(ctx)
+    rx.event("Normal", "TailnetRekey", "the device was removed since the checkpoint: re-keying")
+    return cloudinit.render(
+        cloudinit.CloudInit(
+            hostname=ctx.hostname,
+            auth_key=key.key,
+            ssh_user=ctx.config.ssh_user,
+            authorized_key=ssh.client_public_key,
+            host_private_key=ssh.host_private_key,
+            host_public_key=ssh.host_public_key,
+            fresh_identity=True,
+        )
+    )
 
 
 async def _ensure_released(rx: Restore) -> StepResult:

@@ -113,8 +113,11 @@ class HetznerApi(Protocol):
         """Raises `errors.NotFound` when the image is already gone."""
         ...
 
-    async def rebuild_server(self, server_id: int, image_id: int) -> int:
-        """Rebuild the server's disk from the image (same server, same IPs); the action ID."""
+    async def rebuild_server(
+        self, server_id: int, image_id: int, user_data: str | None = None
+    ) -> int:
+        """Rebuild the server's disk from the image (same server, same IPs); the action ID.
+        `user_data` replaces the server's cloud-init document for the boot that follows."""
         ...
 
     async def action_status(self, action_id: int) -> str:
@@ -313,12 +316,15 @@ class HcloudAdapter:
     async def delete_image(self, image_id: int) -> None:
         await self._call(f"delete image {image_id}", self._client.images.delete, Image(image_id))
 
-    async def rebuild_server(self, server_id: int, image_id: int) -> int:
+    async def rebuild_server(
+        self, server_id: int, image_id: int, user_data: str | None = None
+    ) -> int:
         response = await self._call(
             f"rebuild server {server_id} from image {image_id}",
             self._client.servers.rebuild,
             Server(server_id),
             Image(image_id),
+            user_data=user_data,
         )
         action_id: int = response.action.data_model.id
         return action_id
