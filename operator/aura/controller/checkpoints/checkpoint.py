@@ -222,6 +222,7 @@ async def _ensure_resumed(cx: Checkpoint) -> StepResult:
 async def _ensure_released(cx: Checkpoint) -> StepResult:
     ref = cx.agent_ref()
     await hold.release(cx.op, ref.namespace, ref.name, ref.uid, hold.CHECKPOINT, cx.name)
+    cx.released = True
     st = cx.status
     st.phase, st.ready_to_use = CheckpointPhase.SUCCEEDED, True
     took = (conditions.now() - st.started_at).total_seconds() if st.started_at else 0.0
@@ -265,6 +266,7 @@ async def undo(cx: Checkpoint, *, delete_image: bool) -> None:
     if mine:
         ref = cx.agent_ref()
         await hold.release(cx.op, ref.namespace, ref.name, ref.uid, hold.CHECKPOINT, cx.name)
+        cx.released = True
     if delete_image:
         await delete_images(cx)
 

@@ -40,6 +40,8 @@ class ObjectContext:
     conditions: list[Condition]
     agent: Obj | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
+    released: bool = False
+    """This pass let go of the Agent: run the Agent's own pass now, so its phase follows."""
 
     @property
     def store(self) -> CheckpointStore:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import kopf
 from pydantic import BaseModel
@@ -20,9 +20,10 @@ from aura.controller import errors
 from aura.controller.checkpoints import checkpoint, restore
 from aura.controller.checkpoints.context import ObjectContext, dump
 from aura.controller.checkpoints.gateway import GatewayService
-from aura.controller.driver import merge_patch
+from aura.controller.driver import drive_timer, merge_patch
 from aura.controller.reconcile.context import Logger, Wait
 from aura.controller.runtime import Operator
+from aura.models import PLURAL
 
 S = TypeVar("S", bound=BaseModel)
 
@@ -66,6 +67,8 @@ async def _run(
                     await cx.op.events.post(cx.agent_ref(), type_, reason, message)
                 except Exception as exc:  # best effort, like the Agent's events
                     cx.log.warning("could not post event %s: %s", reason, type(exc).__name__)
+    if cx.released and cx.agent is not None:
+        await _agent_pass(cx)
     if isinstance(outcome, Wait):
         raise kopf.TemporaryError(f"waiting: {outcome.reason}", delay=outcome.delay)
     if isinstance(outcome, errors.AuraError):
@@ -74,6 +77,24 @@ async def _run(
             credentials_delay=cx.op.config.credentials_retry_delay,
             default_delay=cx.op.config.retry_backoff,
         )
+
+
+async def _agent_pass(cx: ObjectContext) -> None:
+    """Run the released Agent's own pass (as its timer would) and write its status, so its
+    phase leaves Checkpointing/Restoring now rather than at its next health interval. Best
+    effort: the timer does the same soon anyway."""
+    ref = cx.agent_ref()
+    try:
+        fresh = await cx.store.get(PLURAL, ref.namespace, ref.name)
+        if fresh is None:
+            return
+        agent_patch = kopf.Patch()
+        await drive_timer(cx.op, kopf.Body(cast("kopf.RawBody", fresh)), agent_patch, cx.log)
+        status = dict(agent_patch.get("status") or {})
+        if status:
+            await cx.store.patch_status(PLURAL, ref.namespace, ref.name, status)
+    except Exception as exc:  # the Agent's timer converges it anyway
+        cx.log.warning("could not run the pass of Agent %s: %s", ref.name, type(exc).__name__)
 
 
 async def drive_checkpoint(

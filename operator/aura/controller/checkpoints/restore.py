@@ -222,6 +222,7 @@ async def _release(rx: Restore) -> None:
             return
     ref = rx.agent_ref()
     await hold.release(rx.op, ref.namespace, ref.name, ref.uid, hold.RESTORE, rx.name)
+    rx.released = True
 
 
 async def finalize(rx: Restore) -> None:
