@@ -7,5 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 .venv/bin/ruff format --check operator tests hack
 .venv/bin/mypy --strict operator/
 .venv/bin/lint-imports pyproject.toml
-.venv/bin/aura crd --check crds/aura.dev_agents.yaml
+.venv/bin/aura crd --kind agent --check crds/aura.dev_agents.yaml
+.venv/bin/aura crd --kind agentcheckpoint --check crds/aura.dev_agentcheckpoints.yaml
+.venv/bin/aura crd --kind agentrestore --check crds/aura.dev_agentrestores.yaml
 echo "lint: ok"

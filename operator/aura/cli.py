@@ -19,7 +19,7 @@ from aura import __version__
 
 # name -> (module, click command attribute, one-line help); `aura --help` lists them all.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "crd": ("aura.cli", "crd_command", "Print or check the generated Agent CRD."),
+    "crd": ("aura.cli", "crd_command", "Print or check a generated CRD (Agent, checkpoints)."),
     "operator": ("aura.controller.cli", "command", "Run the operator that reconciles Agents."),
     "bridge": (
         "aura.bridge.cli",
@@ -69,16 +69,23 @@ def main() -> None:
 
 @click.command("crd")
 @click.option(
+    "--kind",
+    type=click.Choice(["agent", "agentcheckpoint", "agentrestore"]),
+    default="agent",
+    show_default=True,
+    help="Which CRD to print or check.",
+)
+@click.option(
     "--check",
     "check_file",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Compare with this file instead of printing; exit 1 if it differs.",
 )
-def crd_command(check_file: Path | None) -> None:
-    """Print the Agent CustomResourceDefinition generated from the models."""
+def crd_command(kind: str, check_file: Path | None) -> None:
+    """Print a CustomResourceDefinition generated from the models."""
     from aura.crd import render
 
-    text = render()
+    text = render(kind)
     if check_file is None:
         click.echo(text, nl=False)
         return

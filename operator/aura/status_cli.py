@@ -53,10 +53,24 @@ def agent_rows(
                 spec.get("desiredState", "-"),
                 (status.get("server") or {}).get("ipv4") or "-",
                 (status.get("tailscale") or {}).get("ipv4") or "-",
+                checkpoint_cell(status, now),
                 f"{last.reason}: {last.message}"[:80] if last else "-",
             ]
         )
     return rows
+
+
+def checkpoint_cell(status: dict[str, Any], now: datetime) -> str:
+    """`spec.checkpoints` at a glance: `last 3h ago, next in 21h`; `-` without a schedule."""
+    schedule = status.get("checkpoints") or {}
+    if not schedule:
+        return "-"
+    last = history.parse_time(schedule.get("lastCheckpointTime"))
+    nxt = history.parse_time(schedule.get("nextCheckpointTime"))
+    parts = [f"last {human_age(last, now)} ago" if last else "last -"]
+    if nxt is not None:
+        parts.append(f"next in {human_age(now, nxt)}" if nxt > now else "next due")
+    return ", ".join(parts)
 
 
 def event_rows(events: Iterable[dict[str, Any]], now: datetime) -> list[list[str]]:
@@ -122,5 +136,5 @@ def command(name: str | None, namespace: str | None, show_events: bool) -> None:
         click.echo(render_table(header, event_rows(events, now)))
         return
     header = ["NAMESPACE", "NAME", "PHASE", "IN PHASE", "DESIRED", "PUBLIC IP", "TAILNET IP",
-              "LAST EVENT"]  # fmt: skip
+              "CHECKPOINTS", "LAST EVENT"]  # fmt: skip
     click.echo(render_table(header, agent_rows(agents, events, now)))

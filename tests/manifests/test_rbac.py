@@ -37,6 +37,14 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (OPERATOR, "delete", "agents.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "deletecollection", "agents.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "update", "agents.aura.dev/status", CUSTOMER_NS, False),
+    # operator: checkpoints (schedule creates and prunes) and restores
+    (OPERATOR, "create", "agentcheckpoints.aura.dev", CUSTOMER_NS, True),
+    (OPERATOR, "delete", "agentcheckpoints.aura.dev", CUSTOMER_NS, True),
+    (OPERATOR, "patch", "agentcheckpoints.aura.dev/status", CUSTOMER_NS, True),
+    (OPERATOR, "watch", "agentrestores.aura.dev", "-A", True),
+    (OPERATOR, "patch", "agentrestores.aura.dev/status", CUSTOMER_NS, True),
+    (OPERATOR, "create", "agentrestores.aura.dev", CUSTOMER_NS, False),
+    (OPERATOR, "delete", "agentrestores.aura.dev", CUSTOMER_NS, False),
     # operator: Secrets, watched for the runtime Secret an Agent waits for
     (OPERATOR, "get", "secrets", CUSTOMER_NS, True),
     (OPERATOR, "create", "secrets", CUSTOMER_NS, True),
@@ -147,6 +155,16 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
     OPERATOR: {
         *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "patch")},
         *{("aura.dev", "agents/status", v) for v in ("get", "patch")},
+        *{
+            ("aura.dev", "agentcheckpoints", v)
+            for v in ("get", "list", "watch", "patch", "create", "delete")
+        },
+        *{("aura.dev", "agentrestores", v) for v in ("get", "list", "watch", "patch")},
+        *{
+            ("aura.dev", r, v)
+            for r in ("agentcheckpoints/status", "agentrestores/status")
+            for v in ("get", "patch")
+        },
         *{("", "secrets", v) for v in ("get", "list", "watch", "create", "patch", "delete")},
         ("", "events", "create"),
         ("events.k8s.io", "events", "create"),

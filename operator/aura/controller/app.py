@@ -16,12 +16,23 @@ import kopf
 from prometheus_client import start_http_server
 
 from aura.configure.base import Configurator
-from aura.controller import credentials, handlers, naming, peering
+from aura.controller import checkpoint_handlers, credentials, handlers, naming, peering
+from aura.controller.checkpoints.gateway import (
+    SERVICE_PLAYBOOK,
+    GatewayService,
+    PlaybookGatewayService,
+)
+from aura.controller.checkpoints.store import KubeCheckpointStore
+from aura.controller.checkpoints.sweeper import ImageSweeper
 from aura.controller.clients.hetzner import HcloudAdapter
 from aura.controller.clients.hosts import DirectHosts, HostObserver
 from aura.controller.clients.kube import KubeClients
 from aura.controller.clients.ratelimit import RateLimiter
-from aura.controller.clients.sandbox_world import SandboxHosts, SimulatedConfigurator
+from aura.controller.clients.sandbox_world import (
+    SandboxGatewayService,
+    SandboxHosts,
+    SimulatedConfigurator,
+)
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailscaleAdapter
 from aura.controller.reconcile.sweeper import Sweeper
@@ -76,19 +87,33 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
         hosts=hosts,
         configurator=_configurator(config),
         http=http,
+        checkpoints=KubeCheckpointStore(kube.api),  # hook: checkpoints
+    )
+
+
+def _gateway_service(config: OperatorConfig) -> GatewayService:
+    """How a consistent checkpoint stops and starts the gateway (checkpoints/gateway.py)."""
+    if isinstance(configurator := _configurator(config), SimulatedConfigurator):
+        return SandboxGatewayService(configurator.admin_url)
+    from aura.configure.ansible import AnsibleConfigurator
+
+    return PlaybookGatewayService(
+        AnsibleConfigurator(playbook=SERVICE_PLAYBOOK, timeout_seconds=config.configure_timeout)
     )
 
 
 async def _sweep_forever(op: Operator, kube: KubeClients, gate: peering.PeeringGate) -> None:
     """Sweep every `--sweep-interval`, on the active peering replica only (peering.py)."""
-    sweeper = Sweeper(op)
+    sweeper, images = Sweeper(op), ImageSweeper(op)
     while True:
         await asyncio.sleep(op.config.sweep_interval)
         try:
             if not await gate.active():
-                sweeper = Sweeper(op)  # a standby's grace clocks would be stale on takeover
+                # a standby's grace clocks would be stale on takeover
+                sweeper, images = Sweeper(op), ImageSweeper(op)
                 continue
             await sweeper.sweep(await kube.list_agents(op.config.namespace))
+            await images.sweep()  # hook: checkpoints
         except Exception as exc:  # the next pass retries; never let the sweeper die
             log.warning("orphan sweep failed: %s", exc)
 
@@ -100,6 +125,7 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
         start_http_server(config.metrics_port)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, config)
+    checkpoint_handlers.register(registry, config)  # hook: checkpoints
     settings = kopf.OperatorSettings()
     configure_kopf(settings, config)
     stop_flag: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -120,7 +146,7 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
         await kopf.operator(
             registry=registry,
             settings=settings,
-            memo=SimpleNamespace(operator=op),
+            memo=SimpleNamespace(operator=op, gateway=_gateway_service(config)),
             namespaces=[config.namespace] if config.namespace else [],
             clusterwide=not config.namespace,
             # Mandatory peering under `--peering`, else standalone (one replica); peering.py.

@@ -43,6 +43,10 @@ _TUNING: list[tuple[str, str]] = [
     ("auth_key_expiry", "Lifetime in seconds of minted tailnet auth keys."),
     ("rate_limit_max_backoff", "Cap in seconds of the global back-off after 429s."),
     ("metrics_port", "Port of the Prometheus /metrics endpoint (0: off)."),
+    ("checkpoint_deadline", "Default failureDeadline of an AgentCheckpoint, in seconds."),
+    ("checkpoint_poll_interval", "Seconds between checks of an image being created."),
+    ("checkpoint_jitter", "Window in seconds that spreads a fleet's scheduled checkpoints."),
+    ("checkpoint_schedule_interval", "Seconds between checks of each checkpoint schedule."),
     (
         "peering_lifetime",
         "Seconds a replica's peering keep-alive stays valid (failover time after a crash).",

@@ -66,6 +66,11 @@ class OperatorConfig:
     auth_key_expiry: int = 3600
     rate_limit_max_backoff: float = 60.0
     metrics_port: int = 0
+    # Checkpoints (controller/checkpoints/)
+    checkpoint_deadline: float = 1800.0
+    checkpoint_poll_interval: float = 15.0
+    checkpoint_jitter: float = 3600.0
+    checkpoint_schedule_interval: float = 60.0
 
     liveness: str | None = None
     """kopf's liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz (None: off)."""

@@ -119,6 +119,11 @@ class KubeClients:
     async def close(self) -> None:
         await self._api.close()
 
+    @property
+    def api(self) -> client.ApiClient:
+        """The shared ApiClient, for the other kinds' stores (controller/checkpoints/)."""
+        return self._api
+
     # SecretStore
     async def get(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
