@@ -213,17 +213,31 @@ cmd_build() {
   local started=$SECONDS
   "$ROOT/hack/envtest.sh" build # etcd + kube-apiserver (shared with the envtest control plane)
   [[ -x "$PAUSE_BIN/pause" ]] || { log "building the pause binary"; build_pause; }
+  cmd_build_node
+  cmd_coredns
+  if ((SECONDS - started > 1)); then log "binaries built in $((SECONDS - started))s"; fi
+}
+
+# Two builds into one cache directory at once (two checkouts, a test and a demo) would race on
+# the same output files: the second waits for the first and then finds its binaries.
+build_lock() {
+  mkdir -p "$CACHE_DIR/cluster"
+  exec 8>"$CACHE_DIR/cluster/.build-$1.lock"
+  flock 8
+}
+
+cmd_build_node() {
+  build_lock node
   local missing=0 c
   for c in "${NODE_COMMANDS[@]}"; do [[ -x "$NODE_BIN/$c" ]] || missing=1; done
   if ((missing)); then
     log "building ${NODE_COMMANDS[*]} v$K8S_VERSION into $NODE_BIN (first time only; several minutes)"
     build_node_binaries
   fi
-  cmd_coredns
-  if ((SECONDS - started > 1)); then log "binaries built in $((SECONDS - started))s"; fi
 }
 
 cmd_coredns() {
+  build_lock coredns
   if [[ ! -x "$COREDNS_BIN/coredns" ]]; then
     log "building CoreDNS v$COREDNS_VERSION into $COREDNS_BIN (first time only; a few minutes)"
     build_coredns
@@ -231,6 +245,7 @@ cmd_coredns() {
 }
 
 cmd_helm() {
+  build_lock helm
   if [[ ! -x "$HELM_BIN/helm" ]]; then
     log "building Helm v$HELM_VERSION into $HELM_BIN (first time only; a few minutes)"
     build_helm
@@ -785,6 +800,7 @@ cmd_status() {
 
 case "${1:-}" in
   build) cmd_build ;;
+  build-node) cmd_build_node ;;
   helm) cmd_helm ;;
   coredns) cmd_coredns ;;
   images) cmd_images ;;

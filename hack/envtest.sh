@@ -78,6 +78,9 @@ SRC
 
 cmd_build() {
   mkdir -p "$BIN_DIR"
+  # A concurrent build into the same cache (another checkout, a test and a demo) waits here.
+  exec 8>"$BIN_DIR/.build.lock"
+  flock 8
   local started=$SECONDS
   if [[ ! -x "$BIN_DIR/etcd" ]]; then
     log "building etcd v$ETCD_VERSION into $BIN_DIR (first time only)"

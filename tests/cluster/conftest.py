@@ -72,11 +72,15 @@ def image() -> str:
 
 
 def docker_run(
-    image: str, *args: str, entrypoint: str | None = None
+    image: str, *args: str, entrypoint: str | None = None, as_root: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """`docker run` as the image's own user with a read-only root filesystem and no network."""
-    command = ["docker", "run", "--rm", "--read-only", "--network", "none"]
-    command += ["--tmpfs", "/tmp", "--tmpfs", "/home/aura:uid=10001,gid=10001"]
+    """`docker run` with no network; as the image's own user with a read-only root filesystem
+    (writable /tmp and home, like the Deployments' emptyDirs), or `as_root` to inspect it."""
+    command = ["docker", "run", "--rm", "--network", "none"]
+    if as_root:
+        command += ["--user", "0"]
+    else:
+        command += ["--read-only", "--tmpfs", "/tmp", "--tmpfs", "/home/aura:uid=10001,gid=10001"]
     if entrypoint:
         command += ["--entrypoint", entrypoint]
     return subprocess.run(

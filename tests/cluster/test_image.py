@@ -49,11 +49,15 @@ def test_no_compiler_and_no_pip_cache_in_the_image(image: str) -> None:
         " find / -xdev \\( -path /proc -o -path /sys \\) -prune -o"
         " \\( -type d -path '*/.cache/pip' -o -type d -name 'pip-*' -path '/tmp/*' \\) -print"
     )
-    proc = docker_run(image, "-c", script, entrypoint="sh")
+    # As root: the whole filesystem is searched, root's home included.
+    proc = docker_run(image, "-c", script, entrypoint="sh", as_root=True)
+    assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "", f"found in the image:\n{proc.stdout}"
     # The same check finds what it looks for: a pip cache created on purpose is reported.
-    planted = docker_run(image, "-c", "mkdir -p /tmp/x/.cache/pip; " + script, entrypoint="sh")
-    assert "/tmp/x/.cache/pip" in planted.stdout
+    planted = docker_run(
+        image, "-c", "mkdir -p /root/.cache/pip; " + script, entrypoint="sh", as_root=True
+    )
+    assert planted.stdout.strip() == "/root/.cache/pip", planted.stdout
 
 
 def test_the_playbook_is_in_the_image_and_passes_a_syntax_check(image: str) -> None:
