@@ -16,6 +16,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from aura.configure.base import Configurator
+from aura.configure.proxy import ansible_ssh_env, http_proxy_url
 from aura.controller import credentials, handlers, naming, peering
 from aura.controller.clients.hetzner import HcloudAdapter
 from aura.controller.clients.hosts import DirectHosts, HostObserver
@@ -42,12 +43,17 @@ def _configurator(config: OperatorConfig) -> Configurator:
     from aura.configure.ansible import AnsibleConfigurator
 
     return AnsibleConfigurator(
-        playbook=config.ansible_playbook, timeout_seconds=config.configure_timeout
+        playbook=config.ansible_playbook,
+        timeout_seconds=config.configure_timeout,
+        extra_env=ansible_ssh_env(config.tailnet_proxy),
     )
 
 
 async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
-    http = httpx.AsyncClient(timeout=config.health_timeout)
+    # Gateway probes go to tailnet addresses: through the sidecar's proxy when there is one.
+    http = httpx.AsyncClient(
+        timeout=config.health_timeout, proxy=http_proxy_url(config.tailnet_proxy)
+    )
     hetzner = HcloudAdapter(
         token=config.hcloud_token,
         endpoint=config.hcloud_endpoint,

@@ -138,6 +138,12 @@ def _opt(flag: str, envvar: str, help: str, **kw: Any) -> Callable[..., Any]:
     show_default=True,
 )
 @_opt(
+    "--tailnet-proxy",
+    "AURA_TAILNET_PROXY",
+    "HOST:PORT of the Tailscale sidecar's HTTP + SOCKS5 proxy: gateway probes and Ansible's "
+    "SSH reach the tailnet through it (userspace networking in a Pod).",
+)
+@_opt(
     "--ssh-target-override",
     "AURA_SSH_TARGET_OVERRIDE",
     "HOST:PORT to configure instead of each server's address (testing only).",
@@ -215,12 +221,25 @@ def command(
         default_tags=tuple(t.strip() for t in default_tags.split(",") if t.strip()),
         sandbox_url=options.pop("sandbox_url") or None,
         ssh_target_override=options.pop("ssh_target_override") or None,
+        tailnet_proxy=_tailnet_proxy(options.pop("tailnet_proxy")),
         ansible_extra_vars=_json_object(ansible_extra_vars),
         **options,
     )
     from aura.controller.app import main
 
     asyncio.run(main(config, credentials_secret))
+
+
+def _tailnet_proxy(value: str | None) -> str | None:
+    if not value:
+        return None
+    from aura.configure.proxy import parse_proxy
+
+    try:
+        parse_proxy(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tailnet-proxy") from None
+    return value
 
 
 def _json_object(text: str) -> dict[str, object]:
