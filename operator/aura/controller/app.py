@@ -167,4 +167,16 @@ async def main(config: OperatorConfig, credentials_secret: str | None) -> None:
             "priority": config.priority,
         },
     )
-    await run_operator(op, kube, stop)
+    keeper = None
+    if config.tailnet_sidecar_secret:
+        # The tailnet sidecar's own auth key: minted now, renewed daily (sidecar_key.py).
+        from aura.controller.sidecar_key import SidecarKey, keep_sidecar_key, parse_secret_ref
+
+        namespace, name = parse_secret_ref(config.tailnet_sidecar_secret)
+        want = SidecarKey(namespace=namespace, name=name, tag=config.tailnet_sidecar_tag)
+        keeper = asyncio.create_task(keep_sidecar_key(op.tailnet, kube.api, want))
+    try:
+        await run_operator(op, kube, stop)
+    finally:
+        if keeper is not None:
+            keeper.cancel()
