@@ -442,12 +442,39 @@ KC
   mv "$KUBECONFIG_FILE.tmp" "$KUBECONFIG_FILE"
 }
 
+# The firewall as iptables-save prints it, minus what an untouched table shows anyway (comments,
+# counters, table headers, built-in chains with the ACCEPT policy): rules, chains, policies.
+iptables_state() {
+  "${1:-iptables}-save" | sed 's/ *\[[0-9]*:[0-9]*\]//' \
+    | { grep -v -e '^#' -e '^\*' -e '^COMMIT' -e '^:[A-Z]* ACCEPT$' || true; }
+}
+
+# Chains the kubelet, kube-proxy and the CNI plugins add (KUBE-*, CNI-*) and that did not exist
+# before `up`: first every rule that jumps to them, then the chains themselves.
+remove_chains() {
+  local ipt="$1" table chain rule
+  for table in filter nat mangle; do
+    for chain in $("$ipt" -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/) {print $2}'); do
+      grep -q -- "^:$chain " "$RUN_DIR/$ipt.before" 2>/dev/null && continue
+      while read -r rule; do
+        [[ -n "$rule" ]] && { eval "$ipt -t $table $rule" 2>/dev/null || true; }
+      done < <("$ipt" -t "$table" -S | { grep -e "-j $chain\$" -e "-j $chain " || true; } | sed 's/^-A/-D/')
+      "$ipt" -t "$table" -F "$chain" 2>/dev/null || true
+    done
+    for chain in $("$ipt" -t "$table" -S 2>/dev/null | awk '$1 == "-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/) {print $2}'); do
+      grep -q -- "^:$chain " "$RUN_DIR/$ipt.before" 2>/dev/null && continue
+      "$ipt" -t "$table" -X "$chain" 2>/dev/null || true
+    done
+  done
+}
+
 # Host networking the node needs, recorded so `down` can undo exactly this: the node's private
 # address, forwarding for the Pod network, and one firewall chain of ours.
 setup_host_network() {
   [[ -f "$RUN_DIR/ip_forward.before" ]] || cat /proc/sys/net/ipv4/ip_forward >"$RUN_DIR/ip_forward.before"
   [[ -f "$RUN_DIR/netns.before" ]] || ip netns list 2>/dev/null | awk '{print $1}' >"$RUN_DIR/netns.before"
-  [[ -f "$RUN_DIR/iptables.before" ]] || iptables-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//' >"$RUN_DIR/iptables.before"
+  [[ -f "$RUN_DIR/iptables.before" ]] || iptables_state iptables >"$RUN_DIR/iptables.before"
+  [[ -f "$RUN_DIR/ip6tables.before" ]] || iptables_state ip6tables >"$RUN_DIR/ip6tables.before"
   if ! ip link show "$HOST_LINK" >/dev/null 2>&1; then
     ip link add "$HOST_LINK" type bridge
     ip addr add "$NODE_IP/32" dev "$HOST_LINK"
@@ -580,6 +607,12 @@ spec:
     spec:
       serviceAccountName: coredns
       dnsPolicy: Default
+      securityContext:
+        runAsNonRoot: true
+        seccompProfile: {type: RuntimeDefault}
+        # Port 53 as a non-root user: capabilities added to a non-root container are not
+        # effective (no ambient set), so lower the unprivileged port range in its netns.
+        sysctls: [{name: net.ipv4.ip_unprivileged_port_start, value: "53"}]
       containers:
       - name: coredns
         image: $COREDNS_IMAGE
@@ -591,7 +624,7 @@ spec:
         securityContext:
           allowPrivilegeEscalation: false
           readOnlyRootFilesystem: true
-          capabilities: {add: [NET_BIND_SERVICE], drop: [ALL]}
+          capabilities: {drop: [ALL]}
         readinessProbe: {httpGet: {path: /ready, port: 8181}, periodSeconds: 2}
         livenessProbe: {httpGet: {path: /health, port: 8080}}
         volumeMounts: [{name: config, mountPath: /etc/coredns, readOnly: true}]
@@ -635,7 +668,7 @@ step() { log "$(printf '%-44s %5ss (total %4ss)' "$1" $((SECONDS - STEP_AT)) $((
 cmd_up() {
   need_root
   if cmd_status >/dev/null 2>&1; then log "already running"; cmd_env; return 0; fi
-  cmd_down quiet
+  cmd_down quiet keep-docker
   UP_AT=$SECONDS STEP_AT=$SECONDS
   cmd_build
   mkdir -p "$RUN_DIR"
@@ -684,10 +717,13 @@ cmd_up() {
   start kube-scheduler "$NODE_BIN/kube-scheduler" --kubeconfig="$KUBECONFIG_FILE" --leader-elect=false --secure-port=0
   start kube-proxy "$NODE_BIN/kube-proxy" --kubeconfig="$KUBECONFIG_FILE" --proxy-mode=iptables \
     --cluster-cidr="$POD_CIDR" --hostname-override="$NODE_NAME" --conntrack-max-per-core=0 \
-    --metrics-bind-address=127.0.0.1:0 --healthz-bind-address=127.0.0.1:0
+    --metrics-bind-address=127.0.0.1:10249 --healthz-bind-address=127.0.0.1:10256
   start kubelet "$NODE_BIN/kubelet" --config="$RUN_DIR/kubelet/config.yaml" --kubeconfig="$KUBECONFIG_FILE" \
     --root-dir="$RUN_DIR/kubelet/root" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
   wait_for kubelet 90 node_ready
+  # Without kube-proxy's rules, Pod traffic to the kubernetes Service (10.96.0.1) would leave
+  # the host through the default route instead of reaching the apiserver.
+  wait_for kube-proxy 60 curl -sf --max-time 1 http://127.0.0.1:10256/healthz
   wait_for kube-controller-manager 60 KUBECTL -n default get serviceaccount default
   step "kcm, scheduler, kube-proxy, kubelet: Node Ready"
 
@@ -730,7 +766,7 @@ cmd_down() {
   done
   stop kube-apiserver
   stop etcd
-  stop dockerd
+  [[ "${2:-}" == keep-docker ]] || stop dockerd
   cleanup_host
   rm -rf "$RUN_DIR/etcd-data" "$KUBECONFIG_FILE" "$RUN_DIR/containerd/state" "$RUN_DIR/kubelet/root" \
     "$RUN_DIR/cni/ipam" "$RUN_DIR/pod-logs"
@@ -753,28 +789,16 @@ cleanup_host() {
     iptables -D FORWARD -j "$FW_CHAIN" 2>/dev/null || true
     iptables -F "$FW_CHAIN" 2>/dev/null || true
     iptables -X "$FW_CHAIN" 2>/dev/null || true
-    local table chain
-    # Chains the kubelet and the CNI plugins add (KUBE-FIREWALL, KUBE-KUBELET-CANARY, CNI-*),
-    # unless they existed before `up`: first every rule jumping to them, then the chains.
-    for table in filter nat mangle; do
-      for chain in $(iptables -t "$table" -S | awk '$1 == "-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/) {print $2}'); do
-        grep -q -- "^:$chain " "$RUN_DIR/iptables.before" && continue
-        iptables -t "$table" -S | grep -- "-j $chain\( \|$\)" | grep -v "^-N" | sed 's/^-A/-D/' \
-          | while read -r rule; do eval "iptables -t $table $rule" 2>/dev/null || true; done
-        iptables -t "$table" -F "$chain" 2>/dev/null || true
-      done
-      for chain in $(iptables -t "$table" -S | awk '$1 == "-N" && ($2 ~ /^KUBE-/ || $2 ~ /^CNI-/) {print $2}'); do
-        grep -q -- "^:$chain " "$RUN_DIR/iptables.before" && continue
-        iptables -t "$table" -X "$chain" 2>/dev/null || true
-      done
+    local ipt after
+    for ipt in iptables ip6tables; do
+      remove_chains "$ipt"
+      after=$(iptables_state "$ipt")
+      if [[ "$after" != "$(cat "$RUN_DIR/$ipt.before" 2>/dev/null)" ]]; then
+        log "warning: $ipt differs from before 'up':"
+        diff <(cat "$RUN_DIR/$ipt.before" 2>/dev/null) <(echo "$after") >&2 || true
+      fi
     done
-    local after
-    after=$(iptables-save | grep -v '^#' | sed 's/\[[0-9]*:[0-9]*\]//')
-    if [[ "$after" != "$(cat "$RUN_DIR/iptables.before")" ]]; then
-      log "warning: iptables differs from before 'up':"
-      diff <(cat "$RUN_DIR/iptables.before") <(echo "$after") >&2 || true
-    fi
-    rm -f "$RUN_DIR/iptables.before" "$RUN_DIR/netns.before"
+    rm -f "$RUN_DIR/iptables.before" "$RUN_DIR/ip6tables.before" "$RUN_DIR/netns.before"
   fi
   if [[ -f "$RUN_DIR/ip_forward.before" ]]; then
     cat "$RUN_DIR/ip_forward.before" >/proc/sys/net/ipv4/ip_forward

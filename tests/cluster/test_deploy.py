@@ -24,7 +24,7 @@ import pytest
 import stripe
 import yaml
 
-from tests.cluster.conftest import HostSandbox, Node, figure
+from tests.cluster.conftest import HostSandbox, Node, cluster_sh, figure
 from tests.kube import REPO
 
 SYSTEM_NS = "aura-system"
@@ -252,6 +252,26 @@ def test_a_signed_stripe_event_sent_to_the_bridge_service_creates_an_agent(
     wait_running(deployed, agent_ns, "paid")
     spec = deployed.get_json("-n", agent_ns, "get", "agent", "paid")["spec"]
     assert spec["desiredState"] == "running"
+
+
+def test_a_rolling_update_of_the_operator_while_agents_provision_loses_nothing(
+    deployed: Node, host_sandbox: HostSandbox, agent_ns: str, image: str
+) -> None:
+    # A new image tag (same content: what changes is the Deployment's Pod template).
+    new = image.rsplit(":", 1)[0] + ":0.1.0-rollout"
+    subprocess.run(["docker", "tag", image, new], check=True)
+    cluster_sh("load", new)
+    names = [f"roll-{i}" for i in range(3)]
+    apply(deployed, [agent(n, agent_ns) for n in names])
+    deployed.kubectl("-n", SYSTEM_NS, "set", "image", "deployment/aura-operator", f"operator={new}")
+    deployed.kubectl(
+        "-n", SYSTEM_NS, "rollout", "status", "deployment/aura-operator", "--timeout=300s"
+    )
+    images = {p["spec"]["containers"][0]["image"] for p in operator_pods(deployed)}
+    assert images == {new}, images
+    for name in names:
+        wait_running(deployed, agent_ns, name)
+    assert len(servers_in(host_sandbox, agent_ns)) == len(names)  # no duplicate, none lost
 
 
 def test_deleting_the_active_operator_pod_lets_the_standby_take_over(
