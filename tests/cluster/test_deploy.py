@@ -176,7 +176,7 @@ def active_operator(node: Node) -> str | None:
 def test_operator_and_bridge_pods_run_ready_under_their_own_service_accounts(
     deployed: Node,
 ) -> None:
-    pods = deployed.get_json("-n", SYSTEM_NS, "get", "pods", "-l", "app.kubernetes.io/part-of=aura")
+    pods = deployed.get_json("-n", SYSTEM_NS, "get", "pods", "-l", "app.kubernetes.io/name=aura")
     by_component: dict[str, list[Obj]] = {}
     for pod in pods["items"]:
         by_component.setdefault(
