@@ -37,7 +37,7 @@ CACHE_DIR="${AURA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aura}"
 ENVTEST_BIN="$CACHE_DIR/envtest/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 NODE_BIN="$CACHE_DIR/cluster/k8s-$K8S_VERSION"
 COREDNS_BIN="$CACHE_DIR/cluster/coredns-$COREDNS_VERSION"
-HELM_BIN="$CACHE_DIR/helm/helm-$HELM_VERSION"
+HELM_BIN="$CACHE_DIR/helm/helm-$HELM_VERSION-2" # -N: bump when the build flags change
 PAUSE_BIN="$CACHE_DIR/cluster/pause-1"
 ROOTFS_TAR="$CACHE_DIR/cluster/debian-bookworm-minbase-$BASE_VERSION.tar"
 RUN_DIR="${AURA_CLUSTER_DIR:-$ROOT/.cluster}"
@@ -66,7 +66,9 @@ STAGING_MODULES=(api apiextensions-apiserver apimachinery apiserver cli-runtime 
   cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms
   kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
   mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller)
-NODE_COMMANDS=(kubelet kube-controller-manager kube-scheduler kube-proxy)
+# kube-apiserver again (envtest.sh has one): this one carries a real version string, which
+# `helm install` checks against a chart's kubeVersion. Same packages, so only a link step.
+NODE_COMMANDS=(kube-apiserver kubelet kube-controller-manager kube-scheduler kube-proxy)
 
 log() { printf 'cluster: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -110,14 +112,14 @@ build_node_binaries() {
   log "resolving the Kubernetes v$K8S_VERSION module graph"
   (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
   local v="v$K8S_VERSION" pkgs=() c
-  for c in "${NODE_COMMANDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  for c in "${NODE_COMMANDS[@]}"; do [[ -x "$NODE_BIN/$c" ]] || pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   # Real version strings (kubectl version parses them); -X only changes the link step.
   local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$v"
   ldflags+=" -X k8s.io/component-base/version.gitMajor=${K8S_VERSION%%.*}"
   ldflags+=" -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
   ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
   rm -rf "$NODE_BIN/tmp" && mkdir -p "$NODE_BIN/tmp"
-  go_build_progress "kubelet, kube-controller-manager, kube-scheduler, kube-proxy v$K8S_VERSION" \
+  go_build_progress "${pkgs[*]##*/} v$K8S_VERSION" \
     "$work" "$NODE_BIN/tmp/" -ldflags "$ldflags" -- "${pkgs[@]}"
   mv "$NODE_BIN"/tmp/* "$NODE_BIN/" && rmdir "$NODE_BIN/tmp"
 }
@@ -203,8 +205,16 @@ build_helm() {
   printf '//go:build tools\n\npackage tools\n\nimport _ "helm.sh/helm/v3/cmd/helm"\n' >"$work/tools.go"
   log "resolving the Helm v$HELM_VERSION module graph"
   (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
-  go_build_progress "helm v$HELM_VERSION" "$work" "$HELM_BIN/helm.tmp" \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION" -- helm.sh/helm/v3/cmd/helm
+  # As Helm's Makefile: the Kubernetes version Helm assumes without a cluster (`helm template`,
+  # `helm lint`, a chart's kubeVersion check) follows the client-go it is built with.
+  local k8s major minor flags
+  k8s=$(cd "$work" && GOFLAGS=-mod=mod go list -f '{{.Version}}' -m k8s.io/client-go)
+  major=$(($(cut -d. -f1 <<<"${k8s#v}") + 1)) minor=$(cut -d. -f2 <<<"$k8s")
+  flags="-s -w -X helm.sh/helm/v3/internal/version.version=v$HELM_VERSION"
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    flags+=" -X $pkg.k8sVersionMajor=$major -X $pkg.k8sVersionMinor=$minor"
+  done
+  go_build_progress "helm v$HELM_VERSION" "$work" "$HELM_BIN/helm.tmp" -ldflags "$flags" -- helm.sh/helm/v3/cmd/helm
   mv "$HELM_BIN/helm.tmp" "$HELM_BIN/helm"
 }
 
@@ -216,6 +226,7 @@ cmd_build() {
   cmd_build_node
   cmd_coredns
   if ((SECONDS - started > 1)); then log "binaries built in $((SECONDS - started))s"; fi
+  exec 8>&- # release the build lock: daemons started later must not inherit it
 }
 
 # Two builds into one cache directory at once (two checkouts, a test and a demo) would race on
@@ -255,7 +266,7 @@ cmd_helm() {
 
 # --- images (no registry) ------------------------------------------------------------------
 
-docker_ready() { docker info >/dev/null 2>&1; }
+docker_ready() { timeout 10 docker info >/dev/null 2>&1; }
 
 # dockerd only builds images here. It gets no bridge and no iptables rules (builds use the
 # host network), so it leaves nothing in the firewall; `down` stops it if `up`/`image` started it.
@@ -264,7 +275,7 @@ ensure_docker() {
   command -v dockerd >/dev/null || die "dockerd is missing (apt-get install docker.io; hack/apt-packages.txt)"
   mkdir -p "$RUN_DIR"
   log "starting dockerd (image builds only: no bridge, no iptables)"
-  setsid dockerd --host unix:///var/run/docker.sock --bridge=none --iptables=false --ip6tables=false \
+  8>&- setsid dockerd --host unix:///var/run/docker.sock --bridge=none --iptables=false --ip6tables=false \
     --ip-forward=false --ip-masq=false --pidfile "$RUN_DIR/dockerd.dpid" \
     </dev/null >"$RUN_DIR/dockerd.log" 2>&1 &
   echo "$! $(command -v dockerd)" >"$RUN_DIR/dockerd.pid"
@@ -374,7 +385,7 @@ alive() {
 start() {
   local name="$1" binary="$2"
   shift 2
-  setsid "$binary" "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 &
+  setsid "$binary" "$@" </dev/null >"$RUN_DIR/$name.log" 2>&1 8>&- &
   echo "$! $binary" >"$RUN_DIR/$name.pid"
 }
 
@@ -699,7 +710,7 @@ cmd_up() {
   local pki="$RUN_DIR/pki"
   # The default admission plugins stay on (ServiceAccount, NamespaceLifecycle, LimitRanger,
   # DefaultStorageClass, ResourceQuota, ...): Pods are admitted as on a real cluster.
-  start kube-apiserver "$ENVTEST_BIN/kube-apiserver" --etcd-servers="$etcd_url" \
+  start kube-apiserver "$NODE_BIN/kube-apiserver" --etcd-servers="$etcd_url" \
     --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port="$API_PORT" \
     --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
     --client-ca-file="$pki/ca.crt" --kubelet-client-certificate="$pki/admin.crt" \

@@ -91,6 +91,7 @@ cmd_build() {
     build_apiserver
   fi
   if ((SECONDS - started > 1)); then log "built in $((SECONDS - started))s"; fi
+  exec 8>&- # release the lock: the daemons `up` starts next must not inherit it
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
