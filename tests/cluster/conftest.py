@@ -125,6 +125,27 @@ def node(image: str) -> Iterator[Node]:
         started = time.monotonic()
         cluster_sh("down")
         figure("node teardown", f"{time.monotonic() - started:.0f}s")
+        assert leftovers() == [], "hack/cluster.sh down left state behind"
+
+
+def leftovers() -> list[str]:
+    """Host state the node creates that must be gone after `down`."""
+    found = []
+    run_dir = str(REPO / ".cluster") + "/"
+    with open("/proc/self/mounts") as mounts:
+        found += [line.split()[1] for line in mounts if line.split()[1].startswith(run_dir)]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    found += [w.rstrip(":@") for w in links.split() if w.startswith(("aura-host0", "aura-cni0"))]
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [line.split()[0] for line in netns.splitlines() if line.startswith("cni-")]
+    for tool in ("iptables-save", "ip6tables-save"):
+        rules = subprocess.run([tool], capture_output=True, text=True).stdout
+        found += [
+            f"{tool}: {line}"
+            for line in rules.splitlines()
+            if re.match(r"^(:|-A \S+ .*-j )(KUBE-|CNI-|AURA-)", line)
+        ]
+    return found
 
 
 @dataclass
