@@ -22,7 +22,7 @@ def secret_data(cluster: Cluster, namespace: str, name: str) -> dict[str, str]:
 
 
 def keys(sandbox: Any) -> dict[str, dict[str, Any]]:
-    response = httpx.get(f"{sandbox.admin_url}/tailnet/keys", timeout=10)
+    response = httpx.get(f"{sandbox.ready.admin_url}/tailnet/keys", timeout=10)
     return {k["id"]: k for k in response.json()["keys"]}
 
 
@@ -39,16 +39,17 @@ def test_the_secret_reference_is_validated() -> None:
 async def test_the_key_is_minted_once_kept_then_renewed_and_the_old_one_revoked(
     cluster: Cluster, namespace: str, sandbox: Any
 ) -> None:
+    ready = sandbox.ready
     tailnet = TailscaleAdapter(
-        base_url=sandbox.tailscale_url,
-        client_id=sandbox.tailscale_client_id,
-        client_secret=sandbox.tailscale_client_secret,
-        tailnet=sandbox.tailscale_tailnet,
+        base_url=ready.tailscale_url,
+        client_id=ready.tailscale_client_id,
+        client_secret=ready.tailscale_client_secret,
+        tailnet=ready.tailscale_tailnet,
     )
 
     # The tailnet policy (README.md): the OAuth client's tag owns the sidecar's tag.
     def allow(world: Any) -> None:
-        world._parts["tailnet"].tag_owners["tag:aura-operator"] = ["tag:aura"]
+        world._parts["tailnet"].policy.owners["tag:aura-operator"] = ["tag:aura"]
 
     sandbox.call(allow)
     api = await kconfig.new_client_from_config(config_file=cluster.kubeconfig)
