@@ -27,6 +27,10 @@ import yaml
 from tests.cluster.conftest import HostSandbox, Node, cluster_sh, figure
 from tests.kube import REPO
 
+# The session fixtures build the image and bring the node up inside the first test's setup:
+# minutes on a cold machine, beyond the suite's default per-test timeout.
+pytestmark = pytest.mark.timeout(3600)
+
 SYSTEM_NS = "aura-system"
 WEBHOOK_SECRET = "whsec_cluster_" + uuid.uuid4().hex
 API_TOKEN = "tok_cluster_" + uuid.uuid4().hex

@@ -22,6 +22,10 @@ from tests.cluster.conftest import CLUSTER_SH, HostSandbox, Node, figure
 from tests.cluster.test_deploy import agent, apply, servers_in, wait_running
 from tests.kube import REPO, Cluster
 
+# The session fixtures build the image and bring the node up inside the first test's setup:
+# minutes on a cold machine, beyond the suite's default per-test timeout.
+pytestmark = pytest.mark.timeout(3600)
+
 CHART = REPO / "manifests" / "helm" / "aura"
 HELM_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance")
 Obj = dict[str, Any]

@@ -8,8 +8,14 @@ import json
 import subprocess
 import tomllib
 
+import pytest
+
 from tests.cluster.conftest import docker_run
 from tests.kube import REPO
+
+# The session fixtures build the image and bring the node up inside the first test's setup:
+# minutes on a cold machine, beyond the suite's default per-test timeout.
+pytestmark = pytest.mark.timeout(3600)
 
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
