@@ -16,6 +16,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from aura.configure.base import Configurator
+from aura.configure.proxy import ansible_ssh_env, http_proxy_url
 from aura.controller import checkpoint_handlers, credentials, handlers, naming, peering
 from aura.controller.checkpoints.gateway import (
     SERVICE_PLAYBOOK,
@@ -53,12 +54,17 @@ def _configurator(config: OperatorConfig) -> Configurator:
     from aura.configure.ansible import AnsibleConfigurator
 
     return AnsibleConfigurator(
-        playbook=config.ansible_playbook, timeout_seconds=config.configure_timeout
+        playbook=config.ansible_playbook,
+        timeout_seconds=config.configure_timeout,
+        extra_env=ansible_ssh_env(config.tailnet_proxy),
     )
 
 
 async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
-    http = httpx.AsyncClient(timeout=config.health_timeout)
+    # Gateway probes go to tailnet addresses: through the sidecar's proxy when there is one.
+    http = httpx.AsyncClient(
+        timeout=config.health_timeout, proxy=http_proxy_url(config.tailnet_proxy)
+    )
     hetzner = HcloudAdapter(
         token=config.hcloud_token,
         endpoint=config.hcloud_endpoint,
@@ -98,7 +104,11 @@ def _gateway_service(config: OperatorConfig) -> GatewayService:
     from aura.configure.ansible import AnsibleConfigurator
 
     return PlaybookGatewayService(
-        AnsibleConfigurator(playbook=SERVICE_PLAYBOOK, timeout_seconds=config.configure_timeout)
+        AnsibleConfigurator(
+            playbook=SERVICE_PLAYBOOK,
+            timeout_seconds=config.configure_timeout,
+            extra_env=ansible_ssh_env(config.tailnet_proxy),
+        )
     )
 
 
@@ -187,4 +197,16 @@ async def main(config: OperatorConfig, credentials_secret: str | None) -> None:
             "priority": config.priority,
         },
     )
-    await run_operator(op, kube, stop)
+    keeper = None
+    if config.tailnet_sidecar_secret:
+        # The tailnet sidecar's own auth key: minted now, renewed daily (sidecar_key.py).
+        from aura.controller.sidecar_key import SidecarKey, keep_sidecar_key, parse_secret_ref
+
+        namespace, name = parse_secret_ref(config.tailnet_sidecar_secret)
+        want = SidecarKey(namespace=namespace, name=name, tag=config.tailnet_sidecar_tag)
+        keeper = asyncio.create_task(keep_sidecar_key(op.tailnet, kube.api, want))
+    try:
+        await run_operator(op, kube, stop)
+    finally:
+        if keeper is not None:
+            keeper.cancel()
