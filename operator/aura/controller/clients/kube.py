@@ -116,17 +116,13 @@ class KubeClients:
             return cls(client.ApiClient())
         return cls(await config.new_client_from_config(config_file=os.environ.get("KUBECONFIG")))
 
-    @property
-    def api(self) -> client.ApiClient:
-        """The underlying ApiClient (for start-up tasks such as sidecar_key.py)."""
-        return self._api
-
     async def close(self) -> None:
         await self._api.close()
 
     @property
     def api(self) -> client.ApiClient:
-        """The shared ApiClient, for the other kinds' stores (controller/checkpoints/)."""
+        """The shared ApiClient, for the other kinds' stores (controller/checkpoints/) and start-up
+        tasks such as sidecar_key.py."""
         return self._api
 
     # SecretStore
