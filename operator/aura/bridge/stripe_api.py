@@ -1,8 +1,8 @@
 """The one Stripe call the bridge makes, behind a Protocol so tests can use a fake.
 
 `StripeApi.retrieve_subscription(id)` returns the subscription as a plain dict, None when
-Stripe says it does not exist, and raises `RetryableError` for anything transient (timeouts,
-5xx, rate limits, connection failures) or `PermanentError` for a refused request (bad key).
+Stripe says it does not exist, and raises `Retryable` for anything transient (timeouts,
+5xx, rate limits, connection failures) or `Permanent` for a refused request (bad key).
 `StripeClientApi` adapts the official `stripe` client (async methods over aiohttp: its httpx
 transport costs several times more CPU per call under concurrency) and points it
 at `STRIPE_API_BASE` when given, e.g. the Aura sandbox. Error messages carry the HTTP status
@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import stripe
 
-from aura.bridge.errors import PermanentError, RetryableError
+from aura.bridge.errors import Permanent, Retryable
 
 
 class StripeApi(Protocol):
@@ -45,13 +45,11 @@ class StripeClientApi:
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404:
                 return None
-            raise PermanentError(
-                f"stripe refused the request ({exc.http_status} {exc.code})"
-            ) from None
+            raise Permanent(f"stripe refused the request ({exc.http_status} {exc.code})") from None
         except (stripe.AuthenticationError, stripe.PermissionError) as exc:
-            raise PermanentError(f"stripe rejected the API key ({exc.http_status})") from None
+            raise Permanent(f"stripe rejected the API key ({exc.http_status})") from None
         except stripe.StripeError as exc:
-            raise RetryableError(f"stripe unavailable ({exc.http_status})") from None
+            raise Retryable(f"stripe unavailable ({exc.http_status})") from None
         result: dict[str, Any] = sub.to_dict()
         return result
 
