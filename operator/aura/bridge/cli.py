@@ -7,6 +7,7 @@ misconfigured deployment fails loudly instead of answering 400 to every genuine 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from pathlib import Path
@@ -47,9 +48,14 @@ async def _serve(host: str, port: int, overrides: dict[str, Any]) -> None:
     if stripe_api is None:
         log.warning("STRIPE_API_KEY is not set: states come from the events' own objects")
     app = create_app(config, api, stripe_api)  # type: ignore[arg-type]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-    )
+    server_config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    server_config.load()  # imports the protocol modules now, so the freeze below covers them
+    # Everything imported or built so far lives as long as the process. Frozen, it is never
+    # scanned again: each full collection over it (~110,000 objects) stalled every request in
+    # flight, and those stalls were the bench's p99 tail at 200 events/s.
+    gc.collect()
+    gc.freeze()
+    server = uvicorn.Server(server_config)
     try:
         await server.serve()
     finally:
