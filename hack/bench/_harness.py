@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -97,10 +98,10 @@ def sandbox_process(*args: str, cpu: int | None = None) -> Iterator[dict[str, An
         stop(proc)
 
 
-def stop(proc: subprocess.Popen[Any], timeout: float = 10) -> None:
-    """SIGTERM, then SIGKILL if `proc` is still there after `timeout` seconds."""
+def stop(proc: subprocess.Popen[Any], timeout: float = 10, sig: int = signal.SIGTERM) -> None:
+    """`sig`, then SIGKILL if `proc` is still there after `timeout` seconds."""
     if proc.poll() is None:
-        proc.terminate()
+        proc.send_signal(sig)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:

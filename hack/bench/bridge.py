@@ -26,6 +26,7 @@ import json
 import os
 import random
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -38,7 +39,6 @@ import httpx
 import stripe
 from _harness import ControlPlane, control_plane, loaded, machine, sandbox_process, stop
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "whsec_bench_" + secrets.token_hex(16)
 TOKEN = "bench-" + secrets.token_hex(8)
 
@@ -73,6 +73,12 @@ async def post(client: aiohttp.ClientSession, body: dict[str, object]) -> tuple[
     return time.perf_counter() - started, response.status
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -85,6 +91,7 @@ async def run(
     bridge: str,
     cp: ControlPlane,
     namespace: str,
+    pid: int,
 ) -> tuple[float, bool]:
     form = {"Authorization": f"Bearer {stripe_key}"}
     async with httpx.AsyncClient(base_url=stripe_url, headers=form) as sandbox:
@@ -147,6 +154,7 @@ async def run(
                 obj["status"] = status[sub]
                 return await post(client, event("customer.subscription.updated", obj))
 
+        cpu_before = cpu_seconds(pid)
         start = time.perf_counter()
         tasks = []
         for i in range(total):
@@ -159,6 +167,7 @@ async def run(
         results = await asyncio.gather(*tasks)
         await admin.close()
         elapsed = time.perf_counter() - start
+        cpu = cpu_seconds(pid) - cpu_before
         async with client.get("/metrics") as response:
             metrics = await response.text()
         server_side = ", ".join(
@@ -186,6 +195,10 @@ async def run(
     )
     print(f"  bridge histograms (bucket bounds): {server_side}")
     print(f"  throughput: {total / elapsed:.1f} events/s over {elapsed:.1f}s")
+    print(
+        f"  bridge CPU: {cpu * 1000 / total:.2f} ms per event ({cpu / elapsed:.0%} of a core;"
+        " less sensitive to other load than latency)"
+    )
     print(f"  status codes: {codes}")
     print(f"  machine: {machine()} (other work skews the tail)")
     wrong = mismatches(cp, namespace, subs, status)
@@ -268,11 +281,12 @@ def bench_once(args: argparse.Namespace, cp: ControlPlane, run_no: int) -> tuple
         try:
             url = f"http://127.0.0.1:{port}"
             wait_ready(url, bridge)
-            return asyncio.run(
-                run(args, info["stripe_url"], info["stripe_api_key"], url, cp, namespace)
-            )
+            stripe_url, stripe_key = info["stripe_url"], info["stripe_api_key"]
+            return asyncio.run(run(args, stripe_url, stripe_key, url, cp, namespace, bridge.pid))
         finally:
-            stop(bridge)  # before the sandbox it reads from
+            # Before the sandbox it reads from. SIGINT: uvicorn re-raises the signal it stopped
+            # on, and only an interrupt (not SIGTERM's default action) lets cProfile write.
+            stop(bridge, timeout=60, sig=signal.SIGINT)
             log.close()
 
 
