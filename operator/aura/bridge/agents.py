@@ -15,6 +15,8 @@ Contracts:
   object seen per Agent (from our own writes and from the watch, `observe()`), so the hot path
   is a single PATCH. A stale cached object is harmless: its resourceVersion makes the patch
   fail with 409, which drops the cached copy, and the retry reads the Agent afresh.
+- The store's client does not consult the environment on every request: see
+  `_resolve_environment_once`.
 - `before_write`, if set, runs between the read and the patch. Tests use it to provoke a real
   409 from the apiserver; production leaves it None.
 """
@@ -22,10 +24,12 @@ Contracts:
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from kubernetes_asyncio import client
@@ -51,6 +55,7 @@ ANNOTATION_AS_OF = "aura.dev/stripe-state-as-of"
 ANNOTATION_PAST_DUE_SINCE = "aura.dev/stripe-past-due-since"
 
 REQUEST_TIMEOUT = 5.0
+WATCH_READ_BUFFER = 2**21
 INDEX_SIZE = 50_000
 
 
@@ -141,6 +146,30 @@ def classify(exc: BaseException, *, creating: bool = False) -> BridgeError:
     return Retryable(f"unexpected error talking to kubernetes ({type(exc).__name__})")
 
 
+def _resolve_environment_once(api: client.ApiClient) -> None:
+    """kubernetes_asyncio opens its aiohttp session with `trust_env=True`, so every request
+    first reads `~/.netrc` in a worker thread and scans the environment for proxies in
+    another: two thread hand-offs and about 1 ms of CPU per call, paid by every webhook that
+    writes. The environment does not change while the process runs, so the proxy for the
+    apiserver (`HTTPS_PROXY`/`NO_PROXY`, unless the kubeconfig names one) is resolved here,
+    once, and the session is replaced by one that does not look again. `.netrc` credentials
+    are not used: the apiserver authenticates by certificate or token."""
+    rest = api.rest_client
+    session = rest.pool_manager
+    if not session.trust_env:
+        return
+    host = urlsplit(api.configuration.host or "")
+    proxy = urllib.request.getproxies().get(host.scheme)
+    if proxy and not rest.proxy and not urllib.request.proxy_bypass(host.hostname or ""):
+        rest.proxy = proxy
+    connector = session.connector
+    session.detach()  # hands the connection pool over without closing it
+    # The read buffer kubernetes_asyncio chose: watch events can hold large objects.
+    rest.pool_manager = aiohttp.ClientSession(
+        connector=connector, trust_env=False, read_bufsize=WATCH_READ_BUFFER
+    )
+
+
 def key_of(obj: Mapping[str, Any]) -> tuple[str, str]:
     """(namespace, name) of a raw Agent object."""
     meta = obj["metadata"]
@@ -151,6 +180,7 @@ class AgentStore:
     """Agent reads and writes for the bridge; see the module docstring."""
 
     def __init__(self, api: client.ApiClient, before_write: BeforeWrite | None = None) -> None:
+        _resolve_environment_once(api)
         self.api = api
         self.custom = client.CustomObjectsApi(api)
         self.before_write = before_write
