@@ -43,7 +43,9 @@ class Observed:
 
 
 class Observer:
-    def __init__(self, config: BridgeConfig, stripe_api: StripeApi | None, metrics: Metrics):
+    def __init__(
+        self, config: BridgeConfig, stripe_api: StripeApi | None, metrics: Metrics
+    ) -> None:
         self.config = config
         self.stripe_api = stripe_api
         self.metrics = metrics
