@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what a fresh machine lacks: Debian packages from hack/apt-packages.txt (needs root or
-# sudo), the Python virtualenv, and the cached etcd + kube-apiserver binaries.
+# sudo), the Python virtualenv, the cached etcd + kube-apiserver binaries, and stripe-mock.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -21,3 +21,5 @@ command -v kubectl >/dev/null || { echo "install-deps: kubectl is required (see 
 command -v go >/dev/null || { echo "install-deps: Go >= 1.25 is required to build the control plane" >&2; exit 1; }
 hack/bootstrap.sh
 hack/envtest.sh build
+hack/stripe-mock.sh build
+hack/promtool.sh >/dev/null

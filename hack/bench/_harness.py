@@ -5,7 +5,8 @@ files whose name starts with `_`).
   a temporary directory, on free ports), the CRDs from `crds/` applied and Established; stopped
   and removed on exit, also after an error or Ctrl-C. Nothing is shared with `make demo`, the
   tests or another benchmark, and nothing is left behind.
-- `sandbox_process()`: `aura sandbox` as a child process; yields its ready line (URLs, tokens).
+- `sandbox_process()`: the simulator (`python -m aura_sandbox`, i.e. `aura sandbox`) as a
+  child process; yields its ready line (URLs, tokens).
 - `machine()`: cores and load average, printed with every figure: other work on the machine
   skews latencies, and a reader must be able to tell.
 """
@@ -28,7 +29,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 ENVTEST = REPO / "hack" / "envtest.sh"
-SANDBOX_COMMAND = [sys.executable, "-m", "aura", "sandbox"]
+SANDBOX_COMMAND = [sys.executable, "-m", "aura_sandbox"]
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def control_plane() -> Iterator[ControlPlane]:
 
 @contextlib.contextmanager
 def sandbox_process(*args: str, cpu: int | None = None) -> Iterator[dict[str, Any]]:
-    """`aura sandbox --port 0 ARGS` as a child; yields its ready line, stops it on exit.
+    """`python -m aura_sandbox --port 0 ARGS` as a child; yields its ready line, stops it on exit.
     `cpu` pins it to one core (`taskset`) when the machine has more than one."""
     cmd = [*SANDBOX_COMMAND, "--port", "0", *args]
     if cpu is not None and shutil.which("taskset") and (os.cpu_count() or 1) > 1:

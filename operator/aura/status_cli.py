@@ -15,15 +15,8 @@ from typing import Any
 import click
 from kubernetes_asyncio import client, config
 
-from aura.models import GROUP, KIND, PLURAL, VERSION
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    if isinstance(value, str) and value:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return None
+from aura import history
+from aura.models import GROUP, PLURAL, VERSION
 
 
 def human_age(since: datetime | None, now: datetime) -> str:
@@ -37,25 +30,16 @@ def human_age(since: datetime | None, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def _event_time(event: dict[str, Any]) -> datetime | None:
-    for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
-        if parsed := _parse_time(event.get(key)):
-            return parsed
-    return _parse_time(event.get("metadata", {}).get("creationTimestamp"))
-
-
 def agent_rows(
     agents: Iterable[dict[str, Any]], events: Iterable[dict[str, Any]], now: datetime
 ) -> list[list[str]]:
     """One row per Agent: namespace, name, phase, age in phase, desired, IPs, last event."""
-    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    latest: dict[tuple[str, str], history.Entry] = {}
+    by_agent: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for event in events:
-        obj = event.get("involvedObject", {})
-        key = (obj.get("namespace", ""), obj.get("name", ""))
-        current = latest.get(key)
-        when = _event_time(event)
-        if current is None or (when and (_event_time(current) or when) <= when):
-            latest[key] = event
+        by_agent.setdefault(history.regarding(event), []).append(event)
+    for key, theirs in by_agent.items():
+        latest[key] = history.ordered(theirs)[-1]
     rows = []
     for agent in sorted(agents, key=lambda a: (a["metadata"]["namespace"], a["metadata"]["name"])):
         meta, spec, status = agent["metadata"], agent.get("spec", {}), agent.get("status", {})
@@ -65,27 +49,22 @@ def agent_rows(
                 meta["namespace"],
                 meta["name"],
                 status.get("phase") or "-",
-                human_age(_parse_time(status.get("phaseSince")), now),
+                human_age(history.parse_time(status.get("phaseSince")), now),
                 spec.get("desiredState", "-"),
                 (status.get("server") or {}).get("ipv4") or "-",
                 (status.get("tailscale") or {}).get("ipv4") or "-",
-                f"{last.get('reason', '')}: {last.get('message', '')}"[:80] if last else "-",
+                f"{last.reason}: {last.message}"[:80] if last else "-",
             ]
         )
     return rows
 
 
 def event_rows(events: Iterable[dict[str, Any]], now: datetime) -> list[list[str]]:
-    """An Agent's Events, oldest first: age, type, reason, message."""
-    ordered = sorted(events, key=lambda e: _event_time(e) or now)
+    """An Agent's Events in the order they happened (`history.ordered`): age, type, reason,
+    reporter, message."""
     return [
-        [
-            human_age(_event_time(e), now),
-            e.get("type", ""),
-            e.get("reason", ""),
-            e.get("message", ""),
-        ]
-        for e in ordered
+        [human_age(e.time, now), e.type, e.reason, e.reporter or "-", e.message]
+        for e in history.ordered(events)
     ]
 
 
@@ -103,7 +82,7 @@ async def _fetch(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     await config.load_kube_config()
     async with client.ApiClient() as api:
-        custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+        custom = client.CustomObjectsApi(api)
         if name:
             agents = [
                 await custom.get_namespaced_custom_object(
@@ -115,14 +94,9 @@ async def _fetch(
             agents = listed["items"]
         else:
             agents = (await custom.list_cluster_custom_object(GROUP, VERSION, PLURAL))["items"]
-        selector = f"involvedObject.kind={KIND}"
-        if name:
-            selector += f",involvedObject.name={name}"
-        if namespace or name:
-            ev = await core.list_namespaced_event(namespace or "default", field_selector=selector)
-        else:
-            ev = await core.list_event_for_all_namespaces(field_selector=selector)
-        events = [api.sanitize_for_serialization(e) for e in ev.items]
+        events = await history.read_events(
+            api, (namespace or "default") if name else namespace, name
+        )
     return agents, events
 
 
@@ -144,7 +118,7 @@ def command(name: str | None, namespace: str | None, show_events: bool) -> None:
         raise click.ClickException(f"Kubernetes API error {exc.status}: {exc.reason}") from None
     now = datetime.now(UTC)
     if show_events:
-        header = ["AGE", "TYPE", "REASON", "MESSAGE"]
+        header = ["AGE", "TYPE", "REASON", "FROM", "MESSAGE"]
         click.echo(render_table(header, event_rows(events, now)))
         return
     header = ["NAMESPACE", "NAME", "PHASE", "IN PHASE", "DESIRED", "PUBLIC IP", "TAILNET IP",

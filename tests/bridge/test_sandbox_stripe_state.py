@@ -9,8 +9,9 @@ import time
 import pytest
 import stripe
 
-from aura.sandbox.stripe import decode_form
-from aura.sandbox.stripe_state import StripeError, StripeState, sign
+from aura_sandbox.stripe import decode_form
+from aura_sandbox.stripe_state import StripeError, StripeState
+from aura_sandbox.stripe_webhooks import sign
 
 
 def subscribed(state: StripeState) -> tuple[str, str]:
@@ -85,3 +86,68 @@ def test_form_decoding() -> None:
         "line_items": [{"price": "p1"}, {"price": "p2"}],
         "metadata": {"a": "b"},
     }
+
+
+def test_checkout_session_carries_subscription_data_and_expiry() -> None:
+    state = StripeState()
+    customer = state.create_customer({"email": "meta@example.com"})["id"]
+    price = state.create_price({"unit_amount": "900", "currency": "eur"})["id"]
+    session = state.create_session(
+        {
+            "mode": "subscription",
+            "customer": customer,
+            "line_items": [{"price": price, "quantity": "2"}],
+            "subscription_data": {"metadata": {"agent_name": "meta"}, "trial_period_days": "7"},
+            "cancel_url": "https://example.com/back",
+        },
+        "http://sandbox",
+    )
+    assert session["cancel_url"] == "https://example.com/back"
+    assert session["expires_at"] == session["created"] + 86400
+    assert session["amount_total"] == 1800
+    done = state.complete_checkout(session["id"])
+    sub = state.subscription(done["subscription"])
+    assert sub["metadata"] == {"agent_name": "meta"}
+    assert sub["status"] == "trialing"
+    assert done["customer_details"]["email"] == "meta@example.com"
+    invoice = state.invoices[sub["latest_invoice"]]
+    assert invoice["parent"]["subscription_details"]["metadata"] == {"agent_name": "meta"}
+    assert invoice["lines"]["data"][0]["amount"] == 1800
+
+
+def test_expired_checkout_session_cannot_complete() -> None:
+    state = StripeState()
+    price = state.create_price({"unit_amount": "900"})["id"]
+    session = state.create_session(
+        {"mode": "subscription", "line_items": [{"price": price}], "expires_at": "1"}, "http://x"
+    )
+    with pytest.raises(StripeError, match="no longer open"):
+        state.complete_checkout(session["id"])
+    assert state.sessions[session["id"]]["status"] == "expired"
+    assert types(state)[-1] == "checkout.session.expired"
+
+
+def test_list_subscriptions_filters_like_stripe() -> None:
+    state = StripeState()
+    first, customer = subscribed(state)
+    second, _ = subscribed(state)
+    other, other_customer = subscribed(state)
+    state.cancel_subscription(second)
+
+    def ids(**params: str) -> list[str]:
+        return [s["id"] for s in state.list_subscriptions(params)["data"]]
+
+    assert ids(customer=customer) == [first]  # canceled ones only with a status filter
+    assert set(ids()) == {first, other}
+    assert ids(status="canceled") == [second]
+    assert ids(customer=other_customer, status="all") == [other]
+    page = state.list_subscriptions({"status": "all", "limit": "2"})
+    assert page["has_more"] is True and len(page["data"]) == 2
+    rest = ids(status="all", starting_after=page["data"][-1]["id"])
+    assert len(rest) == 1 and rest[0] not in {s["id"] for s in page["data"]}
+    with pytest.raises(StripeError) as bad:
+        state.list_subscriptions({"status": "sleeping"})
+    assert bad.value.param == "status"
+    with pytest.raises(StripeError) as unknown:
+        state.list_subscriptions({"starting_after": "sub_nope"})
+    assert unknown.value.status == 404

@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
+from aura.controller.clients.kube import AgentRef
 from aura.models import GROUP, PLURAL, VERSION
 from tests.bridge.conftest import TOKEN, Bridge, checkout, serving
+from tests.events import BURST, interleave, post_burst_in_one_second
 from tests.kube import Cluster
 
 pytestmark = pytest.mark.integration
@@ -141,3 +143,27 @@ async def test_sse_pushes_phase_changes_within_a_second(
 async def test_sse_for_a_missing_agent_is_404(bridge: Bridge) -> None:
     response = await bridge.http.get(f"/v1/agents/{bridge.namespace}/ghost/events", headers=AUTH)
     assert response.status_code == 404
+
+
+async def test_history_lists_events_in_the_order_they_happened(
+    bridge: Bridge, cluster: Cluster
+) -> None:
+    await checkout(bridge, "told")
+    agent = bridge.agent("told")
+    ref = AgentRef(bridge.namespace, "told", agent["metadata"]["uid"])
+    await post_burst_in_one_second(ref)
+    expected = await asyncio.to_thread(interleave, cluster, ref)
+    response = await bridge.http.get(f"/v1/agents/{bridge.namespace}/told/history", headers=AUTH)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["namespace"], body["name"]) == (bridge.namespace, "told")
+    items = [i for i in body["items"] if i["reason"] in expected]
+    assert [i["reason"] for i in items] == expected
+    assert [i["message"] for i in items if i["reason"] in BURST] == [f"phase {r}" for r in BURST]
+    assert {i["reporter"] for i in items if i["reason"] not in BURST} == {"example.com/observer"}
+    times = [i["time"] for i in items]
+    assert len({t[:19] for t in times}) == 1 and times == sorted(times), times
+    missing = await bridge.http.get(f"/v1/agents/{bridge.namespace}/nope/history", headers=AUTH)
+    assert missing.status_code == 404
+    anonymous = await bridge.http.get(f"/v1/agents/{bridge.namespace}/told/history")
+    assert anonymous.status_code == 401

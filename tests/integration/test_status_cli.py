@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from kubernetes import client
 
+from aura.controller.clients.kube import AgentRef
 from aura.models import GROUP, PLURAL, VERSION
+from tests.events import BURST, interleave, post_burst_in_one_second
 from tests.kube import REPO, Cluster
 
 pytestmark = pytest.mark.integration
@@ -79,3 +83,29 @@ def test_status_of_a_missing_agent_says_so(cluster: Cluster, namespace: str) -> 
     result = aura("status", "nope", "-n", namespace)
     assert result.returncode == 1
     assert f"agent 'nope' not found in namespace '{namespace}'" in result.stderr
+
+
+def test_history_lists_events_of_one_second_in_the_order_they_happened(
+    cluster: Cluster, namespace: str
+) -> None:
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Agent", "metadata": {"name": "burst"}}
+    created = cluster.custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, body
+    )
+    # A core/v1 Event from some other component, seconds earlier (second resolution).
+    post_event(cluster, namespace, "burst", "Noticed", "seen by someone else", ago=5)
+    ref = AgentRef(namespace, "burst", created["metadata"]["uid"])
+    asyncio.run(post_burst_in_one_second(ref))
+    expected = interleave(cluster, ref)
+
+    stored = cluster.kubectl("get", "events.events.k8s.io", "-n", namespace, "-o", "json")
+    times = {e["eventTime"][:19] for e in json.loads(stored)["items"] if e["reason"] in BURST}
+    assert len(times) == 1, times  # all in one second: only microseconds tell them apart
+    history = aura("status", "burst", "-n", namespace, "--events")
+    assert history.returncode == 0, history.stderr
+    rows = [line.split() for line in history.stdout.splitlines()[1:]]
+    assert [r[2] for r in rows] == ["Noticed", *expected]
+    assert {r[3] for r in rows if r[2] in BURST} == {"aura.dev/operator"}
+
+    table = aura("status", "-n", namespace)
+    assert table.stdout.splitlines()[1].endswith(f"{BURST[-1]}: phase {BURST[-1]}")

@@ -11,17 +11,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from kubernetes.client.exceptions import ApiException
 
+from aura import history
 from aura.models import GROUP, PLURAL, VERSION
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
+from tests.polling import wait_for
+
+__all__ = ["wait_for"]  # re-exported: the operator tests import it from here
 
 T = TypeVar("T")
 
@@ -66,13 +68,13 @@ class OperatorProcess:
         env = {
             **os.environ,
             "KUBECONFIG": self.cluster.kubeconfig,
-            "HCLOUD_TOKEN": self.sandbox.hetzner_token,
-            "HCLOUD_ENDPOINT": self.sandbox.hetzner_url,
-            "TAILSCALE_OAUTH_CLIENT_ID": self.sandbox.tailscale_client_id,
-            "TAILSCALE_OAUTH_CLIENT_SECRET": self.sandbox.tailscale_client_secret,
-            "TAILSCALE_TAILNET": self.sandbox.tailscale_tailnet,
-            "TAILSCALE_BASE_URL": self.sandbox.tailscale_url,
-            "AURA_SANDBOX_URL": self.sandbox.admin_url,
+            "HCLOUD_TOKEN": self.sandbox.ready.hetzner_token,
+            "HCLOUD_ENDPOINT": self.sandbox.ready.hetzner_url,
+            "TAILSCALE_OAUTH_CLIENT_ID": self.sandbox.ready.tailscale_client_id,
+            "TAILSCALE_OAUTH_CLIENT_SECRET": self.sandbox.ready.tailscale_client_secret,
+            "TAILSCALE_TAILNET": self.sandbox.ready.tailscale_tailnet,
+            "TAILSCALE_BASE_URL": self.sandbox.ready.tailscale_url,
+            "AURA_SANDBOX_URL": self.sandbox.ready.admin_url,
             **self.env,
         }
         args = [f"--{k}={v}" for k, v in self.flags.items()]
@@ -101,24 +103,6 @@ class OperatorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-
-def wait_for(
-    fn: Callable[[], T | None], timeout: float = 60, interval: float = 0.2, what: str = ""
-) -> T:
-    """Poll `fn` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except AssertionError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 def agent_manifest(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
@@ -203,22 +187,21 @@ def condition(agent: dict[str, Any], type_: str) -> dict[str, Any]:
 
 
 def events(cluster: Cluster, namespace: str, name: str) -> list[dict[str, Any]]:
+    """The Agent's Events, oldest first, in the order `aura status --events` shows them."""
     items = cluster.core.list_namespaced_event(
         namespace, field_selector=f"involvedObject.name={name}"
     ).items
-    rows = [
-        {"reason": e.reason, "message": e.message, "type": e.type, "time": e.first_timestamp}
-        for e in items
+    return [
+        {"reason": e.reason, "message": e.message, "type": e.type, "time": e.time}
+        for e in history.ordered(cluster.api.sanitize_for_serialization(i) for i in items)
     ]
-    rows.sort(key=lambda r: r["time"])
-    return rows
 
 
 def servers_of(sandbox: Sandbox, label_value: str | None = None) -> list[dict[str, Any]]:
     """Admin views of every live sandbox server (optionally one Agent's, by UID label)."""
 
     def collect(world: Any) -> list[dict[str, Any]]:
-        from aura.sandbox.admin import server_view
+        from aura_sandbox.admin import server_view
 
         out = []
         for server in world.servers.values():

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
 from tests.operator.harness import (
     OperatorProcess,

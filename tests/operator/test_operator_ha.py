@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from aura.controller import naming
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
 from tests.operator.harness import (
     OperatorProcess,
@@ -65,8 +65,8 @@ def _alive(url: str) -> bool:
 def _orphan_server(sandbox: Sandbox, namespace: str) -> int:
     """A server labelled as ours whose Agent never existed (e.g. a lost create's leftover)."""
     rsp = httpx.post(
-        f"{sandbox.hetzner_url.rstrip('/')}/servers",
-        headers={"Authorization": f"Bearer {sandbox.hetzner_token}"},
+        f"{sandbox.ready.hetzner_url.rstrip('/')}/servers",
+        headers={"Authorization": f"Bearer {sandbox.ready.hetzner_token}"},
         json={
             "name": f"aura-{namespace}-ghost-0000000",
             "server_type": "cx22",

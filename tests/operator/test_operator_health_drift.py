@@ -12,7 +12,7 @@ from collections.abc import Callable
 import pytest
 from hcloud.servers import Server
 
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
 from tests.operator.harness import (
     OperatorProcess,
@@ -69,7 +69,7 @@ def test_drift_power_off_and_delete_behind_our_back_converge(
     start_operator()
     agent = apply_running(cluster, namespace, "drift")
     uid, first = agent["metadata"]["uid"], agent["status"]["server"]["id"]
-    hcloud = sandbox.hcloud()
+    hcloud = sandbox.ready.hcloud()
 
     hcloud.servers.power_off(Server(first))
     wait_for(

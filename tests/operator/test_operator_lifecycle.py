@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
 from tests.operator.harness import (
     OperatorProcess,
@@ -66,10 +66,12 @@ def test_lifecycle_running_stopped_running_suspended_deleted(
         assert c["reason"] and c["message"] and c["observedGeneration"] == 1
     assert "aura.dev/finalizer" in agent["metadata"]["finalizers"]
 
-    # Every phase was an Event, each saying how long the previous phase took.
-    # (Event timestamps have one-second resolution, so follow the "A -> B" chain instead.)
+    # Every phase was an Event, each saying how long the previous phase took, listed in the
+    # order they happened (microsecond eventTime), and chaining "A -> B" without a gap.
+    history = events(cluster, namespace, "alpha")
+    assert [e["reason"] for e in history if e["reason"] in PHASES] == PHASES, history
     transitions = {}
-    for e in events(cluster, namespace, "alpha"):
+    for e in history:
         found = re.fullmatch(r"(\S+) -> (\w+) after \d+\.\d+s in \S+", e["message"] or "")
         if e["reason"] in PHASES and found:
             transitions[found.group(1)] = found.group(2)

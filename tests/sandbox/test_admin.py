@@ -6,12 +6,13 @@ import hcloud
 import pytest
 import requests
 
-from aura.sandbox.harness import Sandbox
-from tests.sandbox.hetzner_support import create, eventually, running
+from aura_sandbox.harness import Sandbox
+from tests.polling import wait_for
+from tests.sandbox.hetzner_support import create, running
 
 
 def _admin(sandbox: Sandbox, method: str, path: str, **kwargs: object) -> requests.Response:
-    return requests.request(method, sandbox.admin_url + path, timeout=5, **kwargs)  # type: ignore[arg-type]
+    return requests.request(method, sandbox.ready.admin_url + path, timeout=5, **kwargs)  # type: ignore[arg-type]
 
 
 def _gateway_answers(url: str) -> bool:
@@ -33,7 +34,7 @@ def test_world_and_servers(client: hcloud.Client, sandbox: Sandbox) -> None:
     view = _admin(sandbox, "GET", f"/servers/{server.id}").json()
     assert view["user_data"] == "#cloud-config\n"
     assert view["cloud_init"] in ("running", "done")
-    assert view["gateway_url"] == f"{sandbox.base_url}/_gateway/{server.id}"
+    assert view["gateway_url"] == f"{sandbox.ready.base_url}/_gateway/{server.id}"
     assert _admin(sandbox, "GET", "/servers/1").status_code == 404
 
 
@@ -49,9 +50,13 @@ def test_configure_and_gateway(client: hcloud.Client, sandbox: Sandbox) -> None:
     assert not _gateway_answers(gateway + "/readyz")  # running, but nothing listens yet
     assert _admin(sandbox, "POST", f"/servers/{server.id}/configure", json={}).status_code == 422
     configure = _admin(
-        sandbox, "POST", f"/servers/{server.id}/configure", json={"openclaw_version": "2026.2.26"}
+        sandbox,
+        "POST",
+        f"/servers/{server.id}/configure",
+        json={"openclaw_version": "2026.2.26", "wait": True},
     )
     assert configure.json()["configured"] is True
+    assert configure.json()["mode"] == "full_install"
     ready = requests.get(gateway + "/readyz", timeout=2).json()
     assert ready["ready"] is True and ready["version"] == "2026.2.26"
     assert requests.get(gateway + "/healthz", timeout=2).json()["ok"] is True
@@ -96,8 +101,8 @@ def test_rate_limit_can_be_reconfigured(client: hcloud.Client, sandbox: Sandbox)
     _admin(sandbox, "POST", "/rate_limit", json={"capacity": 1, "refill_per_second": 0.01})
     client.locations.get_all()
     response = requests.get(
-        sandbox.hetzner_url + "/locations",
-        headers={"Authorization": f"Bearer {sandbox.hetzner_token}"},
+        sandbox.ready.hetzner_url + "/locations",
+        headers={"Authorization": f"Bearer {sandbox.ready.hetzner_token}"},
         timeout=5,
     )
     assert response.status_code == 429
@@ -105,4 +110,4 @@ def test_rate_limit_can_be_reconfigured(client: hcloud.Client, sandbox: Sandbox)
 
 def test_cloud_init_finishes(client: hcloud.Client, sandbox: Sandbox) -> None:
     server = running(client, "ci")
-    eventually(lambda: sandbox.server(server.id)["cloud_init"] == "done")
+    wait_for(lambda: sandbox.server(server.id)["cloud_init"] == "done")

@@ -9,7 +9,7 @@ import pytest
 import requests
 from hcloud import APIException
 
-from aura.sandbox.harness import Sandbox
+from aura_sandbox.harness import Sandbox
 from tests.sandbox.conftest import TIME_SCALE, Http, validated_client
 from tests.sandbox.hetzner_support import create
 from tests.sandbox.openapi import OpenApiValidator
@@ -22,7 +22,7 @@ from tests.sandbox.openapi import OpenApiValidator
 def test_bad_token_is_401(
     sandbox: Sandbox, validator: OpenApiValidator, token: str, message: str
 ) -> None:
-    client = hcloud.Client(token=token, api_endpoint=sandbox.hetzner_url)
+    client = hcloud.Client(token=token, api_endpoint=sandbox.ready.hetzner_url)
     client._client._session.hooks["response"].append(validator.requests_hook)
     if not token:
         client._client._headers = {
@@ -36,7 +36,7 @@ def test_bad_token_is_401(
 
 def test_readonly_token(sandbox: Sandbox, validator: OpenApiValidator) -> None:
     token = sandbox.config.hetzner_readonly_token
-    client = hcloud.Client(token=token, api_endpoint=sandbox.hetzner_url)
+    client = hcloud.Client(token=token, api_endpoint=sandbox.ready.hetzner_url)
     client._client._session.hooks["response"].append(validator.requests_hook)
     assert client.servers.get_all() == []
     with pytest.raises(APIException) as exc:
@@ -45,7 +45,7 @@ def test_readonly_token(sandbox: Sandbox, validator: OpenApiValidator) -> None:
 
 
 def test_unknown_route_is_404_before_auth(sandbox: Sandbox) -> None:
-    response = requests.get(sandbox.hetzner_url + "/volcanoes", timeout=5)
+    response = requests.get(sandbox.ready.hetzner_url + "/volcanoes", timeout=5)
     assert response.status_code == 404
     assert response.json()["error"] == {
         "code": "not_found",

@@ -6,9 +6,9 @@ import hcloud
 import pytest
 from hcloud import APIException
 
-from aura.sandbox.harness import Sandbox
-from aura.sandbox.lifecycle import create_server
-from aura.sandbox.world import World
+from aura_sandbox.harness import Sandbox
+from aura_sandbox.lifecycle import create_server
+from aura_sandbox.world import World
 from tests.sandbox.conftest import Http
 from tests.sandbox.hetzner_support import create
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from aura.sandbox.harness import Sandbox
-from tests.sandbox.conftest import hetzner_validator
+from aura_sandbox.harness import Sandbox
 from tests.sandbox.hetzner_support import create
-from tests.sandbox.openapi import TAILSCALE_SPEC, OpenApiValidator, SpecMismatch
+from tests.sandbox.openapi import OpenApiValidator, SpecMismatch, hetzner_spec, tailscale_spec
 
 ACTION = {
     "id": 1,
@@ -23,7 +22,7 @@ ACTION = {
 
 
 def test_path_templates_prefer_literal_segments() -> None:
-    v = hetzner_validator()
+    v = OpenApiValidator(hetzner_spec())
     assert v.template_for("/v1/servers/actions") == "/servers/actions"
     assert v.template_for("/v1/servers/7") == "/servers/{id}"
     assert v.template_for("/v1/servers/7/actions/poweron") == "/servers/{id}/actions/poweron"
@@ -40,14 +39,14 @@ def test_path_templates_prefer_literal_segments() -> None:
     ],
 )
 def test_rejects_bodies_the_spec_forbids(broken: dict[str, object]) -> None:
-    v = OpenApiValidator(hetzner_validator().spec_path)
+    v = OpenApiValidator(hetzner_spec())
     with pytest.raises(SpecMismatch):
         v.validate("GET", "/v1/actions/1", 200, {"action": broken})
     assert len(v.failures) == 1
 
 
 def test_accepts_nullable_and_error_envelopes() -> None:
-    v = OpenApiValidator(hetzner_validator().spec_path)
+    v = OpenApiValidator(hetzner_spec())
     assert v.validate("GET", "/v1/actions/1", 200, {"action": ACTION})
     error = {"error": {"code": "not_found", "message": "action not found", "details": None}}
     assert v.validate("GET", "/v1/actions/1", 404, error)
@@ -57,7 +56,7 @@ def test_accepts_nullable_and_error_envelopes() -> None:
 
 
 def test_works_with_the_tailscale_yaml_spec() -> None:
-    v = OpenApiValidator(TAILSCALE_SPEC)
+    v = OpenApiValidator(tailscale_spec())
     assert v.base_path == "/api/v2"
     assert v.validate("GET", "/api/v2/tailnet/-/keys", 200, {"keys": [{"id": "k1"}]})
     assert v.validate("GET", "/api/v2/tailnet/-/keys", 404, {"message": "not found"})
@@ -66,8 +65,8 @@ def test_works_with_the_tailscale_yaml_spec() -> None:
 
 
 def test_a_live_sandbox_response_is_checked(sandbox: Sandbox) -> None:
-    v = OpenApiValidator(hetzner_validator().spec_path)
-    client = sandbox.hcloud()
+    v = OpenApiValidator(hetzner_spec())
+    client = sandbox.ready.hcloud()
     client._client._session.hooks["response"].append(v.requests_hook)
     create(client, "checked", wait=False)
     assert v.validated == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aura.sandbox.tailnet_cloudinit import TailscaleUp, find_tailscale_up
+from aura_sandbox.tailnet_cloudinit import TailscaleUp, find_tailscale_up
 
 KEY = "tskey-auth-" + "kAbc123CNTRL-s3cr3t"
 

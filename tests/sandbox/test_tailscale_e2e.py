@@ -15,7 +15,7 @@ import hcloud
 import httpx
 import pytest
 
-from aura.sandbox.harness import Sandbox, SandboxProcess
+from aura_sandbox.harness import ReadyInfo, Sandbox, SandboxProcess
 from tests.sandbox import tailscale_openapi
 from tests.sandbox.hetzner_support import create
 from tests.sandbox.tailscale_support import cloud_config
@@ -32,7 +32,7 @@ def _check(response: httpx.Response) -> None:
         )
 
 
-def tailscale_client(info: Any) -> httpx.Client:
+def tailscale_client(info: ReadyInfo) -> httpx.Client:
     """An httpx client logged in with the sandbox's OAuth client, like the operator will be."""
     base = info.tailscale_url
     r = httpx.post(
@@ -52,7 +52,7 @@ def tailscale_client(info: Any) -> httpx.Client:
 
 @pytest.fixture
 def ts(sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with tailscale_client(sandbox) as client:
+    with tailscale_client(sandbox.ready) as client:
         yield client
 
 
@@ -91,7 +91,7 @@ def wait_decided(sandbox: Sandbox, server_name: str, timeout: float = 10.0) -> N
     """Wait until the sandbox has decided whether `server_name` joins (admin view)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        joins = httpx.get(f"{sandbox.admin_url}/tailnet/joins").json()["joins"]
+        joins = httpx.get(f"{sandbox.ready.admin_url}/tailnet/joins").json()["joins"]
         if any(j["server_name"] == server_name and j["outcome"] != "pending" for j in joins):
             return
         time.sleep(0.05)
@@ -104,7 +104,7 @@ def test_server_with_cloud_init_joins_and_follows_power(
     key = mint(ts)
     server = create(client, "agent-e2e", user_data=cloud_config(key, "aura-agent-e2e")).server
     device = wait_device(ts, "aura-agent-e2e", tags="tag:aura-agent")
-    assert device["name"] == f"aura-agent-e2e.{sandbox.tailscale_tailnet}"
+    assert device["name"] == f"aura-agent-e2e.{sandbox.ready.tailscale_tailnet}"
     assert device["authorized"] is True
     assert device["connectedToControl"] is True
 
@@ -120,7 +120,7 @@ def test_server_with_cloud_init_joins_and_follows_power(
     assert ts.delete(f"/api/v2/device/{device['nodeId']}").status_code == 200
     gone = ts.get(f"/api/v2/device/{device['nodeId']}")
     assert gone.status_code == 404
-    admin = httpx.get(f"{sandbox.admin_url}/tailnet/devices").json()
+    admin = httpx.get(f"{sandbox.ready.admin_url}/tailnet/devices").json()
     assert admin == {"devices": []}
 
 
@@ -137,20 +137,20 @@ def test_single_use_key_and_never_joins_fault(
     for hostname in ("unlucky", "loser"):
         r = ts.get("/api/v2/tailnet/-/devices", params={"hostname": hostname})
         assert r.json() == {"devices": []}
-    joins = httpx.get(f"{sandbox.admin_url}/tailnet/joins").json()["joins"]
+    joins = httpx.get(f"{sandbox.ready.admin_url}/tailnet/joins").json()["joins"]
     outcome = {j["server_name"]: (j["outcome"], j["reason"]) for j in joins}
     assert outcome["unlucky"] == ("failed", "fault device_never_joins")
     assert outcome["winner"][0] == "joined"
     assert outcome["loser"][0] == "failed"
-    world = httpx.get(f"{sandbox.admin_url}/world").json()
+    world = httpx.get(f"{sandbox.ready.admin_url}/world").json()
     assert world["tailnet"]["devices"] == 1
 
 
 def test_ephemeral_device_cleaned_up_after_its_server_is_deleted() -> None:
     # 30 simulated minutes at 0.0005 are 0.9 s; boots and joins are then a few ms.
-    with Sandbox(time_scale=0.0005) as sb, tailscale_client(sb) as ts:
+    with Sandbox(time_scale=0.0005) as sb, tailscale_client(sb.ready) as ts:
         key = mint(ts, ephemeral=True)
-        fast = sb.hcloud()
+        fast = sb.ready.hcloud()
         server = create(fast, "eph-e2e", user_data=cloud_config(key, "eph-e2e")).server
         device = wait_device(ts, "eph-e2e")
         assert device["isEphemeral"] is True
@@ -164,9 +164,9 @@ def test_ephemeral_device_cleaned_up_after_its_server_is_deleted() -> None:
 def test_tailnet_survives_a_sandbox_restart(tmp_path: Path) -> None:
     state = tmp_path / "world.json"
     args = ("--time-scale", "0.01", "--state", str(state))
-    with SandboxProcess(*args) as proc, tailscale_client(proc) as ts:
+    with SandboxProcess(*args) as proc, tailscale_client(proc.ready) as ts:
         key = mint(ts, reusable=True)
-        create(proc.hcloud(), "persisted", user_data=cloud_config(key, "persisted"))
+        create(proc.ready.hcloud(), "persisted", user_data=cloud_config(key, "persisted"))
         device = wait_device(ts, "persisted")
         assert proc.terminate() == 0
     saved = json.loads(state.read_text())
@@ -175,7 +175,7 @@ def test_tailnet_survives_a_sandbox_restart(tmp_path: Path) -> None:
     with SandboxProcess(*args) as proc:
         # Access tokens are persisted too: the operator's cached token keeps working.
         r = httpx.get(
-            f"{proc.tailscale_url}/api/v2/device/{device['nodeId']}",
+            f"{proc.ready.tailscale_url}/api/v2/device/{device['nodeId']}",
             headers=ts.headers,
         )
         _check(r)

@@ -45,6 +45,7 @@ async def test_create_returns_the_secret_once(ts: TailscaleSandbox) -> None:
     assert re.fullmatch(r"k[A-Za-z0-9]+CNTRL", key["id"])
     assert key["key"].startswith(f"tskey-auth-{key['id']}-")
     assert when(key["expires"]) - when(key["created"]) == timedelta(hours=1)
+    assert (key["keyType"], key["expirySeconds"]) == ("auth", 3600)
     assert key["capabilities"] == {
         "devices": {
             "create": {
@@ -103,6 +104,9 @@ async def test_zero_expiry_means_the_90_day_default(ts: TailscaleSandbox) -> Non
     assert r.status_code == 200
     for body in (key, r.json()):
         assert when(body["expires"]) - when(body["created"]) == timedelta(days=90)
+        assert body["expirySeconds"] == 90 * 86400
+    listed = (await ts.api.get(f"/api/v2/tailnet/-/keys/{key['id']}")).json()
+    assert (listed["keyType"], listed["expirySeconds"]) == ("auth", 90 * 86400)
 
 
 async def test_defaults_are_single_use_not_ephemeral_not_preauthorized(

@@ -12,7 +12,7 @@ from aura.controller.driver import merge_patch
 from aura.controller.naming import server_labels, server_name
 from aura.controller.reconcile.cloudinit import CloudInit, render
 from aura.models import Condition, DesiredState, Phase
-from aura.sandbox.tailnet_cloudinit import find_tailscale_up
+from aura_sandbox.tailnet_cloudinit import find_tailscale_up
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -16,5 +16,7 @@ Module map (each module's docstring states its contract):
                 `apply` (compare-and-set on an existing Agent), `creation` (the Agent of a
                 checkout), `early` (states that arrive before their checkout), `grace` (the
                 past-due sweep); `lru` bounds their memories.
+- `limits`, `protocol`: bounds on bodies, read deadlines, connections and streams (hostile
+  or buggy clients), at the request and the transport level.
 - `webhook`, `status_api`, `views`, `sse`, `metrics`, `app`, `cli`: the HTTP surface.
 """

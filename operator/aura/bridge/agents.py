@@ -44,6 +44,7 @@ from aura.bridge.errors import (
     Permanent,
     Retryable,
 )
+from aura.history import Entry, ordered, read_events
 from aura.models import GROUP, PLURAL, VERSION
 
 LABEL_CUSTOMER = "aura.dev/stripe-customer"
@@ -249,6 +250,13 @@ class AgentStore:
             item.setdefault("apiVersion", f"{GROUP}/{VERSION}")
             item.setdefault("kind", "Agent")
         return [Agent.of(item) for item in items]
+
+    async def history(self, namespace: str, name: str) -> list[Entry]:
+        """The Agent's Events in the order they happened (`aura.history`)."""
+        events = await self._call(
+            read_events(self.api, namespace, name, request_timeout=REQUEST_TIMEOUT)
+        )
+        return ordered(events)
 
     def remember(self, subscription_id: str, agents: list[Agent]) -> None:
         self._index[subscription_id] = [a.key for a in agents]

@@ -2,6 +2,7 @@
 
 The caller owns the Kubernetes `ApiClient` and the `StripeApi`; the app's lifespan owns the
 Agent watch (SSE) and, when a grace period is configured, the periodic past-due sweep.
+Every request first passes `limits.RequestLimits` (body size, webhook concurrency).
 Routes: the webhook (`webhook`), the status API (`status_api`), `/healthz` (the process is
 up), `/readyz` (the Agent watch is synced with the apiserver), `/metrics`, `/openapi.json`.
 """
@@ -23,6 +24,7 @@ from aura import __version__
 from aura.bridge import status_api, webhook
 from aura.bridge.agents import AgentStore
 from aura.bridge.config import BridgeConfig
+from aura.bridge.limits import RequestLimits
 from aura.bridge.metrics import Metrics
 from aura.bridge.processor import Processor
 from aura.bridge.sse import AgentWatcher
@@ -79,6 +81,12 @@ def create_app(
     app.state.processor = processor
     app.state.watcher = watcher
     app.state.metrics = metrics
+    app.add_middleware(
+        RequestLimits,
+        limits=config.limits,
+        webhook_path=webhook.WEBHOOK_PATH,
+        refused=metrics.refuse,
+    )
     app.include_router(webhook.router(config, processor, metrics))
     app.include_router(status_api.router(config, store, watcher, metrics))
 

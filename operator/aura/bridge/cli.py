@@ -2,6 +2,9 @@
 environment). Kubernetes credentials come from `KUBECONFIG` (or ~/.kube/config), else from the
 in-cluster service account. Refuses to start without a webhook secret or API tokens, so a
 misconfigured deployment fails loudly instead of answering 400 to every genuine event.
+
+The server is uvicorn with `protocol.guarded_protocol` (deadlines, connection and header caps)
+and the app's `limits.RequestLimits` (bodies, webhook concurrency); every bound is a flag below.
 """
 
 from __future__ import annotations
@@ -10,11 +13,14 @@ import asyncio
 import gc
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 import uvicorn
+
+from aura.bridge.limits import Limits, LogRateLimit
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +53,20 @@ async def _serve(host: str, port: int, overrides: dict[str, Any]) -> None:
     )
     if stripe_api is None:
         log.warning("STRIPE_API_KEY is not set: states come from the events' own objects")
+    from aura.bridge.protocol import guarded_protocol
+
     app = create_app(config, api, stripe_api)  # type: ignore[arg-type]
-    server_config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    limits = config.limits
+    server_config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        http=guarded_protocol(limits, app.state.metrics.refuse),
+        backlog=limits.backlog,
+        timeout_keep_alive=limits.keepalive_timeout,
+    )
     server_config.load()  # imports the protocol modules now, so the freeze below covers them
     # Everything imported or built so far lives as long as the process. Frozen, it is never
     # scanned again: each full collection over it (~110,000 objects) stalled every request in
@@ -62,6 +80,49 @@ async def _serve(host: str, port: int, overrides: dict[str, Any]) -> None:
         if stripe_api is not None:
             await stripe_api.close()
         await api.close()  # type: ignore[attr-defined]
+
+
+_DEFAULTS = Limits()
+_LIMIT_FLAGS: list[tuple[str, type, str]] = [
+    ("max_body_bytes", int, "Largest webhook body; a larger one is answered 413 unread."),
+    ("max_inflight_webhooks", int, "Webhook requests in progress; more are answered 503."),
+    ("max_buffered_bytes", int, "Webhook body bytes held at once; past it, 503."),
+    ("max_connections", int, "Open connections; requests on more are answered 503."),
+    ("header_timeout", float, "Seconds to receive a request line and headers (else 408)."),
+    ("body_timeout", float, "Seconds to receive a body after its headers (else 408)."),
+    ("max_header_bytes", int, "Largest request line plus headers (else 431)."),
+    ("max_requests_per_connection", int, "Requests per keep-alive connection, then close."),
+    ("max_streams_per_token", int, "Open event streams per API token; more get 429."),
+    ("stream_idle_timeout", float, "Seconds an event stream may go without a change."),
+]
+
+
+def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    for name, kind, text in reversed(_LIMIT_FLAGS):
+        bound = click.IntRange(min=0) if kind is int else click.FloatRange(min=0)
+        flag = "--" + name.replace("_", "-")
+        func = click.option(
+            flag,
+            name,
+            type=bound,
+            default=getattr(_DEFAULTS, name),
+            show_default=True,
+            help=f"{text} 0 = no limit.",
+        )(func)
+    func = click.option(
+        "--keepalive-timeout",
+        type=click.IntRange(min=1),
+        default=_DEFAULTS.keepalive_timeout,
+        show_default=True,
+        help="Seconds an idle keep-alive connection stays open.",
+    )(func)
+    return click.option(
+        "--backlog",
+        type=click.IntRange(min=1),
+        default=_DEFAULTS.backlog,
+        show_default=True,
+        help="Connections the kernel queues before they are accepted.",
+    )(func)
 
 
 @click.command("bridge")
@@ -81,6 +142,7 @@ async def _serve(host: str, port: int, overrides: dict[str, Any]) -> None:
     help="Re-read each subscription from Stripe instead of trusting the event's object.",
 )
 @click.option("--log-format", type=click.Choice(["json", "text"]), default="json")
+@_limit_options
 def command(
     host: str,
     port: int,
@@ -89,6 +151,7 @@ def command(
     past_due_grace: float | None,
     reread: bool,
     log_format: str,
+    **limits: Any,
 ) -> None:
     """Run the Stripe webhook bridge and the agent status API."""
     from aura.bridge.config import load_plans
@@ -98,11 +161,21 @@ def command(
     # Both log every request at INFO: noise, and measurable latency at hundreds of events/s.
     for noisy in ("httpx", "httpcore", "stripe"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # uvicorn logs one warning per malformed request: one line per message per 10 s instead.
+    logging.getLogger("uvicorn.error").addFilter(LogRateLimit(interval=10.0))
+    budget, largest = limits["max_buffered_bytes"], limits["max_body_bytes"]
+    if budget and largest and budget < largest:
+        raise click.BadParameter(
+            f"{budget} is below --max-body-bytes {largest}, so the largest allowed body could "
+            "never be received: raise it or lower --max-body-bytes",
+            param_hint="--max-buffered-bytes",
+        )
     overrides: dict[str, Any] = {
         "default_namespace": default_namespace,
         "plans": load_plans(plans) if plans else None,
         "past_due_grace": past_due_grace,
         "reread_subscription": reread,
+        "limits": Limits(**limits),
     }
     try:
         import uvloop

@@ -13,6 +13,8 @@ Environment (flags override where both exist):
 - `AURA_BRIDGE_PAST_DUE_GRACE`  seconds an Agent keeps running while `past_due` (default 0).
 - `AURA_STRIPE_LIVEMODE`   `true`/`false`; default: true only for an `sk_live_` key.
 
+Limits against hostile or buggy clients (`limits.Limits`) are flags only; see `aura bridge --help`.
+
 `BridgeConfig.__repr__` hides every secret, so logging a config is safe.
 """
 
@@ -29,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from aura.bridge.limits import Limits
 from aura.models import RuntimeSpec, ServerSpec
 
 DEFAULT_TOLERANCE = 300
@@ -106,6 +109,8 @@ class BridgeConfig:
     write_deadline: float = 8.0
     """Seconds to keep retrying Kubernetes writes before answering 503 (Stripe then retries)."""
     grace_sweep_interval: float = 30.0
+    limits: Limits = field(default_factory=Limits)
+    """Bounds on body sizes, read deadlines, connections and streams (see `limits`)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> BridgeConfig:

@@ -7,6 +7,11 @@ test process). Served at `/metrics`.
 - `aura_bridge_stripe_read_seconds`, `aura_bridge_kube_write_seconds`: the two remote calls on
   the webhook's critical path (subscription re-read, Agent create/patch), failures included.
 - `aura_bridge_sse_clients`: open Server-Sent Events streams.
+- `aura_bridge_webhook_rejected_total{reason}`: deliveries refused as not genuine (bad or missing
+  signature, malformed event); `reason` is one of `signature.InvalidWebhook`'s fixed reasons.
+- `aura_bridge_http_refused_total{reason}`: requests refused by a limit (`limits`, `protocol`):
+  `body_too_large`, `busy`, `too_many_connections`, `header_timeout`, `body_timeout`,
+  `headers_too_large`, `too_many_streams`. Refusals are counted here, never logged one by one.
 """
 
 from __future__ import annotations
@@ -43,6 +48,22 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.rejected = Counter(
+            "aura_bridge_webhook_rejected",
+            "Webhook deliveries refused as not genuine, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "aura_bridge_http_refused",
+            "Requests refused by a limit on size, time or concurrency, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.sse_clients = Gauge(
             "aura_bridge_sse_clients", "Open Server-Sent Events streams.", registry=self.registry
         )
+
+    def refuse(self, reason: str) -> None:
+        """Count one request refused by a limit."""
+        self.refused.labels(reason).inc()

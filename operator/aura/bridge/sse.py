@@ -8,7 +8,9 @@ bounded: a client too slow to drain it is disconnected rather than growing memor
 
 `stream()` renders one subscription as `text/event-stream`: first `snapshot` events for the
 current state, then `change` events, and a comment line every `keepalive` seconds so proxies
-keep the connection open.
+keep the connection open. With `idle_timeout`, a stream that carried no event for that long
+ends (an EventSource reconnects by itself, re-authenticating): a dashboard that leaks streams
+cannot hold them forever.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,10 +143,16 @@ class AgentWatcher:
                         self._observe(event["type"], obj)
 
     async def stream(
-        self, matches: Filter, keepalive: float = 15.0, limit: int | None = None
+        self,
+        matches: Filter,
+        keepalive: float = 15.0,
+        limit: int | None = None,
+        idle_timeout: float = 0,
     ) -> AsyncIterator[str]:
-        """SSE text for one subscription; ends after `limit` change events if given."""
+        """SSE text for one subscription; ends after `limit` change events if given, or after
+        `idle_timeout` seconds without one (0: never)."""
         sub = self.subscribe(matches)
+        last = time.monotonic()
         try:
             for key in sorted(self.objects):
                 view = AgentView.of(self.objects[key])
@@ -151,15 +160,23 @@ class AgentWatcher:
                     yield _sse("snapshot", view)
             sent = 0
             while limit is None or sent < limit:
+                wait = keepalive
+                if idle_timeout:
+                    left = last + idle_timeout - time.monotonic()
+                    if left <= 0:
+                        return
+                    wait = min(wait, left)
                 try:
-                    item = await asyncio.wait_for(sub.queue.get(), keepalive)
+                    item = await asyncio.wait_for(sub.queue.get(), wait)
                 except TimeoutError:
-                    yield ": keepalive\n\n"
+                    if not idle_timeout or time.monotonic() < last + idle_timeout:
+                        yield ": keepalive\n\n"
                     continue
                 if item is None:
                     return
                 yield _sse(*item)
                 sent += 1
+                last = time.monotonic()
         finally:
             self.unsubscribe(sub)
 

@@ -2,30 +2,38 @@
 
 - `GET /v1/agents?customer=cus_...`          the customer's Agents;
 - `GET /v1/agents/{namespace}/{name}`         one Agent (404 if absent);
+- `GET /v1/agents/{namespace}/{name}/history` its Kubernetes Events in the order they happened;
 - `GET /v1/agents/{namespace}/{name}/events`  SSE: its phase changes (404 if absent);
 - `GET /v1/customers/{customer}/events`       SSE: phase changes of the customer's Agents.
 
 Tokens are compared in constant time against every configured token; a missing or wrong
 token is a 401 that does not say which. Reads go to the apiserver; a transient failure there
 is a 503 with a short message.
+
+Event streams are bounded per token (`limits.max_streams_per_token` open at once; more are a
+429) and end after `limits.stream_idle_timeout` seconds without a change, so one dashboard bug
+cannot exhaust the bridge. No route takes a request body (`limits.RequestLimits` refuses one).
 """
 
 # No `from __future__ import annotations`: FastAPI must evaluate the annotations of the
 # nested route functions, which refer to the local `bearer` dependency.
 import hmac
+from collections import Counter
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.types import Receive, Scope, Send
 
 from aura.bridge.agents import LABEL_CUSTOMER, Agent, AgentStore
 from aura.bridge.config import BridgeConfig
 from aura.bridge.errors import BridgeError
 from aura.bridge.metrics import Metrics
 from aura.bridge.sse import AgentWatcher
-from aura.bridge.views import AgentView
+from aura.bridge.views import AgentView, EventView, HistoryView
 from aura.models import CUSTOMER_ID_PATTERN
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
@@ -52,6 +60,20 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class _Stream(StreamingResponse):
+    """A streaming response that gives its slot back however it ends, even unstarted."""
+
+    def __init__(self, content: Any, release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
 def _sse_response(description: str) -> dict[int | str, dict[str, Any]]:
     return {
         200: {"description": description, "content": {SSE_MEDIA: {"schema": {"type": "string"}}}},
@@ -64,19 +86,26 @@ def router(
 ) -> APIRouter:
     bearer = HTTPBearer(auto_error=False, description="A token from AURA_API_TOKENS")
     tokens = [t.encode() for t in config.api_tokens]
+    limits = config.limits
+    open_streams: Counter[int] = Counter()  # by index of the token in `tokens`
 
     def authorized(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
+    ) -> int:
+        """The index of the matching token; 401 if none matches."""
         given = credentials.credentials.encode() if credentials else b""
         # Check every token so the time taken says nothing about which one nearly matched.
-        ok = False
-        for token in tokens:
-            ok |= hmac.compare_digest(given, token)
-        if not (given and ok):
+        match = -1
+        for i, token in enumerate(tokens):
+            if hmac.compare_digest(given, token):
+                match = i
+        if not given or match < 0:
             raise HTTPException(
                 401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
+        return match
+
+    Caller = Annotated[int, Depends(authorized)]
 
     api = APIRouter(
         dependencies=[Depends(authorized)],
@@ -113,17 +142,45 @@ def router(
     async def get_agent(namespace: Namespace, name: Name) -> AgentView:
         return AgentView.of((await _get(namespace, name)).obj)
 
-    def _stream(matches: Any) -> StreamingResponse:
+    @api.get(
+        "/v1/agents/{namespace}/{name}/history",
+        response_model=HistoryView,
+        summary="An agent's Kubernetes Events, oldest first, in the order they happened",
+        responses={404: {"model": ErrorBody, "description": "No such agent"}},
+    )
+    async def agent_history(namespace: Namespace, name: Name) -> HistoryView:
+        await _get(namespace, name)
+        try:
+            entries = await store.history(namespace, name)
+        except BridgeError:
+            raise HTTPException(503, "kubernetes API unavailable") from None
+        return HistoryView(namespace=namespace, name=name, items=[EventView.of(e) for e in entries])
+
+    def _stream(caller: int, matches: Any) -> StreamingResponse:
+        cap = limits.max_streams_per_token
+        if cap and open_streams[caller] >= cap:
+            metrics.refuse("too_many_streams")
+            raise HTTPException(
+                429, f"at most {cap} open event streams per token", headers={"Retry-After": "5"}
+            )
+        open_streams[caller] += 1
+
+        def release() -> None:
+            open_streams[caller] -= 1
+            if not open_streams[caller]:
+                del open_streams[caller]
+
         async def body() -> Any:
             metrics.sse_clients.inc()
             try:
-                async for chunk in watcher.stream(matches):
+                async for chunk in watcher.stream(matches, idle_timeout=limits.stream_idle_timeout):
                     yield chunk
             finally:
                 metrics.sse_clients.dec()
 
-        return StreamingResponse(
+        return _Stream(
             body(),
+            release,
             media_type=SSE_MEDIA,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -132,21 +189,29 @@ def router(
         "/v1/agents/{namespace}/{name}/events",
         summary="Server-Sent Events: this agent's phase changes",
         response_class=StreamingResponse,
-        responses={**_sse_response("An event stream"), 404: {"description": "No such agent"}},
+        responses={
+            **_sse_response("An event stream"),
+            404: {"description": "No such agent"},
+            429: {"description": "Too many open event streams for this token"},
+        },
     )
-    async def agent_events(namespace: Namespace, name: Name) -> StreamingResponse:
+    async def agent_events(namespace: Namespace, name: Name, caller: Caller) -> StreamingResponse:
         await _get(namespace, name)
-        return _stream(lambda v: v.namespace == namespace and v.name == name)
+        return _stream(caller, lambda v: v.namespace == namespace and v.name == name)
 
     @api.get(
         "/v1/customers/{customer}/events",
         summary="Server-Sent Events: phase changes of a customer's agents",
         response_class=StreamingResponse,
-        responses=_sse_response("An event stream"),
+        responses={
+            **_sse_response("An event stream"),
+            429: {"description": "Too many open event streams for this token"},
+        },
     )
     async def customer_events(
         customer: Annotated[str, Path(pattern=CUSTOMER_PATTERN, max_length=63)],
+        caller: Caller,
     ) -> StreamingResponse:
-        return _stream(lambda v: v.customer_id == customer)
+        return _stream(caller, lambda v: v.customer_id == customer)
 
     return api

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from aura.bridge.agents import ANNOTATION_EVENT_CREATED, ANNOTATION_EVENT_ID, LABEL_CUSTOMER
+from aura.history import Entry
 
 
 class _View(BaseModel):
@@ -82,3 +83,33 @@ class AgentView(_View):
 
     def wire(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
+
+
+class EventView(_View):
+    """One entry of an Agent's history: a Kubernetes Event about it."""
+
+    time: str | None = None
+    type: str
+    reason: str
+    message: str
+    reporter: str
+
+    @classmethod
+    def of(cls, entry: Entry) -> EventView:
+        # Microseconds always shown, so clients can order entries by `time` as well.
+        when = entry.time.isoformat(timespec="microseconds") if entry.time else None
+        return cls(
+            time=when,
+            type=entry.type,
+            reason=entry.reason,
+            message=entry.message,
+            reporter=entry.reporter,
+        )
+
+
+class HistoryView(_View):
+    """An Agent's Events, oldest first, in the order they happened."""
+
+    namespace: str
+    name: str
+    items: list[EventView]

@@ -6,7 +6,10 @@ Answers:
 - 400 `{"error": <short reason>}` for a missing/bad/expired signature, a body that is not a
   well-formed event, or the wrong `livemode`; nothing is changed;
 - 503 when the Kubernetes write could not be made within the deadline, so Stripe retries.
-Only known event types are used as metric labels (see `metrics`).
+Only known event types are used as metric labels (see `metrics`). Rejections are counted by
+reason in `aura_bridge_webhook_rejected_total`; this module's log lines are rate-limited (one
+per message per 10 s, with the count of the others), so forged traffic cannot flood the logs.
+Body size and concurrency are bounded before this handler runs (`limits`).
 """
 
 from __future__ import annotations
@@ -19,12 +22,15 @@ from fastapi.responses import JSONResponse
 
 from aura.bridge.config import BridgeConfig
 from aura.bridge.errors import BridgeError
+from aura.bridge.limits import LogRateLimit
 from aura.bridge.mapping import EVENT_ROUTES
 from aura.bridge.metrics import Metrics
 from aura.bridge.processor import Outcome, Processor
 from aura.bridge.signature import InvalidWebhook, parse_event
 
 log = logging.getLogger(__name__)
+log.addFilter(LogRateLimit(interval=10.0))
+WEBHOOK_PATH = "/v1/stripe/webhook"
 
 
 def router(config: BridgeConfig, processor: Processor, metrics: Metrics) -> APIRouter:
@@ -32,7 +38,7 @@ def router(config: BridgeConfig, processor: Processor, metrics: Metrics) -> APIR
     api = APIRouter()
 
     @api.post(
-        "/v1/stripe/webhook",
+        WEBHOOK_PATH,
         tags=["stripe"],
         summary="Receive a Stripe webhook event",
         responses={
@@ -56,6 +62,7 @@ def router(config: BridgeConfig, processor: Processor, metrics: Metrics) -> APIR
                 )
             except InvalidWebhook as exc:
                 metrics.events.labels(label, "rejected").inc()
+                metrics.rejected.labels(exc.reason).inc()
                 log.warning("webhook rejected: %s", exc.reason)
                 return JSONResponse({"error": exc.reason}, status_code=400)
             label = event.type if event.type in EVENT_ROUTES else "other"

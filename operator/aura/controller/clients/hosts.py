@@ -2,16 +2,14 @@
 
 In production there is no API for either: cloud-init is done enough to start configuring once
 sshd answers (the playbook then runs `cloud-init status --wait`), and the gateway is reached
-over the tailnet at `http://<tailnet IPv4>:<port>`. In sandbox mode (`AURA_SANDBOX_URL`) the
-simulated world's admin API reports both for each simulated server.
+over the tailnet at `http://<tailnet IPv4>:<port>`. Against a simulated world the operator uses
+`sandbox_world.SandboxHosts` instead (chosen once, at start-up).
 """
 
 from __future__ import annotations
 
 import asyncio
 from typing import Protocol
-
-import httpx
 
 
 class HostObserver(Protocol):
@@ -43,30 +41,3 @@ class DirectHosts:
 
     async def gateway_url(self, server_id: int, tailnet_ipv4: str | None, port: int) -> str | None:
         return f"http://{tailnet_ipv4}:{port}" if tailnet_ipv4 else None
-
-
-class SandboxHosts:
-    """Sandbox: `GET {admin_url}/servers/{id}` reports `cloud_init` and `gateway_url`."""
-
-    def __init__(self, http: httpx.AsyncClient, admin_url: str) -> None:
-        self._http = http
-        self._admin = admin_url.rstrip("/")
-
-    async def _server(self, server_id: int) -> dict[str, object] | None:
-        try:
-            response = await self._http.get(f"{self._admin}/servers/{server_id}")
-        except httpx.HTTPError:
-            return None
-        if response.status_code != 200:
-            return None
-        body = response.json()
-        return body if isinstance(body, dict) else None
-
-    async def cloud_init_done(self, server_id: int, host: str | None) -> bool:
-        server = await self._server(server_id)
-        return server is not None and server.get("cloud_init") == "done"
-
-    async def gateway_url(self, server_id: int, tailnet_ipv4: str | None, port: int) -> str | None:
-        server = await self._server(server_id)
-        url = server.get("gateway_url") if server else None
-        return str(url) if url else None

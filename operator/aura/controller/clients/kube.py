@@ -4,19 +4,28 @@ kopf owns the Agent object (watching, status patches, finalizer); this module ow
 children. Secrets are created with an ownerReference to their Agent (so a real cluster's
 garbage collector removes them with it) and labelled so they can be found; they are still
 deleted explicitly because `desiredState: deleted` keeps the Agent as a record.
+
+Like every adapter, this one raises only `aura.controller.errors` (`_classified`): the
+apiserver's answers are classified here, once, so no reconcile step imports the Kubernetes
+client.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from aiohttp import ClientError
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from aura.controller import errors
 from aura.models import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 
@@ -27,6 +36,42 @@ class AgentRef:
     namespace: str
     name: str
     uid: str
+
+
+RBAC_SOURCE = "the operator's RBAC (manifests/operator-rbac.yaml)"
+
+
+def classify(what: str, exc: ApiException) -> errors.AuraError:
+    """The `errors.*` class of an apiserver answer; messages carry the status and reason only."""
+    status = exc.status or 0
+    text = f"{what}: {exc.reason or 'error'} ({status})"
+    if status == 404:
+        return errors.NotFound(text)
+    if status == 409:
+        return errors.AlreadyExists(text)
+    if status in (401, 403):
+        return errors.InvalidCredentials(
+            f"{what}: the apiserver refused ({status})", source=RBAC_SOURCE
+        )
+    if status == 429:
+        headers: dict[str, str] = dict(exc.headers or {})
+        retry_after = headers.get("Retry-After", "")
+        delay = float(retry_after) if retry_after.isdigit() else None
+        return errors.RateLimited(text, retry_after=delay)
+    if status == 422 or (400 <= status < 500 and status != 408):
+        return errors.InvalidRequest(text, reason="KubernetesRequestRejected")
+    return errors.Retryable(text)
+
+
+@contextlib.asynccontextmanager
+async def _classified(what: str) -> AsyncIterator[None]:
+    """Turn the Kubernetes client's exceptions into `errors.*` (transport errors: Retryable)."""
+    try:
+        yield
+    except ApiException as exc:
+        raise classify(what, exc) from None
+    except (ClientError, TimeoutError) as exc:
+        raise errors.Retryable(f"{what}: {type(exc).__name__}") from None
 
 
 class SecretStore(Protocol):
@@ -42,6 +87,12 @@ class SecretStore(Protocol):
 
     async def delete(self, namespace: str, name: str) -> None:
         """Delete the Secret; a missing one counts as done."""
+        ...
+
+
+class AgentAnnotator(Protocol):
+    async def annotate_agent(self, namespace: str, name: str, key: str, value: str) -> None:
+        """Set one annotation on an Agent (a merge patch); NotFound if the Agent is gone."""
         ...
 
 
@@ -71,11 +122,10 @@ class KubeClients:
     # SecretStore
     async def get(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
-            secret = await self._core.read_namespaced_secret(name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+            async with _classified(f"read Secret {namespace}/{name}"):
+                secret = await self._core.read_namespaced_secret(name, namespace)
+        except errors.NotFound:
+            return None
         return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
 
     async def create(
@@ -101,52 +151,68 @@ class KubeClients:
             string_data=data,
         )
         try:
-            await self._core.create_namespaced_secret(owner.namespace, body)
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
+            async with _classified(f"create Secret {owner.namespace}/{name}"):
+                await self._core.create_namespaced_secret(owner.namespace, body)
+        except errors.AlreadyExists:
+            return False
         return True
 
     async def delete(self, namespace: str, name: str) -> None:
-        try:
-            await self._core.delete_namespaced_secret(name, namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        with contextlib.suppress(errors.NotFound):
+            async with _classified(f"delete Secret {namespace}/{name}"):
+                await self._core.delete_namespaced_secret(name, namespace)
 
     # EventSink
     async def post(self, agent: AgentRef, type_: str, reason: str, message: str) -> None:
+        """Post an events.k8s.io/v1 Event about `agent`, stamped with the current time to the
+        microsecond (`eventTime`), so the views order Events of the same second correctly."""
         now = datetime.now(UTC)
-        event = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{agent.name}.", namespace=agent.namespace),
-            involved_object=client.V1ObjectReference(
+        event = client.EventsV1Event(
+            # `<object>.<unix nanoseconds in hex>`, as client-go's recorder names Events: the
+            # events.k8s.io API refuses a generateName ending in a dot.
+            metadata=client.V1ObjectMeta(
+                name=f"{agent.name[:230]}.{time.time_ns():x}", namespace=agent.namespace
+            ),
+            regarding=client.V1ObjectReference(
                 api_version=API_VERSION,
                 kind=KIND,
                 name=agent.name,
                 namespace=agent.namespace,
                 uid=agent.uid,
             ),
-            reason=reason,
-            message=message[:1024],
+            # A MicroTime always written with six digits: the apiserver parses RFC3339Micro,
+            # and the client's `isoformat()` of a datetime drops the fraction when it is zero.
+            # The client passes a string through unchanged.
+            event_time=now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),  # type: ignore[arg-type]
+            reporting_controller="aura.dev/operator",
+            reporting_instance=os.environ.get("HOSTNAME", "aura-operator")[:128],
+            action="Reconcile",  # required by events.k8s.io; every Event comes from a pass
+            reason=reason[:128],
+            note=message[:1024],
             type=type_,
-            source=client.V1EventSource(component="aura-operator"),
-            reporting_component="aura.dev/operator",
-            reporting_instance=os.environ.get("HOSTNAME", "aura-operator"),
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
         )
-        await self._core.create_namespaced_event(agent.namespace, event)
+        await client.EventsV1Api(self._api).create_namespaced_event(agent.namespace, event)
+
+    # AgentAnnotator
+    async def annotate_agent(self, namespace: str, name: str, key: str, value: str) -> None:
+        body = {"metadata": {"annotations": {key: value}}}
+        # `_content_type` is honoured though missing from the stubs; without it the client
+        # would send a JSON patch, which a dict body is not.
+        merge: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+        async with _classified(f"annotate Agent {namespace}/{name}"):
+            await self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, body, **merge
+            )
 
     async def list_agents(self, namespace: str | None) -> list[dict[str, Any]]:
         """Every Agent object (as a dict) in `namespace`, or in all namespaces."""
-        if namespace:
-            result = await self._custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL
-            )
-        else:
-            result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        async with _classified("list Agents"):
+            if namespace:
+                result = await self._custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL
+                )
+            else:
+                result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
         items: list[dict[str, Any]] = result.get("items", [])
         return items
 
@@ -156,17 +222,16 @@ class KubeClients:
     ) -> dict[str, dict[str, Any]] | None:
         """kopf's keep-alive records in the (Cluster)KopfPeering `name`; None if it is missing."""
         try:
-            if namespace:
-                obj = await self._custom.get_namespaced_custom_object(
-                    "kopf.dev", "v1", namespace, "kopfpeerings", name
-                )
-            else:
-                obj = await self._custom.get_cluster_custom_object(
-                    "kopf.dev", "v1", "clusterkopfpeerings", name
-                )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+            async with _classified(f"read peering {name}"):
+                if namespace:
+                    obj = await self._custom.get_namespaced_custom_object(
+                        "kopf.dev", "v1", namespace, "kopfpeerings", name
+                    )
+                else:
+                    obj = await self._custom.get_cluster_custom_object(
+                        "kopf.dev", "v1", "clusterkopfpeerings", name
+                    )
+        except errors.NotFound:
+            return None
         records: dict[str, dict[str, Any]] = obj.get("status") or {}
         return records

@@ -47,7 +47,7 @@ class Sweeper:
             for a in agents
         ]
         uids = {r.uid for r in refs}
-        hostnames = {naming.server_name(r) for r in refs} | {
+        hostnames = {n for r in refs for n in naming.server_names(r)} | {
             a.get("spec", {}).get("tailscale", {}).get("hostname") for a in agents
         }
         now = self._clock()
@@ -69,10 +69,10 @@ class Sweeper:
                 self._op.servers.forget(server.id)
                 metrics.ORPHANS_DELETED.labels("server").inc()
                 deleted += 1
-        prefix = f"aura-{namespace}-" if namespace else "aura-"
+        prefixes = naming.name_prefixes(namespace)
         ours = set(self._op.config.default_tags)
         for device in await self._op.tailnet.list_devices():
-            if device.hostname in hostnames or not device.hostname.startswith(prefix):
+            if device.hostname in hostnames or not device.hostname.startswith(prefixes):
                 continue
             if not ours & set(device.tags):
                 continue

@@ -1,0 +1,119 @@
+"""The one adapter for a simulated world (`aura sandbox`): where to probe and how to configure.
+
+A simulated server has no sshd, no tailnet route and no Ansible target, so two things the
+operator does against real hosts are answered by the simulator's admin API instead. The
+operator chooses this adapter once, at start-up, when `--sandbox-url` is given; nothing else in
+the product knows that a simulator exists, and this module only speaks HTTP to it.
+
+Contract with the sandbox's admin API (owned by the sandbox):
+
+    GET  {admin_url}/servers/{server_id}             {"cloud_init": "done", "gateway_url": ...}
+    POST {admin_url}/servers/{server_id}/configure   {"openclaw_version": "<version>"}
+      2xx -> configured (idempotent: configuring again succeeds)
+      409 -> the server is not running yet
+
+`SimulatedConfigurator.configure()` maps 2xx to `ConfigResult(ok=True)` and 409 to
+`ConfigResult(ok=False)` with the sandbox's explanation. Network errors and other statuses raise
+`ConfigurationError` (naming only the status or the error's type), so the reconcile loop retries
+them like any transient failure. Nothing secret is sent.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from aura.configure.base import ConfigResult, ConfigTarget, ConfigurationError
+
+__all__ = ["SandboxHosts", "SimulatedConfigurator"]
+
+MESSAGE_LIMIT = 500
+
+
+class SandboxHosts:
+    """Sandbox: `GET {admin_url}/servers/{id}` reports `cloud_init` and `gateway_url`."""
+
+    def __init__(self, http: httpx.AsyncClient, admin_url: str) -> None:
+        self._http = http
+        self._admin = admin_url.rstrip("/")
+
+    async def _server(self, server_id: int) -> dict[str, object] | None:
+        try:
+            response = await self._http.get(f"{self._admin}/servers/{server_id}")
+        except httpx.HTTPError:
+            return None
+        if response.status_code != 200:
+            return None
+        try:
+            body = response.json()
+        except ValueError:
+            return None  # not the admin API's answer: nothing observed yet
+        return body if isinstance(body, dict) else None
+
+    async def cloud_init_done(self, server_id: int, host: str | None) -> bool:
+        server = await self._server(server_id)
+        return server is not None and server.get("cloud_init") == "done"
+
+    async def gateway_url(self, server_id: int, tailnet_ipv4: str | None, port: int) -> str | None:
+        server = await self._server(server_id)
+        url = server.get("gateway_url") if server else None
+        return str(url) if url else None
+
+
+class SimulatedConfigurator:
+    """Configures sandbox servers through the sandbox's admin endpoint.
+
+    `transport` is for tests (an `httpx.MockTransport`); `timeout_seconds` bounds each request.
+    """
+
+    def __init__(
+        self,
+        admin_url: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout_seconds: float = 10.0,
+    ) -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self._transport = transport
+        self._timeout = timeout_seconds
+
+    async def configure(self, target: ConfigTarget) -> ConfigResult:
+        """Mark `target`'s server configured; see the module docstring for the mapping."""
+        started = time.monotonic()
+        url = f"{self.admin_url}/servers/{target.server_id}/configure"
+        async with httpx.AsyncClient(transport=self._transport, timeout=self._timeout) as client:
+            try:
+                response = await client.post(
+                    url, json={"openclaw_version": target.openclaw_version}
+                )
+            except httpx.HTTPError as exc:
+                raise ConfigurationError(
+                    f"sandbox configure of server {target.server_id}: {type(exc).__name__}"
+                ) from None
+        took = time.monotonic() - started
+        if response.status_code == httpx.codes.CONFLICT:
+            return ConfigResult(
+                ok=False,
+                message=_conflict_message(target.server_id, response),
+                duration_seconds=took,
+            )
+        if not response.is_success:
+            raise ConfigurationError(
+                f"sandbox configure of server {target.server_id} answered {response.status_code}"
+            )
+        return ConfigResult(ok=True, duration_seconds=took)
+
+
+def _conflict_message(server_id: int, response: httpx.Response) -> str:
+    detail = ""
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            detail = str(body.get("detail") or body.get("message") or body.get("error") or "")
+    except ValueError:
+        detail = response.text
+    message = f"server {server_id} is not running yet"
+    if detail.strip():
+        message += f": {' '.join(detail.split())}"
+    return message[:MESSAGE_LIMIT]
