@@ -28,7 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
-from aura.bridge.agents import LABEL_CUSTOMER, AgentStore
+from aura.bridge.agents import LABEL_CUSTOMER, Agent, AgentStore
 from aura.bridge.config import BridgeConfig
 from aura.bridge.errors import BridgeError
 from aura.bridge.metrics import Metrics
@@ -113,7 +113,7 @@ def router(
         responses={**UNAUTHORIZED, **UNAVAILABLE},
     )
 
-    async def _get(namespace: str, name: str) -> dict[str, Any]:
+    async def _get(namespace: str, name: str) -> Agent:
         try:
             agent = await store.get(namespace, name)
         except BridgeError:
@@ -130,7 +130,7 @@ def router(
             agents = await store.select(f"{LABEL_CUSTOMER}={customer}")
         except BridgeError:
             raise HTTPException(503, "kubernetes API unavailable") from None
-        views = sorted((AgentView.of(a) for a in agents), key=lambda v: (v.namespace, v.name))
+        views = sorted((AgentView.of(a.obj) for a in agents), key=lambda v: (v.namespace, v.name))
         return AgentList(items=views)
 
     @api.get(
@@ -140,7 +140,7 @@ def router(
         responses={404: {"model": ErrorBody, "description": "No such agent"}},
     )
     async def get_agent(namespace: Namespace, name: Name) -> AgentView:
-        return AgentView.of(await _get(namespace, name))
+        return AgentView.of((await _get(namespace, name)).obj)
 
     @api.get(
         "/v1/agents/{namespace}/{name}/history",

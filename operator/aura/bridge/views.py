@@ -5,6 +5,7 @@ Only what a dashboard needs; never secrets (the runtime Secret's name is not eve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -46,7 +47,7 @@ class AgentView(_View):
     last_stripe_event_created: int | None = None
 
     @classmethod
-    def of(cls, agent: dict[str, Any]) -> AgentView:
+    def of(cls, agent: Mapping[str, Any]) -> AgentView:
         """The view of an Agent object as the apiserver returns it."""
         meta = agent.get("metadata") or {}
         spec = agent.get("spec") or {}
