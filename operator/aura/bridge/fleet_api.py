@@ -14,6 +14,7 @@ the same person. Suspension belongs to billing: no action starts a suspended Age
 
 # No `from __future__ import annotations`: FastAPI evaluates the route annotations.
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -223,8 +224,13 @@ async def _post_event(
     body = {
         "apiVersion": "events.k8s.io/v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-        "eventTime": at.isoformat(timespec="microseconds"),
+        # Named as client-go names Events (events.k8s.io refuses a generateName ending in
+        # a dot); the MicroTime always with six digits, as the apiserver parses it.
+        "metadata": {
+            "name": f"{meta['name'][:230]}.{time.time_ns():x}",
+            "namespace": meta["namespace"],
+        },
+        "eventTime": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "reportingController": REPORTER,
         "reportingInstance": "aura-bridge",
         "action": action.capitalize(),
