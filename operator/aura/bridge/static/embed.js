@@ -13,6 +13,7 @@
     "Hibernated", "Failed", "Deleting", "Deleted"];
   var ICON = { done: "\u2713", current: "\u25CF", todo: "\u25CB" };
   var WORD = { done: "done", current: "now", todo: "not yet" };
+  var SAY = { done: "done", current: "current step", todo: "not reached yet" };
 
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -142,6 +143,7 @@
         var li = el("li", { class: "aura-step aura-" + state, "data-step": step }, [
           el("span", { class: "aura-icon", "aria-hidden": "true", text: ICON[state] }),
           el("span", { class: "aura-name", text: step }),
+          el("span", { class: "aura-sr", text: " (" + SAY[state] + ")" }),
           el("span", { class: "aura-took", text: took === null ? WORD[state] :
             (state === "current" ? duration(took) + " so far" : duration(took)) }),
         ]);
