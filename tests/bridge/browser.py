@@ -135,7 +135,14 @@ def write_phase(
         namespace,
         PLURAL,
         name,
-        {"status": {"phase": phase, "phaseSince": stamp, "message": message, "conditions": [ready]}},
+        {
+            "status": {
+                "phase": phase,
+                "phaseSince": stamp,
+                "message": message,
+                "conditions": [ready],
+            }
+        },
     )
     was = previous or "(new)"
     event = {
