@@ -20,7 +20,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from kubernetes_asyncio import client
-from pydantic import BaseModel
 
 from aura.bridge import access, tokens
 from aura.bridge.access import Principal
@@ -95,11 +94,11 @@ class Fleet(_View):
     subject: str | None = None
 
 
-class ActionDone(BaseModel):
+class ActionDone(_View):
     namespace: str
     name: str
     action: str
-    desiredState: str
+    desired_state: str
     by: str
 
 
@@ -210,7 +209,7 @@ def router(config: BridgeConfig, store: AgentStore, api: client.ApiClient) -> AP
             raise HTTPException(503, f"kubernetes API: {exc}") from None
         await _post_event(api, agent, action, who, at)
         return ActionDone(
-            namespace=namespace, name=name, action=action, desiredState=desired, by=who
+            namespace=namespace, name=name, action=action, desired_state=desired, by=who
         )
 
     return routes
@@ -221,7 +220,8 @@ async def _post_event(
 ) -> None:
     """An Event recording the action; a failure is logged, the patch already holds the record."""
     meta = agent["metadata"]
-    body = {
+    # A raw dict (the client passes it through), like the status patches.
+    body: Any = {
         "apiVersion": "events.k8s.io/v1",
         "kind": "Event",
         # Named as client-go names Events (events.k8s.io refuses a generateName ending in
