@@ -135,7 +135,7 @@
   function card(view, visits, now) {
     var id = "aura-" + view.namespace + "-" + view.name;
     var since = view.phaseSince ? (now - Date.parse(view.phaseSince)) / 1000 : null;
-    var phase = view.phase || "Unknown";
+    var phase = view.phase || "No status yet";
     var steps = el("ol", { class: "aura-steps", "aria-label": "Provisioning steps" },
       STEPS.map(function (step) {
         var state = stepState(visits, view, step);
@@ -151,7 +151,7 @@
         return li;
       }));
     var now_ = el("p", { class: "aura-now" }, [
-      el("span", { class: "aura-badge aura-ph-" + phase.toLowerCase(), "data-phase": phase,
+      el("span", { class: "aura-badge aura-ph-" + (view.phase || "none").toLowerCase(),
         text: phase }),
       el("span", { class: "aura-since", text: since === null ? "" : " for " + duration(since) }),
     ]);

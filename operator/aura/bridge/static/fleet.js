@@ -72,7 +72,7 @@
       return el("tr", { "data-agent": key(r), "data-phase": r.phase || "" }, [
         el("th", { scope: "row" }, [el("a", { href: "#agent=" + key(r), text: key(r) })]),
         el("td", {}, [el("span", { class: "aura-badge aura-ph-" + (r.phase || "").toLowerCase(),
-          text: r.phase || "Unknown" })]),
+          text: r.phase || "No status yet" })]),
         el("td", { text: since(r.phaseSince) }),
         el("td", { text: r.desiredState || "" }),
         el("td", { text: r.customerId || "" }),
