@@ -152,9 +152,15 @@ async def test_fleet_page_live_filters_agent_page_and_actions(
         await shows(page, "#count:has-text('(1 of')", within=2)
         assert await page.locator(f"tr[data-agent='{ns}/fleet-two']").count() == 0
         await page.fill("#f-cus", "")
+        # The fleet is cluster-wide (other tests' Agents too): narrow to this namespace.
+        await page.select_option("#f-ns", ns)
+        assert await page.locator("tbody tr").count() == 2
         await page.select_option("#f-phase", "Configuring")
-        assert await page.locator("tbody tr").count() == 1
+        assert await page.locator("tbody tr").all_inner_texts() == [
+            await page.locator(f"tr[data-agent='{ns}/fleet-two']").inner_text()
+        ]
         await page.select_option("#f-phase", "")
+        await page.select_option("#f-ns", "")
         await page.screenshot(path=shot(tmp_path, "fleet.png"), full_page=True)
 
         # The per-Agent page: conditions, Events, phase history.
