@@ -9,16 +9,22 @@ Three kinds of bearer token are accepted:
   too, so a customer cannot probe for the names of others';
 - a signed `fleet:write` token: the fleet, plus the actions its phase allows, as `sub`.
 
-A missing, unknown, expired, tampered or retired-key token is a 401.
+A missing, unknown, expired, tampered or retired-key token is a 401. `ScopeGuard` refuses a
+customer-scoped token on every route but the customer's own before routing.
 """
 
 # No `from __future__ import annotations`: FastAPI evaluates the dependency's annotations.
+import contextlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aura.bridge import tokens
 
@@ -103,3 +109,32 @@ def dependency(operator_tokens: frozenset[str], keys: tuple[tuple[str, str], ...
         return authenticate(credentials, known, keys)
 
     return principal
+
+
+# What a customer-scoped token may reach, matched on the decoded path, so `%2F` and `..`
+# tricks end here as well; the routes then check the customer itself.
+_CUSTOMER_ROUTES = re.compile(
+    r"^/v1/agents$|^/v1/agents/[^/]+/[^/]+(/history|/events)?$|^/v1/customers/[^/]+/events$"
+)
+
+
+class ScopeGuard:
+    """ASGI middleware: a request bearing a valid customer-scoped token for any route outside
+    the customer's read routes is answered 403 before routing, public routes included (a
+    scoped token grants nothing else; no 404 tells it which paths exist)."""
+
+    def __init__(self, app: ASGIApp, keys: tuple[tuple[str, str], ...]) -> None:
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.keys and not _CUSTOMER_ROUTES.match(scope["path"]):
+            auth = Headers(scope=scope).get("authorization", "")
+            kind, _, given = auth.partition(" ")
+            if kind.lower() == "bearer" and given.startswith(tokens.PREFIX):
+                with contextlib.suppress(tokens.TokenError):
+                    if tokens.verify(self.keys, given).scope == tokens.CUSTOMER_READ:
+                        response = JSONResponse({"detail": SCOPED_OUT}, status_code=403)
+                        await response(scope, receive, send)
+                        return
+        await self.app(scope, receive, send)

@@ -22,7 +22,7 @@ from kubernetes_asyncio import client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aura import __version__
-from aura.bridge import fleet_api, status_api, ui, webhook
+from aura.bridge import access, fleet_api, status_api, ui, webhook
 from aura.bridge.agents import AgentStore
 from aura.bridge.config import BridgeConfig
 from aura.bridge.limits import RequestLimits
@@ -92,6 +92,7 @@ def create_app(
     app.include_router(status_api.router(config, store, watcher, metrics))
     app.include_router(fleet_api.router(config, store, api))
     ui.install(app)
+    app.add_middleware(access.ScopeGuard, keys=config.token_keys)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict[str, str]:
