@@ -199,7 +199,7 @@ async def test_expired_tampered_and_rotated_tokens_on_the_bridge(make_bridge: An
 async def test_minting_needs_an_operator_token_and_a_key(make_bridge: Any) -> None:
     bridge: Bridge = await make_bridge()  # no signing key configured
     answer = await bridge.http.post("/v1/tokens?customer=cus_A1", headers=bearer(TOKEN))
-    assert answer.status_code == 503 and "AURA_TOKEN_KEYS" in answer.json()["detail"]
+    assert answer.status_code == 403 and "AURA_TOKEN_KEYS" in answer.json()["detail"]
     keyed: Bridge = await make_bridge(token_keys=KEYS)
     assert (await keyed.http.post("/v1/tokens?customer=cus_A1")).status_code == 401
     too_long = await keyed.http.post(

@@ -122,7 +122,8 @@ def router(config: BridgeConfig, store: AgentStore, api: client.ApiClient) -> AP
     ) -> MintedToken:
         caller.require_fleet()
         if not config.token_keys:
-            raise HTTPException(503, "no signing key: set AURA_TOKEN_KEYS to mint tokens")
+            # Not a 5xx: the bridge is healthy, this feature is switched off.
+            raise HTTPException(403, "token minting is off: set AURA_TOKEN_KEYS to mint tokens")
         token = tokens.mint(config.token_keys, tokens.CUSTOMER_READ, customer=customer, ttl=ttl)
         claims = tokens.verify(config.token_keys, token)
         return MintedToken(token=token, expires_at=claims.expires, customer=customer)
