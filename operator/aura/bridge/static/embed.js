@@ -222,7 +222,7 @@
       if (!old || old.phase !== v.phase) {
         if (old) say.textContent = v.name + " is now " + v.phase;
         render();
-        loadHistory(v);
+        if (kind !== "snapshot") loadHistory(v);  // snapshots: refresh() reads every history
       } else render();
     }
     /* Every (re)connection starts from a fresh list: Agents deleted while the connection was
