@@ -45,6 +45,8 @@ class AgentView(_View):
     created_at: str | None = None
     last_stripe_event_id: str | None = None
     last_stripe_event_created: int | None = None
+    cost: dict[str, Any] | None = None
+    """`status.cost` as the operator writes it, when it does."""
 
     @classmethod
     def of(cls, agent: Mapping[str, Any]) -> AgentView:
@@ -79,6 +81,7 @@ class AgentView(_View):
             created_at=meta.get("creationTimestamp"),
             last_stripe_event_id=annotations.get(ANNOTATION_EVENT_ID),
             last_stripe_event_created=int(created) if created and created.isdigit() else None,
+            cost=status.get("cost") if isinstance(status.get("cost"), dict) else None,
         )
 
     def wire(self) -> dict[str, Any]:
