@@ -84,13 +84,13 @@ def main() -> int:
         env = {
             **os.environ,
             "KUBECONFIG": cluster.kubeconfig,
-            "HCLOUD_TOKEN": sandbox.hetzner_token,
-            "HCLOUD_ENDPOINT": sandbox.hetzner_url,
-            "TAILSCALE_OAUTH_CLIENT_ID": sandbox.tailscale_client_id,
-            "TAILSCALE_OAUTH_CLIENT_SECRET": sandbox.tailscale_client_secret,
-            "TAILSCALE_TAILNET": sandbox.tailscale_tailnet,
-            "TAILSCALE_BASE_URL": sandbox.tailscale_url,
-            "AURA_SANDBOX_URL": sandbox.admin_url,
+            "HCLOUD_TOKEN": sandbox.ready.hetzner_token,
+            "HCLOUD_ENDPOINT": sandbox.ready.hetzner_url,
+            "TAILSCALE_OAUTH_CLIENT_ID": sandbox.ready.tailscale_client_id,
+            "TAILSCALE_OAUTH_CLIENT_SECRET": sandbox.ready.tailscale_client_secret,
+            "TAILSCALE_TAILNET": sandbox.ready.tailscale_tailnet,
+            "TAILSCALE_BASE_URL": sandbox.ready.tailscale_url,
+            "AURA_SANDBOX_URL": sandbox.ready.admin_url,
         }
         cmd = [sys.executable, "-m", "aura", "operator", "--namespace", ns,
                "--log-level", "INFO", "--log-format", "text"]  # fmt: skip

@@ -75,16 +75,16 @@ def restore(
 
 
 def write_file(sandbox: Sandbox, server_id: int, path: str, data: bytes) -> None:
-    url = f"{sandbox.admin_url}/servers/{server_id}/disk/{path}"
+    url = f"{sandbox.ready.admin_url}/servers/{server_id}/disk/{path}"
     httpx.put(url, content=data, timeout=10).raise_for_status()
 
 
 def read_file(sandbox: Sandbox, server_id: int, path: str) -> bytes:
-    response = httpx.get(f"{sandbox.admin_url}/servers/{server_id}/disk/{path}", timeout=10)
+    response = httpx.get(f"{sandbox.ready.admin_url}/servers/{server_id}/disk/{path}", timeout=10)
     response.raise_for_status()
     return response.content
 
 
 def images(sandbox: Sandbox, selector: str = "aura.dev/managed-by=aura-operator") -> list[Any]:
     """Snapshot images as the official client lists them."""
-    return list(sandbox.hcloud().images.get_all(type=["snapshot"], label_selector=selector))
+    return list(sandbox.ready.hcloud().images.get_all(type=["snapshot"], label_selector=selector))

@@ -41,7 +41,7 @@ Start = Callable[..., OperatorProcess]
 
 def _big_disk(sandbox: Sandbox, server_id: int, gb: int) -> None:
     """Make the snapshot slow: `create_image` takes 45 s + 10 s per used GB (scaled)."""
-    url = f"{sandbox.admin_url}/servers/{server_id}/disk"
+    url = f"{sandbox.ready.admin_url}/servers/{server_id}/disk"
     httpx.put(url, json={"base_gb": gb}, timeout=10).raise_for_status()
 
 

@@ -145,7 +145,7 @@ def test_deadline_exceeded_fails_and_leaves_no_image(
     # A big disk makes the snapshot take longer than the deadline.
     import httpx
 
-    url = f"{sandbox.admin_url}/servers/{agent['status']['server']['id']}/disk"
+    url = f"{sandbox.ready.admin_url}/servers/{agent['status']['server']['id']}/disk"
     httpx.put(url, json={"base_gb": 30}, timeout=10).raise_for_status()
     checkpoint(cluster, namespace, "slow-1", "slow", mode="online", failureDeadline="3s")
     failed = wait_status(cluster, namespace, CHECKPOINT_PLURAL, "slow-1", "Failed", timeout=60)
