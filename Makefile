@@ -32,6 +32,7 @@ fmt: venv ## Format and auto-fix the code
 .PHONY: crds
 crds: venv ## Regenerate crds/ from the pydantic models
 	.venv/bin/aura crd > crds/aura.dev_agents.yaml
+	.venv/bin/aura crd --kind AgentBudget > crds/aura.dev_agentbudgets.yaml
 
 .PHONY: envtest
 envtest: ## Start the local kube-apiserver + etcd (prints the KUBECONFIG export)

@@ -8,4 +8,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 .venv/bin/mypy --strict operator/
 .venv/bin/lint-imports pyproject.toml
 .venv/bin/aura crd --check crds/aura.dev_agents.yaml
+.venv/bin/aura crd --kind AgentBudget --check crds/aura.dev_agentbudgets.yaml
 echo "lint: ok"

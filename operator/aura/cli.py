@@ -74,11 +74,18 @@ def main() -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Compare with this file instead of printing; exit 1 if it differs.",
 )
-def crd_command(check_file: Path | None) -> None:
-    """Print the Agent CustomResourceDefinition generated from the models."""
+@click.option(
+    "--kind",
+    type=click.Choice(["Agent", "AgentBudget"]),
+    default="Agent",
+    show_default=True,
+    help="Which CustomResourceDefinition.",
+)
+def crd_command(check_file: Path | None, kind: str) -> None:
+    """Print a CustomResourceDefinition generated from the models."""
     from aura.crd import render
 
-    text = render()
+    text = render(kind)
     if check_file is None:
         click.echo(text, nl=False)
         return

@@ -18,6 +18,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from aura.cost.wire import CostStatus, SubscriptionPrice
+
 GROUP = "aura.dev"
 VERSION = "v1alpha1"
 KIND = "Agent"
@@ -213,6 +215,7 @@ class BillingSpec(_Wire):
     subscription_id: Annotated[
         str | None, Field(default=None, max_length=255, pattern=SUBSCRIPTION_ID_PATTERN)
     ]
+    price: Annotated[SubscriptionPrice | None, Field(default=None)]
 
 
 class AgentSpec(_Wire):
@@ -361,6 +364,7 @@ class AgentStatus(_Wire):
             "configuration applied; a change re-runs the configurator.",
         ),
     ]
+    cost: Annotated[CostStatus | None, Field(default=None)]
 
 
 class ObjectMeta(BaseModel):

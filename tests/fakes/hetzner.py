@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
 from aura.controller import errors
-from aura.controller.clients.hetzner import ServerInfo
+from aura.controller.clients.hetzner import ServerInfo, SnapshotInfo
 
 
 class FakeHetzner:
@@ -21,6 +24,9 @@ class FakeHetzner:
         self.lose_create_response = False
         self.hide_from_next_list: set[int] = set()  # an eventually consistent list
         self._ids = itertools.count(1000)
+        self.pricing: dict[str, Any] = {"currency": "EUR", "server_types": [], "primary_ips": []}
+        self.snapshots: list[SnapshotInfo] = []
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def _enter(self, method: str) -> None:
         self.calls[method] += 1
@@ -58,6 +64,8 @@ class FakeHetzner:
             ipv6="2001:db8::/64",
             location=location,
             server_type=server_type,
+            created=self.clock(),
+            outgoing_traffic=0,
         )
         self.servers[server.id] = server
         self.user_data[server.id] = user_data
@@ -97,3 +105,12 @@ class FakeHetzner:
         self._enter("delete_server")
         self._get(server_id)
         del self.servers[server_id]
+
+    async def get_pricing(self) -> dict[str, Any]:
+        self._enter("get_pricing")
+        return self.pricing
+
+    async def list_snapshots(self, label_selector: str) -> list[SnapshotInfo]:
+        self._enter("list_snapshots")
+        key, _, value = label_selector.partition("=")
+        return [s for s in self.snapshots if s.labels.get(key) == value]

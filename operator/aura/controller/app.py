@@ -26,6 +26,7 @@ from aura.controller.clients.tailscale import TailscaleAdapter
 from aura.controller.reconcile.sweeper import Sweeper
 from aura.controller.runtime import Operator
 from aura.controller.settings import OperatorConfig, configure_kopf
+from aura.cost import runner as cost_runner
 
 log = logging.getLogger("aura.operator")
 
@@ -98,6 +99,8 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
         start_http_server(config.metrics_port)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, config)
+    cost_runner.register(registry)
+    cost = cost_runner.build(op, kube)
     settings = kopf.OperatorSettings()
     configure_kopf(settings, config)
     stop_flag: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -112,13 +115,14 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     )
     tasks = [
         asyncio.create_task(_sweep_forever(op, kube, gate)),
+        asyncio.create_task(cost_runner.refresh_forever(cost, gate)),
         asyncio.create_task(relay_stop()),
     ]
     try:
         await kopf.operator(
             registry=registry,
             settings=settings,
-            memo=SimpleNamespace(operator=op),
+            memo=SimpleNamespace(operator=op, cost=cost),
             namespaces=[config.namespace] if config.namespace else [],
             clusterwide=not config.namespace,
             # Mandatory peering under `--peering`, else standalone (one replica); peering.py.

@@ -34,6 +34,8 @@ class Reason:
     PENDING = "Pending"  # not evaluated yet in this attempt
     # ServerReady
     QUEUED = "Queued"  # waiting for a provisioning slot (--max-concurrent-provisions)
+    BUDGET_BLOCKED = "BudgetBlocked"  # an AgentBudget's BlockNew threshold holds creates back
+    PROJECT_SERVER_LIMIT = "ProjectServerLimit"  # Hetzner: resource_limit_exceeded
     CREATING = "Creating"  # create sent, server initializing
     STARTING = "Starting"  # powered on, booting
     RUNNING = "Running"
@@ -63,6 +65,10 @@ class Reason:
     INVALID_SPEC = "InvalidSpec"
 
 
+# ServerReady reasons of an Agent that waits before any server exists: phase Queued.
+QUEUED_REASONS = frozenset(
+    {Reason.QUEUED, Reason.PENDING, Reason.BUDGET_BLOCKED, Reason.PROJECT_SERVER_LIMIT}
+)
 # A Ready reason that means "this attempt is over and failed": phase Failed.
 FAILED_REASONS = frozenset({Reason.PROVISIONING_FAILED, Reason.INVALID_SPEC})
 
@@ -146,7 +152,7 @@ def derive_phase(conditions: list[Condition], desired: DesiredState) -> Phase:
             return Phase.STOPPED if desired == DesiredState.STOPPED else Phase.SUSPENDED
         return Phase.STOPPING
     if not is_true(conditions, SERVER_READY):
-        if server_reason in (Reason.QUEUED, Reason.PENDING):
+        if server_reason in QUEUED_REASONS:
             return Phase.QUEUED
         # A server configured before is being powered back on, not provisioned again.
         return Phase.STARTING if is_true(conditions, CONFIGURED) else Phase.PROVISIONING

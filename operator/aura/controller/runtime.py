@@ -21,6 +21,7 @@ from aura.controller.clients.kube import EventSink, SecretStore
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailnetApi
 from aura.controller.settings import OperatorConfig
+from aura.cost.kube import BudgetReader
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Operator:
     """Agent UIDs holding one of the `max_concurrent_provisions` slots."""
     phases: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    budgets: BudgetReader | None = None
+    """AgentBudgets, read before every create (the BlockNew gate, `aura.cost.gate`)."""
     create_attempts: dict[str, float] = field(default_factory=dict)
     """When each Agent last sent `POST /servers`: a lookup before creating again must use a
     server list fetched after it, or a server whose create response was lost is missed."""

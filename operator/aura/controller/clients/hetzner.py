@@ -17,6 +17,7 @@ import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import requests
@@ -45,6 +46,19 @@ class ServerInfo:
     ipv6: str | None = None
     location: str | None = None
     server_type: str | None = None
+    created: datetime | None = None
+    outgoing_traffic: int | None = None
+    """Bytes sent this billing period (what the cost model prices above the included volume)."""
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A snapshot image as the cost model needs it."""
+
+    id: int
+    image_size_gb: float
+    created: datetime | None
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 class HetznerApi(Protocol):
@@ -75,6 +89,14 @@ class HetznerApi(Protocol):
 
     async def delete_server(self, server_id: int) -> None:
         """Raises `errors.NotFound` when the server is already gone."""
+        ...
+
+    async def get_pricing(self) -> dict[str, Any]:
+        """The `pricing` object of `GET /pricing` (one call: every price of the project)."""
+        ...
+
+    async def list_snapshots(self, label_selector: str) -> list[SnapshotInfo]:
+        """Snapshot images with these labels (`GET /images?type=snapshot`, all pages)."""
         ...
 
 
@@ -233,6 +255,32 @@ class HcloudAdapter:
             f"delete server {server_id}", self._client.servers.delete, Server(server_id)
         )
 
+    async def get_pricing(self) -> dict[str, Any]:
+        response = await self._call("get pricing", self._client.request, "GET", "/pricing")
+        pricing: dict[str, Any] = response["pricing"]
+        return pricing
+
+    async def list_snapshots(self, label_selector: str) -> list[SnapshotInfo]:
+        images = await self._call(
+            "list snapshots",
+            self._client.images.get_all,
+            type=["snapshot"],
+            label_selector=label_selector,
+        )
+        out = []
+        for image in images:
+            data = image.data_model
+            assert data.id is not None
+            out.append(
+                SnapshotInfo(
+                    id=data.id,
+                    image_size_gb=float(data.image_size or 0.0),
+                    created=_aware(data.created),
+                    labels=dict(data.labels or {}),
+                )
+            )
+        return out
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
@@ -256,4 +304,12 @@ def _info(server: BoundServer) -> ServerInfo:
         ipv6=ipv6,
         location=location,
         server_type=server_type,
+        created=_aware(data.created),
+        outgoing_traffic=data.outgoing_traffic,
     )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -69,6 +69,11 @@ class KubeClients:
     async def close(self) -> None:
         await self._api.close()
 
+    @property
+    def api_client(self) -> client.ApiClient:
+        """The shared ApiClient, for the other Kubernetes clients of the process (cost)."""
+        return self._api
+
     # SecretStore
     async def get(self, namespace: str, name: str) -> dict[str, str] | None:
         try:

@@ -59,6 +59,9 @@ async def _run(ctx: AgentContext) -> StepResult:
     if rollback.failed_attempt_is_current(ctx):
         await rollback.finish_rollback(ctx)
         return DONE
+    held = await server.ensure_budget_allows(ctx)
+    if held is not None:
+        return held
     _begin_attempt_if_needed(ctx)
     try:
         _check_deadline(ctx)

@@ -20,6 +20,8 @@ from aura.controller.clients.hetzner import ServerInfo
 from aura.controller.conditions import FALSE, TRUE, UNKNOWN, Reason
 from aura.controller.reconcile import cleanup, cloudinit, secrets
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
+from aura.cost import gate
+from aura.cost.budget import PROJECT_LIMIT_FIX
 from aura.models import ProvisioningStatus, ServerStatus
 
 
@@ -90,9 +92,51 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
         if not ctx.op.take_provisioning_slot(uid):
             ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, "waiting for a slot")
             return Wait(ctx.config.poll_interval, "queued")
-        server = await _create(ctx)
+        try:
+            server = await _create(ctx)
+        except errors.InvalidRequest as exc:
+            if exc.reason != "ResourceLimitExceeded":
+                raise
+            return _project_limit(ctx)
     record(ctx, server)
     return DONE
+
+
+async def ensure_budget_allows(ctx: AgentContext) -> StepResult | None:
+    """Prerequisite of a create: no AgentBudget of the namespace holds new servers back.
+
+    Only an Agent without a server is gated (a new one, or one waking without its server);
+    while held it stays Queued with no provisioning attempt running, so the attempt's
+    deadline starts when the budget lets it go. Returns Wait while held, else None.
+    """
+    if ctx.status.server is not None and ctx.status.server.id is not None:
+        return None
+    if await find_server(ctx) is not None:
+        return None  # a server exists (e.g. a lost create response): adopt it, nothing new
+    why = await gate.budget_hold(ctx.op.budgets, ctx.ref.namespace)
+    if why is None:
+        return None
+    ctx.status.provisioning = None
+    ctx.op.release_provisioning_slot(ctx.ref.uid)
+    if (
+        conditions.reason_of(ctx.status.conditions, conditions.SERVER_READY)
+        != Reason.BUDGET_BLOCKED
+    ):
+        ctx.event("Warning", "BudgetBlocked", why)
+    ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.BUDGET_BLOCKED, why)
+    ctx.set(conditions.READY, FALSE, Reason.BUDGET_BLOCKED, why)
+    return Wait(ctx.config.poll_interval, "held by a budget")
+
+
+def _project_limit(ctx: AgentContext) -> StepResult:
+    """Hetzner's project server limit: wait in Queued with the fix named (not a failure)."""
+    ctx.status.provisioning = None  # the attempt restarts, with its deadline, once it can go
+    ctx.op.release_provisioning_slot(ctx.ref.uid)
+    known = conditions.reason_of(ctx.status.conditions, conditions.SERVER_READY)
+    if known != Reason.PROJECT_SERVER_LIMIT:
+        ctx.event("Warning", "ProjectServerLimit", PROJECT_LIMIT_FIX)
+    ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.PROJECT_SERVER_LIMIT, PROJECT_LIMIT_FIX)
+    return Wait(max(ctx.config.poll_interval, 30.0), "project server limit")
 
 
 async def drifted(ctx: AgentContext, message: str) -> None:
