@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from aura.bridge import mapping
+from aura.bridge import mapping, price
 from aura.bridge.agents import (
     ANNOTATION_AS_OF,
     ANNOTATION_EVENT_CREATED,
@@ -268,7 +268,13 @@ class Processor:
             return Outcome.FINAL
         changed = decision.state is not None and decision.state != current
         past_due_since = _float(annotations.get(ANNOTATION_PAST_DUE_SINCE))
-        if not changed and not observed.from_event and decision.past_due_since == past_due_since:
+        repriced = price.price_change(agent, observed.subscription)
+        if (
+            not changed
+            and not repriced
+            and not observed.from_event
+            and decision.past_due_since == past_due_since
+        ):
             # Stripe confirmed what the Agent already says: nothing to write. Most deliveries
             # (renewals, metadata updates) end here, which keeps the apiserver out of the
             # critical path. The freshness is kept in memory for the ordering check.
@@ -291,6 +297,8 @@ class Processor:
                 "desiredState": decision.state.value,
                 "desiredStateReason": decision.reason,
             }
+        if repriced:
+            patch.setdefault("spec", {}).update(repriced)
         try:
             with self.metrics.kube_write.time():
                 await self.store.patch(agent, patch)
@@ -375,7 +383,11 @@ class Processor:
             "spec": {
                 "desiredState": (decision.state or DesiredState.RUNNING).value,
                 "desiredStateReason": decision.reason,
-                "billing": {"customerId": customer, "subscriptionId": sub_id},
+                "billing": {
+                    "customerId": customer,
+                    "subscriptionId": sub_id,
+                    **price.price_change({}, observed.subscription).get("billing", {}),
+                },
                 **plan.spec_sections(),
             },
         }

@@ -26,6 +26,39 @@ class ConditionView(_View):
     last_transition_time: str | None = None
 
 
+class CostView(_View):
+    """`status.cost`'s figures (net, VAT excluded); the server history stays in the Agent."""
+
+    currency: str | None = None
+    hourly_rate: float | None = None
+    month_to_date: float | None = None
+    projected_month: float | None = None
+    revenue_month: float | None = None
+    margin: float | None = None
+    price_list_date: str | None = None
+    computed_at: str | None = None
+
+    @classmethod
+    def of(cls, cost: Any) -> CostView | None:
+        if not isinstance(cost, dict) or not cost:
+            return None
+        return cls.model_validate({k: v for k, v in cost.items() if k in _COST_KEYS})
+
+
+_COST_KEYS = frozenset(
+    {
+        "currency",
+        "hourlyRate",
+        "monthToDate",
+        "projectedMonth",
+        "revenueMonth",
+        "margin",
+        "priceListDate",
+        "computedAt",
+    }
+)
+
+
 class AgentView(_View):
     namespace: str
     name: str
@@ -44,6 +77,7 @@ class AgentView(_View):
     created_at: str | None = None
     last_stripe_event_id: str | None = None
     last_stripe_event_created: int | None = None
+    cost: CostView | None = None
 
     @classmethod
     def of(cls, agent: dict[str, Any]) -> AgentView:
@@ -78,6 +112,7 @@ class AgentView(_View):
             created_at=meta.get("creationTimestamp"),
             last_stripe_event_id=annotations.get(ANNOTATION_EVENT_ID),
             last_stripe_event_created=int(created) if created and created.isdigit() else None,
+            cost=CostView.of(status.get("cost")),
         )
 
     def wire(self) -> dict[str, Any]:
