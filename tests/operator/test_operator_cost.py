@@ -72,9 +72,9 @@ def wait_cost(cluster: Cluster, ns: str, name: str, check: Any, what: str) -> di
     return wait_for(ready, 30, what=what)
 
 
-def hours(created: datetime, until: datetime) -> int:
-    """Hetzner's rule by hand: this calendar month only, rounded up."""
-    month = until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+def hours(created: datetime, until: datetime, month: datetime | None = None) -> int:
+    """Hetzner's rule by hand: `month` (default: `until`'s) only, rounded up."""
+    month = month or until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     return math.ceil((until - max(created, month)).total_seconds() / 3600)
 
 
@@ -128,7 +128,9 @@ def test_cost_of_known_timelines(
     month_end = (parse(cost["computedAt"]).replace(day=1) + timedelta(days=32)).replace(
         day=1, hour=0, minute=0, second=0
     )
-    left = hours(created_90, month_end)
+    left = hours(
+        created_90, month_end, parse(cost["computedAt"]).replace(day=1, hour=0, minute=0, second=0)
+    )
     assert cost["projectedMonth"] == pytest.approx(
         min(left * HOURLY, MONTHLY) + min(left * IP_HOURLY, 0.632), abs=1e-4
     )
@@ -163,7 +165,8 @@ def test_cost_of_known_timelines(
         lambda c: parse(c["servers"][0]["created"]) == old_created,
         "replaced's backdated server",
     )  # fmt: skip
-    sandbox.hcloud().servers.delete(sandbox.hcloud().servers.get_by_id(old_id))
+    hc = sandbox.ready.hcloud()
+    hc.servers.delete(hc.servers.get_by_id(old_id))
     wait_phase(cluster, ns, "replaced", "Running", timeout=90)
     cost = wait_cost(
         cluster, ns, "replaced",
