@@ -69,7 +69,7 @@ def _prune(entries: list[_E], now: datetime) -> list[_E]:
 def revenue_per_month(price: SubscriptionPrice) -> float:
     """The subscription's revenue per month, in the price's major currency unit."""
     per_interval = price.unit_amount * price.quantity / 100
-    return per_interval * _MONTHS_PER_INTERVAL[price.interval.value] / price.interval_count
+    return per_interval / (_MONTHS_PER_INTERVAL[price.interval.value] * price.interval_count)
 
 
 @dataclass(frozen=True)
