@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -116,9 +115,9 @@ async def test_margin_from_a_sandbox_subscription(
         c = cost(cluster, namespace, name)
         return c if c.get("margin") is not None and c.get("servers") else None
 
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and not (priced("paying") and priced("cheap")):
-        await asyncio.sleep(0.5)
+    await asyncio.to_thread(
+        wait_for, lambda: priced("paying") and priced("cheap"), 90, what="both Agents priced"
+    )
     agent = get_agent(cluster, namespace, "paying") or {}
     # The bridge recorded the Stripe price on the Agent.
     assert agent["spec"]["billing"]["price"] == {
