@@ -18,6 +18,10 @@ from aura.cost.budget_models import BUDGET_KIND, BUDGET_PLURAL
 from aura.models import API_VERSION, GROUP, PLURAL, VERSION
 
 
+# `_content_type` is honoured by the client but missing from its stubs (as in bridge/agents.py).
+_MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+
+
 class BudgetReader(Protocol):
     async def list_budgets(self, namespace: str | None) -> list[dict[str, Any]]:
         """AgentBudget objects in `namespace` (all namespaces when None)."""
@@ -66,7 +70,7 @@ class CostKube:
                 plural,
                 name,
                 body,
-                _content_type="application/merge-patch+json",
+                **_MERGE_PATCH,
             )
         except ApiException as exc:
             if exc.status != 404:  # deleted meanwhile: nothing to record
