@@ -1,9 +1,9 @@
 """The Agent custom resource as pydantic models: the single source of truth for its schema.
 
-`crds/agent.yaml` is generated from these models (`aura crd`), so every constraint written
-here is enforced twice: by the kube-apiserver at admission (OpenAPI + CEL) and by the
-operator when it parses a spec (belt and braces: a CRD installed from an older release may
-be laxer than the code).
+`crds/aura.dev_agents.yaml` is generated from these models (`make crds`, i.e. `aura crd`),
+so every constraint written here is enforced twice: by the kube-apiserver at admission
+(OpenAPI + CEL) and by the operator when it parses a spec (belt and braces: a CRD installed
+from an older release may be laxer than the code).
 
 Field names are camelCase on the wire, as Kubernetes API conventions require; Python code
 uses snake_case attributes.
@@ -302,10 +302,25 @@ class TailnetStatus(_Wire):
 
 
 class ProvisioningStatus(_Wire):
-    """Bookkeeping of the current provisioning attempt (retry budget and deadline)."""
+    """The current provisioning attempt: its deadline, step timeouts, retry budget, failure."""
 
     attempt: Annotated[int, Field(default=0, ge=0)]
-    started_at: Annotated[datetime | None, Field(default=None)]
+    started_at: Annotated[
+        datetime | None,
+        Field(default=None, description="When the attempt began; the deadline counts from it."),
+    ]
+    step: Annotated[
+        str | None,
+        Field(
+            default=None,
+            description="The step the attempt is waiting in (server, boot, configure, tailnet, "
+            "health).",
+        ),
+    ]
+    since: Annotated[
+        datetime | None,
+        Field(default=None, description="When the attempt began waiting in `step`."),
+    ]
     failed_step: Annotated[str | None, Field(default=None)]
     failures: Annotated[
         int,
@@ -332,6 +347,14 @@ class ProvisioningStatus(_Wire):
             "failed; changing the annotation starts a new attempt.",
         ),
     ]
+    rolled_back_at: Annotated[
+        datetime | None,
+        Field(
+            default=None,
+            description="When the rollback of the failed attempt finished deleting its cloud "
+            "objects.",
+        ),
+    ]
 
 
 class AgentStatus(_Wire):
@@ -356,6 +379,17 @@ class AgentStatus(_Wire):
     server: Annotated[ServerStatus | None, Field(default=None)]
     tailscale: Annotated[TailnetStatus | None, Field(default=None)]
     provisioning: Annotated[ProvisioningStatus | None, Field(default=None)]
+    shutdown_requested_at: Annotated[
+        datetime | None,
+        Field(
+            default=None,
+            description="When the graceful shutdown was sent; the poweroff timeout counts from it.",
+        ),
+    ]
+    deleted_at: Annotated[
+        datetime | None,
+        Field(default=None, description="When every cloud object of the Agent was removed."),
+    ]
     configured_revision: Annotated[
         str | None,
         Field(

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from aura_sandbox import admin_servers, hetzner_pricing
-from aura_sandbox.admin_servers import server_view
+from aura_sandbox.admin_servers import server_view as server_view
 from aura_sandbox.config import SandboxConfig
 from aura_sandbox.faults import FaultError
 from aura_sandbox.hetzner import BUCKET_KEY

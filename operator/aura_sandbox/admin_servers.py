@@ -105,10 +105,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _view(request: web.Request, server: SimServer, status: int = 200, **extra: Any) -> Any:
-    return web.json_response(
-        {**server_view(request.app[WORLD_KEY], server), **extra}, status=status
-    )
+def _view(
+    request: web.Request, server: SimServer, status: int = 200, extra: dict[str, Any] | None = None
+) -> web.Response:
+    view = {**server_view(request.app[WORLD_KEY], server), **(extra or {})}
+    return web.json_response(view, status=status)
 
 
 def _flag(body: dict[str, Any], name: str) -> bool:
@@ -148,9 +149,9 @@ async def configure(request: web.Request) -> web.StreamResponse:
     )
     run = {"mode": mode, "duration_seconds": round(seconds * world.time_scale, 3)}
     if not wait:
-        return _view(request, server, 202, **run)
+        return _view(request, server, 202, run)
     await done
-    return _view(request, server, **run)
+    return _view(request, server, 200, run)
 
 
 async def get_disk(request: web.Request) -> web.StreamResponse:
@@ -273,11 +274,11 @@ async def restart_gateway(request: web.Request) -> web.StreamResponse:
     server = _server(request)
     wait = _flag(await _body(request), "wait")
     seconds, done = host.restart_gateway(world, server)
-    wall = round(seconds * world.time_scale, 3)
+    run = {"duration_seconds": round(seconds * world.time_scale, 3)}
     if not wait:
-        return _view(request, server, 202, duration_seconds=wall)
+        return _view(request, server, 202, run)
     await asyncio.shield(done)
-    return _view(request, server, duration_seconds=wall)
+    return _view(request, server, 200, run)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -93,12 +93,16 @@ def new_action(
 
 
 def progress(world: World, action: SimAction) -> int:
-    """Percent done: linear in elapsed time, 100 only once finished."""
+    """Percent done: linear in elapsed time, 100 only once finished. An action younger than
+    one simulated second reports 0, so the response that creates it always does (a scheduler
+    hiccup of a few milliseconds at a small time scale is not progress)."""
     if action.status != "running":
         return 100 if action.status == "success" else action.progress_done
     if not action.duration:
         return 0
     elapsed = world.loop_time() - action.started_mono
+    if elapsed < world.time_scale:
+        return 0
     return max(0, min(99, int(elapsed / action.duration * 100)))
 
 

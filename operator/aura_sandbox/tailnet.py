@@ -37,7 +37,6 @@ from aura_sandbox.tailnet_model import (
     MSG_NO_TAILNET,
     AuthKey,
     Device,
-    JoinAttempt,
     PendingJoin,
     Principal,
     TailnetError,
@@ -81,11 +80,9 @@ class Tailnet:
         self.device_store = DeviceStore(self.policy, self.timers)
         self.enrolment = Enrolment(
             world,
-            callers=self.callers,
-            policy=self.policy,
-            keys=self.key_store,
-            store=self.device_store,
-            timers=self.timers,
+            self.callers,
+            self.key_store,
+            self.device_store,
             timings=timings or TailnetTimings(),
             time_scale=time_scale,
             dns_suffix=self.dns_suffix,
@@ -103,14 +100,6 @@ class Tailnet:
         self.callers.wall_clock = clock
 
     @property
-    def tag_owners(self) -> dict[str, list[str]]:
-        return self.policy.owners
-
-    @property
-    def tokens(self) -> dict[str, Principal]:
-        return self.callers.tokens
-
-    @property
     def keys(self) -> dict[str, AuthKey]:
         return self.key_store.keys
 
@@ -121,10 +110,6 @@ class Tailnet:
     @property
     def pending(self) -> dict[int, PendingJoin]:
         return self.enrolment.pending
-
-    @property
-    def joins(self) -> list[JoinAttempt]:
-        return self.enrolment.joins
 
     # --- Callers ---------------------------------------------------------------------------
 
@@ -198,19 +183,10 @@ class Tailnet:
         return tailnet_admin.joins_summary(self.enrolment)
 
     def to_dict(self) -> dict[str, Any]:
-        return tailnet_persistence.dump(
-            self.callers, self.key_store, self.device_store, self.enrolment
-        )
+        return tailnet_persistence.dump(self.enrolment)
 
     def load_dict(self, data: dict[str, Any]) -> None:
-        tailnet_persistence.load(
-            data,
-            callers=self.callers,
-            keys=self.key_store,
-            store=self.device_store,
-            enrolment=self.enrolment,
-            timers=self.timers,
-        )
+        tailnet_persistence.load(self.enrolment, data)
 
 
 __all__ = [

@@ -39,8 +39,6 @@ from aura_sandbox.tailnet_model import (
     TailnetTimings,
     random_chars,
 )
-from aura_sandbox.tailnet_policy import TagPolicy
-from aura_sandbox.tailnet_timers import Timers
 from aura_sandbox.tailnet_world import ServerLike, WorldLike
 
 log = logging.getLogger(__name__)
@@ -50,25 +48,24 @@ JOINS_KEPT = 200
 
 
 class Enrolment:
+    """Joins, reconnects and clean-ups; devices land in `store`, keys come from `keys` (or are
+    minted through `callers` for a `tskey-client-...` secret), timers are the store's."""
+
     def __init__(
         self,
         world: WorldLike,
-        *,
         callers: Callers,
-        policy: TagPolicy,
         keys: KeyStore,
         store: DeviceStore,
-        timers: Timers,
+        *,
         timings: TailnetTimings,
         time_scale: float,
         dns_suffix: str,
     ) -> None:
         self.world = world
-        self.callers = callers
-        self.policy = policy
-        self.keys = keys
-        self.store = store
-        self.timers = timers
+        self.callers, self.keys, self.store = callers, keys, store
+        self.policy = keys.policy
+        self.timers = store.timers
         self.timings = timings
         self.time_scale = time_scale
         self.dns_suffix = dns_suffix

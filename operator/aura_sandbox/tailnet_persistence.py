@@ -9,10 +9,7 @@ from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from aura_sandbox.tailnet_callers import Callers
-from aura_sandbox.tailnet_devices import DeviceStore
 from aura_sandbox.tailnet_enrolment import Enrolment
-from aura_sandbox.tailnet_keys import KeyStore
 from aura_sandbox.tailnet_model import (
     AuthKey,
     Device,
@@ -21,7 +18,7 @@ from aura_sandbox.tailnet_model import (
     Principal,
     parse_time,
 )
-from aura_sandbox.tailnet_timers import Timers, simulated_until
+from aura_sandbox.tailnet_timers import simulated_until
 
 
 def _dump(obj: Any) -> dict[str, Any]:
@@ -32,33 +29,27 @@ def _times(d: dict[str, Any], *names: str) -> dict[str, Any]:
     return d | {n: parse_time(d.get(n)) for n in names}
 
 
-def dump(
-    callers: Callers, keys: KeyStore, store: DeviceStore, enrolment: Enrolment
-) -> dict[str, Any]:
+def dump(enrolment: Enrolment) -> dict[str, Any]:
+    """Tokens, keys, devices, pending joins and the join log of the tailnet `enrolment` serves."""
     return {
-        "tokens": [_dump(p) for p in callers.tokens.values()],
-        "keys": [_dump(k) for k in keys.keys.values()],
-        "devices": [_dump(d) for d in store.devices.values()],
+        "tokens": [_dump(p) for p in enrolment.callers.tokens.values()],
+        "keys": [_dump(k) for k in enrolment.keys.keys.values()],
+        "devices": [_dump(d) for d in enrolment.store.devices.values()],
         "pending": [_dump(p) for p in enrolment.pending.values()],
         "joins": [_dump(j) for j in enrolment.joins],
     }
 
 
-def load(
-    data: dict[str, Any],
-    *,
-    callers: Callers,
-    keys: KeyStore,
-    store: DeviceStore,
-    enrolment: Enrolment,
-    timers: Timers,
-) -> None:
+def load(enrolment: Enrolment, data: dict[str, Any]) -> None:
     """Replace the state with `data` from `dump()`, re-arming joins and clean-ups."""
-    timers.cancel_all()
-    callers.tokens = {p["token"]: Principal(**_times(p, "expires")) for p in data.get("tokens", [])}
-    keys.keys = {
+    enrolment.timers.cancel_all()
+    enrolment.callers.tokens = {
+        p["token"]: Principal(**_times(p, "expires")) for p in data.get("tokens", [])
+    }
+    enrolment.keys.keys = {
         k["id"]: AuthKey(**_times(k, "created", "expires", "revoked")) for k in data.get("keys", [])
     }
+    store = enrolment.store
     store.devices = {
         d["node_id"]: Device(**_times(d, "created", "expires", "last_seen"))
         for d in data.get("devices", [])

@@ -114,7 +114,7 @@ class HetznerState:
                 action.status, action.finished, action.progress_done = "success", now, 100
         for image in self.images.values():
             if image.status == "creating":
-                image.status = "available"
+                image.status, image.image_size = "available", image.used_gb
         for server in self.servers.values():
             server.lock_actions.clear()
             server.rebooting = server.configuring = server.gateway_restarting = False

@@ -14,6 +14,7 @@ from aura.configure.ansible import DEFAULT_ANSIBLE_DIR, AnsibleConfigurator, def
 from aura.configure.base import ConfigurationTimeout
 from aura.configure.results import module_message
 from tests.ansible.conftest import PLAYBOOKS
+from tests.polling import wait_for_async
 from tests.sshd import Sshd, keygen
 
 SECRET_ENV = {
@@ -41,15 +42,6 @@ def run_processes(marker: str) -> list[str]:
         if marker in cmdline:
             found.append(f"{entry.name}: {cmdline}")
     return found
-
-
-async def wait_for(path: Path) -> None:
-    """Wait up to 30 s for `path` to exist."""
-    async with asyncio.timeout(30):
-        while True:
-            if os.path.exists(path):  # noqa: ASYNC240 (one stat per poll)
-                return
-            await asyncio.sleep(0.1)
 
 
 async def test_success_reports_changes_and_is_idempotent(sshd: Sshd, out_dir: Path) -> None:
@@ -122,7 +114,7 @@ async def test_cancelling_kills_ansible(sshd: Sshd, out_dir: Path, tmp_path: Pat
     work.mkdir()
     c = configurator("sleep.yml", work_dir=work)
     task = asyncio.create_task(c.configure(sshd.target(extra_vars={"out_dir": str(out_dir)})))
-    await wait_for(out_dir / "started-test-agent.txt")
+    await wait_for_async((out_dir / "started-test-agent.txt").exists, within=30)
     await asyncio.sleep(0.5)  # inside the "Sleep" task now
     running = run_processes(str(work))
     assert any("ansible-playbook" in p for p in running), running

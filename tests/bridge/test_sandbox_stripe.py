@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,23 +22,9 @@ from aura.models import GROUP, PLURAL, VERSION
 from aura_sandbox.harness import Sandbox
 from tests.bridge.conftest import SECRET, TOKEN, serving
 from tests.kube import Cluster
+from tests.polling import wait_for_async
 
 pytestmark = pytest.mark.integration
-
-
-async def eventually(check: Callable[[], Any], within: float = 10.0) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -110,15 +95,15 @@ async def test_checkout_to_cancel_through_the_sandbox(
     done = await admin.post(f"/admin/stripe/checkout/{session.id}/complete")
     assert done.status_code == 200, done.text
     sub_id = done.json()["subscription"]
-    await eventually(lambda: desired(cluster, ns, "sandboxed") == "running")
+    await wait_for_async(lambda: desired(cluster, ns, "sandboxed") == "running")
 
     failed = await admin.post(f"/admin/stripe/subscriptions/{sub_id}/fail_payment", json={})
     assert failed.status_code == 200
-    await eventually(lambda: desired(cluster, ns, "sandboxed") == "suspended")
+    await wait_for_async(lambda: desired(cluster, ns, "sandboxed") == "suspended")
 
     paid = await admin.post(f"/admin/stripe/invoices/{failed.json()['id']}/pay")
     assert paid.status_code == 200
-    await eventually(lambda: desired(cluster, ns, "sandboxed") == "running")
+    await wait_for_async(lambda: desired(cluster, ns, "sandboxed") == "running")
 
     # Changes made through the Stripe API itself also produce delivered events.
     updated = await asyncio.to_thread(
@@ -127,13 +112,13 @@ async def test_checkout_to_cancel_through_the_sandbox(
     assert updated.cancel_at_period_end is True
     paused = await asyncio.to_thread(client.v1.subscriptions.pause, sub_id)
     assert paused.status == "paused"
-    await eventually(lambda: desired(cluster, ns, "sandboxed") == "stopped")
+    await wait_for_async(lambda: desired(cluster, ns, "sandboxed") == "stopped")
     resumed = await asyncio.to_thread(client.v1.subscriptions.resume, sub_id)
     assert resumed.status == "active"
-    await eventually(lambda: desired(cluster, ns, "sandboxed") == "running")
+    await wait_for_async(lambda: desired(cluster, ns, "sandboxed") == "running")
     canceled = await asyncio.to_thread(client.v1.subscriptions.cancel, sub_id)
     assert canceled.status == "canceled"
-    await eventually(lambda: desired(cluster, ns, "sandboxed") == "deleted")
+    await wait_for_async(lambda: desired(cluster, ns, "sandboxed") == "deleted")
 
     deliveries = (await admin.get("/admin/stripe/deliveries")).json()
     assert deliveries
@@ -166,7 +151,7 @@ async def test_deliveries_are_signed_and_retried() -> None:
                 sb.info["stripe_api_key"], base_addresses={"api": sb.info["stripe_url"]}
             )
             await asyncio.to_thread(client.v1.customers.create, {"name": "Retry"})
-            await eventually(lambda: len(received) >= 3, within=10)
+            await wait_for_async(lambda: len(received) >= 3, within=10)
             admin = httpx.AsyncClient(base_url=sb.ready.admin_url.removesuffix("/admin"))
             deliveries = (await admin.get("/admin/stripe/deliveries")).json()
             await admin.aclose()

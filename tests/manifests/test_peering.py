@@ -20,6 +20,7 @@ from tests.manifests.support import (
     SYSTEM_NS,
     kubectl,
 )
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -81,13 +82,15 @@ class Kopf:
             )  # fmt: skip
 
     def wait_for(self, text: str, times: int = 1, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.log.read_text().count(text) >= times:
-                return
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} not logged:\n{self.log.read_text()[-3000:]}")
+        def logged() -> bool:
+            if self.proc.poll() is not None:  # fail at once, not at the timeout
+                raise RuntimeError(f"kopf exited:\n{self.log.read_text()[-3000:]}")
+            return self.log.read_text().count(text) >= times
+
+        try:
+            wait_for(logged, timeout, 0.2, f"{text!r} logged {times} time(s)")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.log.read_text()[-3000:]}") from None
 
     def stop(self) -> None:
         if self.proc.poll() is None:

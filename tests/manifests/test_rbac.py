@@ -37,14 +37,14 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (OPERATOR, "delete", "agents.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "deletecollection", "agents.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "update", "agents.aura.dev/status", CUSTOMER_NS, False),
-    # operator: Secrets by name only
+    # operator: Secrets, watched for the runtime Secret an Agent waits for
     (OPERATOR, "get", "secrets", CUSTOMER_NS, True),
     (OPERATOR, "create", "secrets", CUSTOMER_NS, True),
     (OPERATOR, "patch", "secrets", CUSTOMER_NS, True),
     (OPERATOR, "delete", "secrets", CUSTOMER_NS, True),
-    (OPERATOR, "list", "secrets", CUSTOMER_NS, False),
-    (OPERATOR, "list", "secrets", "-A", False),
-    (OPERATOR, "watch", "secrets", "-A", False),
+    (OPERATOR, "list", "secrets", CUSTOMER_NS, True),
+    (OPERATOR, "list", "secrets", "-A", True),
+    (OPERATOR, "watch", "secrets", "-A", True),
     (OPERATOR, "update", "secrets", CUSTOMER_NS, False),
     (OPERATOR, "deletecollection", "secrets", CUSTOMER_NS, False),
     # operator: Events, create only
@@ -147,7 +147,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
     OPERATOR: {
         *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "patch")},
         *{("aura.dev", "agents/status", v) for v in ("get", "patch")},
-        *{("", "secrets", v) for v in ("get", "create", "patch", "delete")},
+        *{("", "secrets", v) for v in ("get", "list", "watch", "create", "patch", "delete")},
         ("", "events", "create"),
         ("events.k8s.io", "events", "create"),
         *{("kopf.dev", "kopfpeerings", v) for v in ("get", "list", "watch", "patch")},

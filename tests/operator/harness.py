@@ -11,8 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +21,9 @@ from aura import history
 from aura.models import GROUP, PLURAL, VERSION
 from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
+from tests.polling import wait_for
+
+__all__ = ["wait_for"]  # re-exported: the operator tests import it from here
 
 T = TypeVar("T")
 
@@ -102,24 +103,6 @@ class OperatorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-
-def wait_for(
-    fn: Callable[[], T | None], timeout: float = 60, interval: float = 0.2, what: str = ""
-) -> T:
-    """Poll `fn` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-        except AssertionError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 def agent_manifest(name: str, namespace: str, **spec: Any) -> dict[str, Any]:

@@ -75,7 +75,8 @@ def test_server_that_never_boots_rolls_back_to_failed_then_annotation_retries(
 ) -> None:
     uid, name = _apply(cluster, namespace, "noboot")
     sandbox.inject("server_never_boots", server_name=name)
-    start_operator(boot_timeout="3")
+    # A slow health timer: the retry below must be taken by the change handler at once.
+    start_operator(boot_timeout="3", health_interval="600")
     agent = wait_phase(cluster, namespace, "noboot", "Failed", timeout=60)
     ready = condition(agent, "Ready")
     assert ready["reason"] == "ProvisioningFailed"

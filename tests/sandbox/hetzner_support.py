@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import hcloud
@@ -34,11 +32,3 @@ def running(client: hcloud.Client, name: str, **kwargs: Any) -> BoundServer:
     server.reload()
     assert server.status == "running"
     return server
-
-
-def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from aura_sandbox.config import SandboxConfig
 from aura_sandbox.model import SimServer
 from aura_sandbox.tailnet import Tailnet
 from aura_sandbox.world import World
+from tests.polling import wait_for_async
 from tests.sandbox import tailscale_openapi
 
 TIME_SCALE = 0.001
@@ -135,7 +135,7 @@ class TailscaleSandbox:
 
     async def device_of(self, hostname: str, within: float = 5.0) -> dict[str, Any]:
         """Wait for the one device with this `hostname` (polling, like the operator will)."""
-        found = await wait_for(lambda: self.devices(hostname=hostname), within)
+        found = await wait_for_async(lambda: self.devices(hostname=hostname), within)
         assert len(found) == 1, found
         return found[0]
 
@@ -150,26 +150,12 @@ class TailscaleSandbox:
                     return found
             return None
 
-        decision: dict[str, Any] = await wait_for(decided, within)
+        decision: dict[str, Any] = await wait_for_async(decided, within)
         return decision
 
     async def settle(self, simulated_seconds: float) -> None:
         """Let `simulated_seconds` of sandbox time pass."""
         await asyncio.sleep(simulated_seconds * self.config.time_scale)
-
-
-async def wait_for(
-    probe: Callable[[], Awaitable[Any]], within: float = 5.0, interval: float = 0.01
-) -> Any:
-    """Poll `probe` until it returns something truthy; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s (last: {value!r})")
-        await asyncio.sleep(interval)
 
 
 @asynccontextmanager

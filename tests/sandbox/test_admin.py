@@ -7,7 +7,8 @@ import pytest
 import requests
 
 from aura_sandbox.harness import Sandbox
-from tests.sandbox.hetzner_support import create, eventually, running
+from tests.polling import wait_for
+from tests.sandbox.hetzner_support import create, running
 
 
 def _admin(sandbox: Sandbox, method: str, path: str, **kwargs: object) -> requests.Response:
@@ -109,4 +110,4 @@ def test_rate_limit_can_be_reconfigured(client: hcloud.Client, sandbox: Sandbox)
 
 def test_cloud_init_finishes(client: hcloud.Client, sandbox: Sandbox) -> None:
     server = running(client, "ci")
-    eventually(lambda: sandbox.server(server.id)["cloud_init"] == "done")
+    wait_for(lambda: sandbox.server(server.id)["cloud_init"] == "done")

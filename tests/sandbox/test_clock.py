@@ -38,7 +38,7 @@ def fclient(fast: Sandbox, validator: OpenApiValidator) -> hcloud.Client:
 
 
 def _admin(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, sb.admin_url + path, timeout=30, **kwargs)
+    return requests.request(method, sb.ready.admin_url + path, timeout=30, **kwargs)
 
 
 def _configure(sb: Sandbox, server_id: int, **body: Any) -> tuple[dict[str, Any], float]:

@@ -16,8 +16,9 @@ import pytest
 import requests
 
 from aura_sandbox.harness import Sandbox
+from tests.polling import wait_for
 from tests.sandbox.conftest import validated_client
-from tests.sandbox.hetzner_support import eventually, running
+from tests.sandbox.hetzner_support import running
 from tests.sandbox.openapi import OpenApiValidator
 
 TOKEN = "gw-" + "test-token"
@@ -36,7 +37,7 @@ def fclient(fast: Sandbox, validator: OpenApiValidator) -> hcloud.Client:
 
 
 def _admin(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, sb.admin_url + path, timeout=10, **kwargs)
+    return requests.request(method, sb.ready.admin_url + path, timeout=10, **kwargs)
 
 
 def _configured(client: hcloud.Client, sb: Sandbox, name: str) -> tuple[int, str]:
@@ -147,7 +148,7 @@ def test_unhealthy_clears_on_service_restart(fclient: hcloud.Client, fast: Sandb
 
     restart = _admin(fast, "POST", f"/servers/{server_id}/gateway/restart", json={})
     assert restart.status_code == 202 and restart.json()["gateway"] == "down"
-    eventually(lambda: _readyz(url) == 200)
+    wait_for(lambda: _readyz(url) == 200)
     assert handshake(url)["ok"] is True
 
 
@@ -237,7 +238,7 @@ def test_gateway_writes_a_heartbeat_to_the_disk(fclient: hcloud.Client, fast: Sa
         response = _admin(fast, "GET", path)
         return int(json.loads(response.content)["beats"]) if response.status_code == 200 else 0
 
-    eventually(lambda: beats() >= 3)
+    wait_for(lambda: beats() >= 3)
     # A wedged runtime stops writing it.
     _admin(fast, "PUT", f"/servers/{server_id}/health", json={"gateway": "wedged"})
     frozen = beats()

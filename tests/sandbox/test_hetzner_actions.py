@@ -10,8 +10,9 @@ from hcloud import APIException
 from hcloud.actions import ActionFailedException, ActionTimeoutException
 
 from aura_sandbox.harness import Sandbox
+from tests.polling import wait_for
 from tests.sandbox.conftest import TIME_SCALE, Http, validated_client
-from tests.sandbox.hetzner_support import create, eventually, running
+from tests.sandbox.hetzner_support import create, running
 from tests.sandbox.openapi import OpenApiValidator
 
 
@@ -50,7 +51,7 @@ def test_shutdown_only_sends_the_signal(client: hcloud.Client) -> None:
     server.reload()
     # The action is done long before the server is: it reports the signal, not the power state.
     assert server.status in ("running", "stopping")
-    eventually(lambda: client.servers.get_by_id(server.id).status == "off")
+    wait_for(lambda: client.servers.get_by_id(server.id).status == "off")
 
 
 def test_shutdown_can_leave_the_server_on(validator: OpenApiValidator) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import hcloud
 import pytest
@@ -36,7 +37,7 @@ def fclient(fast: Sandbox, validator: OpenApiValidator) -> hcloud.Client:
 
 
 def _admin(sb: Sandbox, method: str, path: str, **kwargs: object) -> requests.Response:
-    return requests.request(method, sb.admin_url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
+    return requests.request(method, sb.ready.admin_url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
 
 
 def write(sb: Sandbox, server_id: int, path: str, data: bytes) -> None:
@@ -251,10 +252,33 @@ def test_disk_and_images_survive_a_restart(fast: Sandbox) -> None:
             "images": {i.id: i.disk for i in other.hetzner.images.values()},
         }
 
-    client = fast.hcloud(poll_interval=0.01)
+    client = fast.ready.hcloud(poll_interval=0.01)
     server = running(client, "kept")
     write(fast, server.id, "/srv/bin", bytes(range(256)))
     image = _snapshot(client, server.id)
     loaded = fast.call(build)
     assert loaded["servers"] == {server.id: {"/srv/bin": bytes(range(256))}}
     assert loaded["images"] == {image.id: {"/srv/bin": bytes(range(256))}}
+
+
+def test_in_flight_snapshot_settles_across_a_restart(
+    tmp_path: Path, validator: OpenApiValidator
+) -> None:
+    """The state file keeps disks, images and prices; a snapshot that was still `creating`
+    when the sandbox stopped comes back `available`, with its size."""
+    state = tmp_path / "world.json"
+    with Sandbox(time_scale=FAST, state_file=state) as sb:
+        client = validated_client(sb, validator, poll_interval=0.01)
+        server = running(client, "persist")
+        write(sb, server.id, "/srv/marker", b"kept")
+        _admin(sb, "PUT", f"/servers/{server.id}/disk", json={"base_gb": 30})
+        image_id = server.create_image().image.id
+        assert _admin(sb, "PUT", "/pricing", json={"image_per_gb_month": 0.02}).ok
+    with Sandbox(time_scale=FAST, state_file=state) as sb:
+        client = validated_client(sb, validator, poll_interval=0.01)
+        image = client.images.get_by_id(image_id)
+        assert (image.status, image.image_size) == ("available", 30.01)  # 30 GB + 4 bytes
+        assert read(sb, server.id, "/srv/marker") == b"kept"
+        assert _admin(sb, "GET", "/pricing").json()["image_per_gb_month"] == 0.02
+        clone = create(client, "persist-clone", image=image).server
+        assert read(sb, clone.id, "/srv/marker") == b"kept"

@@ -17,7 +17,7 @@ TB = 1024**4
 
 
 def _admin(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, sb.admin_url + path, timeout=10, **kwargs)
+    return requests.request(method, sb.ready.admin_url + path, timeout=10, **kwargs)
 
 
 def _price(prices: list[dict[str, Any]], location: str) -> dict[str, Any]:

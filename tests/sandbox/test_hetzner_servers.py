@@ -11,8 +11,9 @@ from hcloud.server_types import ServerType
 from hcloud.servers.domain import ServerCreatePublicNetwork
 
 from aura_sandbox.harness import Sandbox
+from tests.polling import wait_for
 from tests.sandbox.conftest import Http
-from tests.sandbox.hetzner_support import USER_DATA, create, eventually, running
+from tests.sandbox.hetzner_support import USER_DATA, create, running
 
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGYLoVfhGIl99RW48Z9JKL3DzfmCdJAi7opmp+8xXqq4 ops"
 
@@ -53,7 +54,7 @@ def test_create_returns_all_four_keys_and_boots(client: hcloud.Client, sandbox: 
     assert view["user_data"] == USER_DATA
     assert view["cloud_init"] == "running"
     assert view["configured"] is False
-    eventually(lambda: sandbox.server(server.id)["cloud_init"] == "done")
+    wait_for(lambda: sandbox.server(server.id)["cloud_init"] == "done")
 
 
 def test_root_password_without_ssh_keys(client: hcloud.Client) -> None:

@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from aura_sandbox.tailnet_model import TailnetTimings
+from tests.polling import wait_for_async
 from tests.sandbox.tailscale_support import (
     TailscaleSandbox,
     cloud_config,
     tailscale_sandbox,
-    wait_for,
 )
 
 FAST = 0.0002
@@ -92,7 +92,7 @@ async def test_name_collision_gets_a_numeric_suffix(ts: TailscaleSandbox) -> Non
     ts.power_off(first)  # an offline device still holds its name
     ts.boot("agent-b", cloud_config(key["key"], hostname="worker"))
     ts.boot("agent-c", cloud_config(key["key"], hostname="worker"))
-    devices = await wait_for(lambda: _at_least(ts, 3, hostname="worker"))
+    devices = await wait_for_async(lambda: _at_least(ts, 3, hostname="worker"))
     names = sorted(d["name"].split(".")[0] for d in devices)
     assert names == ["worker", "worker-1", "worker-2"]
     # The OS hostname stays; only the MagicDNS name is suffixed (tailscale#6943).
@@ -127,7 +127,7 @@ async def test_expired_key_never_joins(ts: TailscaleSandbox) -> None:
         },
     )
     key = r.json()
-    await wait_for(lambda: _invalid(ts, key["id"]), within=3)
+    await wait_for_async(lambda: _invalid(ts, key["id"]), within=3)
     ts.boot("late", cloud_config(key["key"], hostname="late"))
     assert (await ts.join_outcome("late"))["outcome"] == "failed"
     assert await ts.devices() == []
@@ -174,7 +174,7 @@ async def test_power_off_goes_offline_and_power_on_reconnects(ts: TailscaleSandb
     assert (await ts.device_of("cycler"))["lastSeen"] == offline["lastSeen"]  # frozen
 
     ts.power_on(server)
-    back = await wait_for(lambda: _connected(ts, "cycler"))
+    back = await wait_for_async(lambda: _connected(ts, "cycler"))
     assert back["nodeId"] == online["nodeId"]  # the same device, no re-enrollment
     assert back["addresses"] == online["addresses"]
     assert len(await ts.devices()) == 1
@@ -207,7 +207,9 @@ async def test_ephemeral_device_is_removed_a_while_after_going_offline(
     fast.power_off(server)
     await fast.settle(GC / 10)
     assert len(await fast.devices(hostname="eph")) == 1  # not instantly (tailscale#8564)
-    await wait_for(lambda: _gone(fast, device["nodeId"]), within=GC * fast.config.time_scale * 3)
+    await wait_for_async(
+        lambda: _gone(fast, device["nodeId"]), within=GC * fast.config.time_scale * 3
+    )
 
 
 async def _gone(ts: TailscaleSandbox, node_id: str) -> bool:
@@ -237,7 +239,9 @@ async def test_deleting_servers_ephemeral_goes_later_persistent_stays(
     await fast.device_of("keep-del")
     fast.delete(eph)
     fast.delete(keep)
-    await wait_for(lambda: _gone(fast, eph_dev["nodeId"]), within=GC * fast.config.time_scale * 3)
+    await wait_for_async(
+        lambda: _gone(fast, eph_dev["nodeId"]), within=GC * fast.config.time_scale * 3
+    )
     kept = await fast.device_of("keep-del")
     assert kept["connectedToControl"] is False
     assert kept["lastSeen"]
@@ -310,7 +314,7 @@ async def test_device_list_filters(ts: TailscaleSandbox) -> None:
     both = await ts.create_key(tags=["tag:aura", "tag:aura-agent"])
     ts.boot("f1", cloud_config(eph["key"], hostname="f1"))
     ts.boot("f2", cloud_config(both["key"], hostname="f2"))
-    await wait_for(lambda: _at_least(ts, 2))
+    await wait_for_async(lambda: _at_least(ts, 2))
 
     async def hosts(**query: str) -> list[str]:
         return sorted(d["hostname"] for d in await ts.devices(**query))
@@ -363,7 +367,7 @@ async def test_state_survives_a_restart(fast: TailscaleSandbox) -> None:
         other.tailnet.load_dict(saved)
         assert other.tailnet.keys.keys() == fast.tailnet.keys.keys()
         # The pending join still happens, the offline ephemeral device is still cleaned up.
-        await wait_for(lambda: _hostnames(other, {"pending"}), within=GC * FAST * 3)
+        await wait_for_async(lambda: _hostnames(other, {"pending"}), within=GC * FAST * 3)
 
 
 async def _hostnames(ts: TailscaleSandbox, want: set[str]) -> bool:

@@ -14,8 +14,9 @@ from aura_sandbox.faults import FaultError, FaultRegistry
 from aura_sandbox.harness import Sandbox
 from aura_sandbox.model import SimServer
 from aura_sandbox.world import World
+from tests.polling import wait_for
 from tests.sandbox.conftest import validated_client
-from tests.sandbox.hetzner_support import create, eventually, running
+from tests.sandbox.hetzner_support import create, running
 from tests.sandbox.openapi import OpenApiValidator
 
 
@@ -49,7 +50,7 @@ def test_schedule_is_scaled() -> None:
         fired: list[float] = []
         started = time.monotonic()
         sb.call(lambda world: world.schedule(20.0, lambda: fired.append(time.monotonic())))
-        eventually(lambda: bool(fired), timeout=2)
+        wait_for(lambda: bool(fired), timeout=2)
         assert 0.15 <= fired[0] - started < 1.5
         # 30 simulated seconds are 0.3 s here: long enough for the cancel to arrive first on
         # a loaded machine, and the sleep outlasts it so a cancel that failed would show.
@@ -133,4 +134,4 @@ def test_autosave(tmp_path: Path, validator: OpenApiValidator) -> None:
     state = tmp_path / "auto.json"
     with Sandbox(time_scale=0.01, state_file=state, save_interval=0.05) as sb:
         create(validated_client(sb, validator), "autosaved", wait=False)
-        eventually(lambda: state.exists() and "autosaved" in state.read_text(), timeout=3)
+        wait_for(lambda: state.exists() and "autosaved" in state.read_text(), timeout=3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 import kopf
@@ -11,6 +12,8 @@ import pytest
 from aura.controller import errors, naming
 from aura.controller.clients.kube import AgentRef
 from aura.controller.clients.servercache import ServerCache
+from aura.controller.logfilter import KopfNoise
+from aura.controller.outcomes import Wait
 from aura.controller.reconcile.sweeper import Sweeper
 from aura.controller.runtime import Operator
 from aura.controller.settings import OperatorConfig
@@ -64,15 +67,31 @@ async def test_remembered_server_survives_a_list_that_started_before_it() -> Non
         (errors.InvalidCredentials("x", source="HCLOUD_TOKEN"), kopf.TemporaryError, 300.0),
         (errors.InvalidRequest("x", reason="InvalidInput"), kopf.PermanentError, None),
         (errors.StepFailed("boot", "x", reason="ServerNeverBooted"), kopf.PermanentError, None),
+        (Wait(2.5, "server starting"), kopf.TemporaryError, 2.5),
     ],
 )
 def test_to_kopf_is_the_single_mapping(
-    error: errors.AuraError, kind: type[Exception], delay: float | None
+    error: errors.AuraError | Wait, kind: type[Exception], delay: float | None
 ) -> None:
     mapped = errors.to_kopf(error, credentials_delay=300, default_delay=5)
     assert isinstance(mapped, kind)
     if delay is not None:
         assert isinstance(mapped, kopf.TemporaryError) and mapped.delay == delay
+
+
+def test_the_log_filter_lowers_exactly_the_waits_to_info() -> None:
+    wait = errors.to_kopf(Wait(1, "server starting"), credentials_delay=1, default_delay=1)
+    failure = errors.to_kopf(errors.Retryable("boom"), credentials_delay=1, default_delay=1)
+
+    def logged(exc: Exception) -> logging.LogRecord:
+        # kopf's own wording for a handler that raised a TemporaryError
+        text = f"Handler 'reconcile' failed temporarily: {exc}"
+        record = logging.LogRecord("kopf", logging.ERROR, __file__, 1, text, None, None)
+        assert KopfNoise().filter(record)
+        return record
+
+    assert logged(wait).levelno == logging.INFO
+    assert logged(failure).levelno == logging.ERROR
 
 
 async def test_sweeper_deletes_unclaimed_servers_and_devices_after_the_grace() -> None:

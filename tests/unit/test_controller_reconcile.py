@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -25,6 +26,19 @@ from tests.fakes.tailnet import FakeTailnet
 REF = AgentRef("ns", "agent", "uid-0001")
 
 
+class FakeClock:
+    """The operator's clock, moved by the test instead of by sleeping."""
+
+    def __init__(self) -> None:
+        self.at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
 class World:
     """An Operator wired to fakes, plus a helper to run passes like kopf would."""
 
@@ -34,6 +48,7 @@ class World:
         self.secrets = FakeSecrets()
         self.events = FakeEvents()
         self.configurator = FakeConfigurator()
+        self.clock = FakeClock()
         ready = httpx.MockTransport(lambda r: httpx.Response(200, json={"ready": True}))
         self.op = Operator(
             config=OperatorConfig(server_list_max_age=0, poll_interval=0, **config),
@@ -45,6 +60,7 @@ class World:
             hosts=FakeHosts(),
             configurator=self.configurator,
             http=httpx.AsyncClient(transport=ready),
+            clock=self.clock,
         )
         self.status = AgentStatus()
         self.spec = AgentSpec()
@@ -181,16 +197,17 @@ async def test_delete_continues_past_one_failure_and_finishes_on_retry() -> None
 
 
 async def test_stop_sends_shutdown_then_poweroff_after_the_timeout() -> None:
-    w = World(shutdown_timeout=0)
+    w = World(shutdown_timeout=120)
     await w.converge()
-    server_id = next(iter(w.hetzner.servers))
     w.spec = AgentSpec(desired_state=DesiredState.STOPPED)
     assert isinstance(await w.one_pass(), Wait)
     assert w.hetzner.calls["shutdown"] == 1
-    w.hetzner.servers[server_id] = w.hetzner.servers[server_id]  # still "stopping"
-    import asyncio
-
-    await asyncio.sleep(1.1)  # past the (zero) timeout at one-second resolution
+    assert w.status.shutdown_requested_at == w.clock.at
+    # The server ignores the ACPI shutdown ("stopping" forever): within the timeout, wait.
+    w.clock.advance(119)
+    assert isinstance(await w.one_pass(), Wait)
+    assert (w.hetzner.calls["shutdown"], w.hetzner.calls["power_off"]) == (1, 0)
+    w.clock.advance(2)
     await w.one_pass()
     assert w.hetzner.calls["power_off"] == 1
     assert isinstance(await w.one_pass(), Done)
@@ -199,18 +216,52 @@ async def test_stop_sends_shutdown_then_poweroff_after_the_timeout() -> None:
 
 
 async def test_provision_deadline_rolls_back_whatever_step_is_running() -> None:
-    import asyncio
-
-    w = World(provision_deadline=0.5)
+    w = World(provision_deadline=900, boot_timeout=10_000)
     await w.one_pass()  # Queued
     await w.one_pass()  # attempt starts, server created (still initializing)
     assert len(w.hetzner.servers) == 1
-    await asyncio.sleep(1.6)  # conditions.now() has one-second resolution
+    assert w.status.provisioning is not None
+    assert w.status.provisioning.started_at == w.clock.at
+    w.clock.advance(900)
+    assert isinstance(await w.one_pass(), Wait)  # at the deadline, not past it
+    assert w.status.provisioning.step == "boot"
+    w.clock.advance(1)
     assert isinstance(await w.one_pass(), Done)
     ready = next(c for c in w.status.conditions if c.type == "Ready")
     assert ready.reason == "ProvisioningFailed"
     assert "ProvisionDeadlineExceeded" in ready.message
     assert w.hetzner.servers == {}
+    assert w.status.provisioning.failed_step == "boot"
+    assert w.status.provisioning.rolled_back_at == w.clock.at
+
+
+async def test_a_step_timeout_counts_from_when_the_attempt_began_waiting_in_it() -> None:
+    w = World(boot_timeout=600)
+    await w.one_pass()  # Queued
+    await w.one_pass()  # server created (the pass ends at the phase change)
+    await w.one_pass()  # initializing: the attempt waits in "boot"
+    assert w.status.provisioning is not None and w.status.provisioning.step == "boot"
+    began = w.status.provisioning.since
+    for _ in range(3):  # passes while it waits do not restart the step's clock
+        w.clock.advance(200)
+        assert isinstance(await w.one_pass(), Wait)
+    assert w.status.provisioning.since == began
+    w.clock.advance(1)
+    assert isinstance(await w.one_pass(), Done)
+    ready = next(c for c in w.status.conditions if c.type == "Ready")
+    assert "ServerNeverBooted" in ready.message
+    assert w.status.provisioning.failed_step == "boot"
+
+
+async def test_stopping_abandons_the_attempt_and_frees_its_slot() -> None:
+    w = World(max_concurrent_provisions=1)
+    await w.one_pass()
+    await w.one_pass()  # provisioning: holds the only slot
+    assert w.op.slots.holders == {REF.uid}
+    w.spec = AgentSpec(desired_state=DesiredState.STOPPED)
+    await w.one_pass()
+    assert w.status.provisioning is None
+    assert w.op.slots.holders == set()
 
 
 async def test_runtime_change_reconfigures_the_same_server() -> None:
@@ -232,3 +283,86 @@ async def test_runtime_change_reconfigures_the_same_server() -> None:
     assert first.host == w.status.server.ipv4
     assert second.host == w.status.tailscale.ipv4
     assert second.host != first.host
+
+
+async def test_a_missing_runtime_secret_waits_queued_without_any_cloud_call() -> None:
+    from aura.controller.conditions import derive_phase
+    from aura.models import RuntimeSpec, SecretRef
+
+    w = World()
+    w.spec = AgentSpec(runtime=RuntimeSpec(secret_ref=SecretRef(name="keys")))
+    await w.one_pass()  # Queued on first sight
+    for _ in range(3):
+        result = await w.one_pass()
+        assert isinstance(result, Wait) and result.delay is None  # woken by the Secret watch
+        w.clock.advance(10_000)  # far past every deadline: nothing is counting
+    server_ready = next(c for c in w.status.conditions if c.type == "ServerReady")
+    assert server_ready.reason == "WaitingForRuntimeSecret"
+    assert "Secret keys" in server_ready.message and "does not exist" in server_ready.message
+    assert derive_phase(w.status.conditions, w.spec.desired_state).value == "Queued"
+    assert sum(w.hetzner.calls.values()) == sum(w.tailnet.calls.values()) == 0
+    assert w.status.provisioning is None and w.op.slots.holders == set()
+
+    # A Secret without the gateway token: the message names the missing key.
+    w.secrets.data[("ns", "keys")] = {"ANTHROPIC_API_KEY": "k-1"}
+    assert isinstance(await w.one_pass(), Wait)
+    server_ready = next(c for c in w.status.conditions if c.type == "ServerReady")
+    assert (
+        "Secret keys" in server_ready.message and "OPENCLAW_GATEWAY_TOKEN" in server_ready.message
+    )
+    assert sum(w.hetzner.calls.values()) == 0
+
+    w.secrets.data[("ns", "keys")]["OPENCLAW_GATEWAY_TOKEN"] = "gw-1"
+    assert isinstance(await w.converge(), Done)
+    assert w.hetzner.calls["create_server"] == 1
+    assert w.configurator.targets[0].runtime_env == {
+        "ANTHROPIC_API_KEY": "k-1",
+        "OPENCLAW_GATEWAY_TOKEN": "gw-1",
+    }
+
+
+async def test_without_a_runtime_secret_the_operator_generates_the_gateway_token() -> None:
+    w = World()
+    assert isinstance(await w.converge(), Done)
+    generated = w.secrets.data[("ns", naming.gateway_token_secret(REF))]
+    assert len(generated["OPENCLAW_GATEWAY_TOKEN"]) >= 32
+    assert w.secrets.owners[("ns", naming.gateway_token_secret(REF))] == REF.uid
+    assert w.configurator.targets[0].runtime_env == generated
+    assert generated["OPENCLAW_GATEWAY_TOKEN"] not in w.status.model_dump_json()
+    assert any(e[1] == "GatewayTokenGenerated" for e in w.events.posted)
+    # Deleting the Agent deletes the Secret it owns.
+    w.spec = AgentSpec(desired_state=DesiredState.DELETED)
+    assert isinstance(await w.one_pass(), Done)
+    assert ("ns", naming.gateway_token_secret(REF)) not in w.secrets.data
+
+
+class _BrokenConfigurator:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def configure(self, target: object) -> ConfigResult:
+        raise self.error
+
+
+async def test_a_configurator_bug_surfaces_as_a_bug_not_as_a_retry() -> None:
+    w = World()
+    w.op.configurator = _BrokenConfigurator(KeyError("inventory"))
+    with pytest.raises(KeyError):
+        await w.converge()
+    assert w.status.provisioning is not None and w.status.provisioning.failures == 0
+
+
+async def test_a_configuration_error_is_retried_within_the_budget() -> None:
+    from aura.configure.base import ConfigurationError
+
+    w = World(step_retries=3)
+    w.op.configurator = _BrokenConfigurator(ConfigurationError("sandbox answered 503"))
+    for _ in range(10):  # up to the configure step
+        if w.status.server is not None and w.status.server.status == "running":
+            break
+        await w.one_pass()
+        w.boot_everything()
+    with pytest.raises(errors.Retryable, match="configurator error: sandbox answered 503"):
+        await w.one_pass()
+    assert w.status.provisioning is not None
+    assert (w.status.provisioning.failed_step, w.status.provisioning.failures) == ("configure", 1)

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from aura.configure.base import ConfigTarget
+from aura.configure.base import ConfigTarget, ConfigurationError
 from aura.controller.clients.sandbox_world import SimulatedConfigurator
 
 TARGET = ConfigTarget(
@@ -74,7 +74,7 @@ async def test_409_without_a_body_still_explains() -> None:
 @pytest.mark.parametrize("status", [404, 500, 503])
 async def test_other_statuses_raise(status: int) -> None:
     configurator, _ = sandbox(status)
-    with pytest.raises(httpx.HTTPStatusError):
+    with pytest.raises(ConfigurationError, match=f"answered {status}"):
         await configurator.configure(TARGET)
 
 
@@ -83,5 +83,6 @@ async def test_network_errors_raise() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     configurator = SimulatedConfigurator("http://sandbox", transport=httpx.MockTransport(handle))
-    with pytest.raises(httpx.ConnectError):
+    with pytest.raises(ConfigurationError, match="ConnectError") as raised:
         await configurator.configure(TARGET)
+    assert "refused" not in str(raised.value)  # the type only, never the exception's text

@@ -3,6 +3,13 @@
 Two implementations exist: the production one runs the playbook in `ansible/` through
 ansible-runner; the sandbox one tells the simulated world that the server is configured.
 Both are idempotent: configuring an already configured server is a quick no-op success.
+
+Error contract: a run that finished and failed is a `ConfigResult` with `ok=False`. A run that
+could not be carried out (the target or the configuring service unreachable, the time limit
+hit) raises `ConfigurationError` (or its `ConfigurationTimeout`), whose message must be safe to
+show in a condition: built from what failed, never from an arbitrary exception's text. The
+reconcile loop retries these within the step's budget. Any other exception is a bug in the
+configurator: it is not retried as a transient failure and fails the pass loudly.
 """
 
 from __future__ import annotations
@@ -48,11 +55,17 @@ class ConfigResult:
     duration_seconds: float = 0.0
 
 
-class ConfigurationTimeout(Exception):
+class ConfigurationError(Exception):
+    """The run could not be carried out; transient. The message holds no secrets."""
+
+
+class ConfigurationTimeout(ConfigurationError):
     """The run did not finish within its time limit; it has been stopped."""
 
 
 class Configurator(Protocol):
     """Brings a server to the configured state. Cancelling the awaiting task stops the run."""
 
-    async def configure(self, target: ConfigTarget) -> ConfigResult: ...
+    async def configure(self, target: ConfigTarget) -> ConfigResult:
+        """Configure `target`; raises only `ConfigurationError` (see the module docstring)."""
+        ...

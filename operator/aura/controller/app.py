@@ -1,4 +1,4 @@
-"""Wiring: build the Operator's clients from the config, run kopf and the sweeper together.
+"""Wiring: load credentials, build the Operator's clients, run kopf and the sweeper together.
 
 Under `--peering` the sweeper only sweeps on the replica kopf lets act (see peering.py).
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from types import SimpleNamespace
 
 import httpx
@@ -15,7 +16,7 @@ import kopf
 from prometheus_client import start_http_server
 
 from aura.configure.base import Configurator
-from aura.controller import handlers, naming, peering
+from aura.controller import credentials, handlers, naming, peering
 from aura.controller.clients.hetzner import HcloudAdapter
 from aura.controller.clients.hosts import DirectHosts, HostObserver
 from aura.controller.clients.kube import KubeClients
@@ -72,6 +73,7 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
         ),
         secrets=kube,
         events=kube,
+        agents=kube,
         hosts=hosts,
         configurator=_configurator(config),
         http=http,
@@ -140,3 +142,27 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
                 await task
         await op.http.aclose()
         await kube.close()
+
+
+async def main(config: OperatorConfig, credentials_secret: str | None) -> None:
+    """`aura operator` after parsing: credentials, clients, then run until SIGTERM/SIGINT."""
+    kube = await KubeClients.connect()
+    if credentials_secret:
+        config = await credentials.from_secret(kube, config, credentials_secret)
+    credentials.require(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    op = await build_operator(config, kube)
+    log.info(
+        "starting operator",
+        extra={
+            "namespace": config.namespace or "*",
+            "sandbox": config.sandbox,
+            "peering": config.peering or "standalone",
+            "priority": config.priority,
+        },
+    )
+    await run_operator(op, kube, stop)

@@ -1,20 +1,19 @@
-"""`aura operator`: run the operator that reconciles Agents against the cluster in KUBECONFIG.
+"""`aura operator`: the command line, its flag tables, and the `OperatorConfig` they build.
 
 Every option also reads an environment variable (shown in `--help`); credentials use the
 ecosystem's own names (HCLOUD_TOKEN, TAILSCALE_OAUTH_CLIENT_ID, ...) and can come instead from
-a Secret (`--credentials-secret`). With AURA_SANDBOX_URL set, the sandbox's simulated
-configurator and health addresses are used.
+a Secret (`--credentials-secret`, read by `credentials.py`). With AURA_SANDBOX_URL set, the
+sandbox's simulated configurator and health addresses are used. Logging is set up here and
+filtered by `logfilter.py`; everything else starts in `app.main`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import signal
 from collections.abc import Callable
-from dataclasses import fields, replace
+from dataclasses import fields
 from typing import Any
 
 import click
@@ -200,11 +199,12 @@ def command(
     **options: Any,
 ) -> None:
     """Run the operator that reconciles Agents (cluster from KUBECONFIG or in-cluster)."""
+    from aura.controller.logfilter import KopfNoise
     from aura.logs import configure_logging
 
     configure_logging(json_format=log_format == "json", level=log_level.upper())
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_KopfNoise())
+        handler.addFilter(KopfNoise())
     from aura.controller.peering import default_priority
 
     if priority is None:
@@ -220,7 +220,9 @@ def command(
         ansible_extra_vars=_json_object(ansible_extra_vars),
         **options,
     )
-    asyncio.run(_main(config, credentials_secret))
+    from aura.controller.app import main
+
+    asyncio.run(main(config, credentials_secret))
 
 
 def _json_object(text: str) -> dict[str, object]:
@@ -231,74 +233,3 @@ def _json_object(text: str) -> dict[str, object]:
     if not isinstance(value, dict):
         raise click.BadParameter("must be a JSON object", param_hint="--ansible-extra-vars")
     return value
-
-
-class _KopfNoise(logging.Filter):
-    """Drop kopf's bulky per-record extras and log our expected waits as INFO, not ERROR.
-
-    kopf reports every `TemporaryError` as "failed temporarily" at ERROR; for a pass that is
-    merely waiting for a server to boot that is noise, not an error.
-    """
-
-    _EXTRAS = ("settings", "k8s_skip", "k8s_ref")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        for key in self._EXTRAS:
-            record.__dict__.pop(key, None)
-        message = str(record.msg)
-        if record.levelno == logging.ERROR and "failed temporarily: waiting:" in message:
-            record.levelno, record.levelname = logging.INFO, "INFO"
-        # One line per Agent per health tick says nothing; failures are still logged.
-        return not (message.startswith("Timer ") and message.endswith(" succeeded."))
-
-
-async def _main(config: OperatorConfig, credentials_secret: str | None) -> None:
-    from aura.controller.app import build_operator, run_operator
-    from aura.controller.clients.kube import KubeClients
-
-    kube = await KubeClients.connect()
-    if credentials_secret:
-        config = await _credentials_from_secret(kube, config, credentials_secret)
-    missing = [
-        name
-        for name, value in (
-            ("HCLOUD_TOKEN", config.hcloud_token),
-            ("TAILSCALE_OAUTH_CLIENT_ID", config.tailscale_client_id),
-            ("TAILSCALE_OAUTH_CLIENT_SECRET", config.tailscale_client_secret),
-        )
-        if not value
-    ]
-    if missing:
-        raise click.UsageError(f"missing credentials: {', '.join(missing)}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    op = await build_operator(config, kube)
-    logging.getLogger("aura.operator").info(
-        "starting operator",
-        extra={
-            "namespace": config.namespace or "*",
-            "sandbox": config.sandbox,
-            "peering": config.peering or "standalone",
-            "priority": config.priority,
-        },
-    )
-    await run_operator(op, kube, stop)
-
-
-async def _credentials_from_secret(kube: Any, config: OperatorConfig, ref: str) -> OperatorConfig:
-    namespace, _, name = ref.partition("/")
-    data = await kube.get(namespace, name)
-    if data is None:
-        raise click.UsageError(f"credentials Secret {ref} not found")
-    return replace(
-        config,
-        hcloud_token=data.get("HCLOUD_TOKEN", config.hcloud_token),
-        tailscale_client_id=data.get("TAILSCALE_OAUTH_CLIENT_ID", config.tailscale_client_id),
-        tailscale_client_secret=data.get(
-            "TAILSCALE_OAUTH_CLIENT_SECRET", config.tailscale_client_secret
-        ),
-        credentials_source=f"Secret {ref}",
-    )

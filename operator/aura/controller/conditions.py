@@ -1,8 +1,12 @@
 """Condition types, their reasons, `set_condition`, and the phase derived from conditions.
 
 Conditions are the API: each records the latest fact about one aspect of an Agent, with a
-CamelCase reason, a sentence of message and the generation it was computed for. The phase is
-only a summary for `kubectl get agents`; it is derived here and no logic branches on it.
+CamelCase reason, a sentence of message and the generation it was computed for. They are
+observations, not memory: no timer runs on a lastTransitionTime and no control flow keys on a
+reason of a failed or finished attempt (that memory is in `status.provisioning`,
+`status.shutdownRequestedAt` and `status.deletedAt`). The phase is only a summary for
+`kubectl get agents`, derived here. Every reason the operator writes, the `StepFailed` reasons
+included, is a `Reason` constant below.
 """
 
 from __future__ import annotations
@@ -32,10 +36,13 @@ class Reason:
 
     # Any condition
     PENDING = "Pending"  # not evaluated yet in this attempt
+    ROLLED_BACK = "RolledBack"  # deleted by the rollback of a failed attempt
     # ServerReady
     QUEUED = "Queued"  # waiting for a provisioning slot (--max-concurrent-provisions)
     BUDGET_BLOCKED = "BudgetBlocked"  # an AgentBudget's BlockNew threshold holds creates back
     PROJECT_SERVER_LIMIT = "ProjectServerLimit"  # Hetzner: resource_limit_exceeded
+    # spec.runtime.secretRef names a missing Secret, or one without a required key
+    WAITING_FOR_RUNTIME_SECRET = "WaitingForRuntimeSecret"  # noqa: S105 (a reason)
     CREATING = "Creating"  # create sent, server initializing
     STARTING = "Starting"  # powered on, booting
     RUNNING = "Running"
@@ -63,11 +70,23 @@ class Reason:
     DELETED = "Deleted"
     PROVISIONING_FAILED = "ProvisioningFailed"  # rolled back; spec change or annotation retries
     INVALID_SPEC = "InvalidSpec"
+    # Why a provisioning attempt failed (`errors.StepFailed.reason`; also the Warning Event)
+    SERVER_NEVER_BOOTED = "ServerNeverBooted"
+    CLOUD_INIT_TIMEOUT = "CloudInitTimeout"
+    DEVICE_NEVER_JOINED = "DeviceNeverJoined"
+    PROVISION_DEADLINE_EXCEEDED = "ProvisionDeadlineExceeded"
+    RETRY_BUDGET_EXHAUSTED = "RetryBudgetExhausted"
 
 
 # ServerReady reasons of an Agent that waits before any server exists: phase Queued.
 QUEUED_REASONS = frozenset(
-    {Reason.QUEUED, Reason.PENDING, Reason.BUDGET_BLOCKED, Reason.PROJECT_SERVER_LIMIT}
+    {
+        Reason.QUEUED,
+        Reason.PENDING,
+        Reason.WAITING_FOR_RUNTIME_SECRET,
+        Reason.BUDGET_BLOCKED,
+        Reason.PROJECT_SERVER_LIMIT,
+    }
 )
 # A Ready reason that means "this attempt is over and failed": phase Failed.
 FAILED_REASONS = frozenset({Reason.PROVISIONING_FAILED, Reason.INVALID_SPEC})
@@ -104,9 +123,9 @@ def set_condition(
 ) -> bool:
     """Insert or update one condition in place; returns True if its status flipped.
 
-    `lastTransitionTime` changes only when the status changes, so it tells how long a fact
-    has held (the stop step uses it to time the ACPI shutdown). The list stays sorted by
-    type so the same facts always serialize to the same bytes.
+    `lastTransitionTime` changes only when the status changes, so it tells a reader how long
+    a fact has held. The list stays sorted by type so the same facts always serialize to the
+    same bytes.
     """
     existing = get_condition(conditions, type_)
     if existing is None:
@@ -132,11 +151,16 @@ def set_condition(
     return flipped
 
 
-def initialize_conditions(conditions: list[Condition], generation: int | None) -> None:
+def initialize_conditions(
+    conditions: list[Condition], generation: int | None, *, at: datetime | None = None
+) -> None:
     """On the first visit every condition is Unknown, so `kubectl describe` shows them all."""
+    stamp = at.replace(microsecond=0) if at is not None else None
     for type_ in TYPES:
         if get_condition(conditions, type_) is None:
-            set_condition(conditions, type_, UNKNOWN, Reason.PENDING, "", generation=generation)
+            set_condition(
+                conditions, type_, UNKNOWN, Reason.PENDING, "", generation=generation, at=stamp
+            )
 
 
 def derive_phase(conditions: list[Condition], desired: DesiredState) -> Phase:

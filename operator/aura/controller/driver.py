@@ -7,20 +7,21 @@ This is the only module between kopf and the reconcile steps. It
   whose change handler has not converged),
 - writes `status` once, and only the keys that changed, with the phase derived from the
   conditions and an Event (with the previous phase's duration) when the phase changes,
-- turns results and errors into kopf's retry semantics through `errors.to_kopf`.
+- hands every outcome but success and a wait-for-an-event to `errors.to_kopf`, once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
+from prometheus_client import Gauge
 from pydantic import ValidationError
 
-from aura.controller import conditions, errors, metrics
+from aura.controller import conditions, errors, metrics, naming
 from aura.controller.clients.kube import AgentRef
 from aura.controller.conditions import FALSE, Reason
 from aura.controller.reconcile import agent
@@ -55,29 +56,32 @@ async def drive(
 ) -> None:
     """One pass for a change handler: raises kopf errors to retry or stop."""
     uid = body["metadata"]["uid"]
-    op.busy.add(uid)
-    async with op.locks[uid]:
+    op.memory.busy.add(uid)
+    async with op.memory.locks[uid]:
         outcome = await _pass(op, body, patch, logger, trigger=trigger, finalizing=finalizing)
+    if outcome is None or _final(outcome):
+        op.memory.busy.discard(uid)  # converged or given up: the timer takes over
+    if outcome is not None and not (isinstance(outcome, Wait) and outcome.delay is None):
+        raise errors.to_kopf(
+            outcome,
+            credentials_delay=op.config.credentials_retry_delay,
+            default_delay=op.config.retry_backoff,
+        )
+
+
+def _final(outcome: Wait | errors.AuraError) -> bool:
+    """Outcomes after which no retry comes: a permanent failure, or a wait for an event."""
     if isinstance(outcome, Wait):
-        raise kopf.TemporaryError(f"waiting: {outcome.reason}", delay=outcome.delay)
-    if isinstance(outcome, errors.AuraError):
-        if not isinstance(outcome, errors.Permanent | errors.StepFailed):
-            raise errors.to_kopf(
-                outcome,
-                credentials_delay=op.config.credentials_retry_delay,
-                default_delay=op.config.retry_backoff,
-            )
-        op.busy.discard(uid)
-        raise errors.to_kopf(outcome, credentials_delay=0, default_delay=0)
-    op.busy.discard(uid)
+        return outcome.delay is None
+    return isinstance(outcome, errors.Permanent | errors.StepFailed)
 
 
 async def drive_timer(op: Operator, body: kopf.Body, patch: kopf.Patch, logger: Logger) -> None:
     """One pass for the periodic timer: health, drift. Never raises for expected outcomes."""
     uid = body["metadata"]["uid"]
-    if uid in op.busy or op.locks[uid].locked():
+    if uid in op.memory.busy or op.memory.locks[uid].locked():
         return
-    async with op.locks[uid]:
+    async with op.memory.locks[uid]:
         outcome = await _pass(op, body, patch, logger, trigger="timer", finalizing=False)
     if isinstance(outcome, errors.AuraError):
         logger.warning("timer pass did not converge: %s", outcome)
@@ -142,7 +146,7 @@ async def _write_status(
     desired = DesiredState.DELETED if deleting else ctx.spec.desired_state
     phase = conditions.derive_phase(status.conditions, desired)
     if phase != before.phase:
-        now = datetime.now(UTC)  # sub-second precision: phases can be short in a sandbox
+        now = ctx.now()  # sub-second precision: phases can be short in a sandbox
         took = (now - before.phase_since).total_seconds() if before.phase_since else 0.0
         if before.phase is not None:
             metrics.PHASE_SECONDS.labels(before.phase.value).observe(took)
@@ -188,22 +192,53 @@ def merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def _count_phase(uid: str, phase: Phase, ctx: AgentContext) -> None:
-    previous = ctx.op.phases.get(uid)
+    previous = ctx.op.memory.phases.get(uid)
     if previous == phase.value:
         return
+    ref = ctx.ref
     if previous is not None:
         metrics.AGENTS_BY_PHASE.labels(previous).dec()
+        _drop_series(metrics.PHASE_SINCE, ref.namespace, ref.name, previous)
     metrics.AGENTS_BY_PHASE.labels(phase.value).inc()
-    ctx.op.phases[uid] = phase.value
+    since = ctx.status.phase_since or ctx.now()
+    metrics.PHASE_SINCE.labels(ref.namespace, ref.name, phase.value).set(since.timestamp())
+    ctx.op.memory.phases[uid] = phase.value
+
+
+def _drop_series(gauge: Gauge, *labels: str) -> None:
+    with contextlib.suppress(KeyError):  # never set in this process
+        gauge.remove(*labels)
+
+
+async def runtime_secret_changed(
+    op: Operator, namespace: str, body: kopf.Body, agents: list[str], logger: Logger
+) -> None:
+    """The Secret `body` appeared or changed: start a pass of each Agent waiting for it.
+
+    `agents` are the Agents whose `spec.runtime.secretRef` names it and that have no server
+    yet (the `runtime_secrets` index). Setting `naming.RUNTIME_SECRET_ANNOTATION` to the
+    Secret's resourceVersion is a change kopf hands to the Agent's change handler at once.
+    """
+    if op.agents is None:
+        return
+    version = str(body.get("metadata", {}).get("resourceVersion", ""))
+    for name in sorted(set(agents)):
+        try:
+            await op.agents.annotate_agent(
+                namespace, name, naming.RUNTIME_SECRET_ANNOTATION, version
+            )
+        except errors.NotFound:
+            continue  # deleted meanwhile
+        secret = body["metadata"]["name"]
+        logger.info("runtime Secret %s changed: reconciling Agent %s", secret, name)
 
 
 def forget(op: Operator, body: kopf.Body) -> None:
     """Drop per-process memory of an Agent that no longer exists."""
     uid = body["metadata"]["uid"]
-    previous = op.phases.pop(uid, None)
+    previous = op.memory.forget(uid)
     if previous is not None:
         metrics.AGENTS_BY_PHASE.labels(previous).dec()
-    op.busy.discard(uid)
-    op.locks.pop(uid, None)
-    op.release_provisioning_slot(uid)
-    op.create_attempts.pop(uid, None)
+        meta = body["metadata"]
+        _drop_series(metrics.PHASE_SINCE, meta["namespace"], meta["name"], previous)
+    op.slots.release(uid)

@@ -14,15 +14,24 @@
 Rate limits and locks do not count against a step's retry budget: they say nothing about
 whether the step can succeed.
 
-Adapters in `clients/` raise only these; reconcile steps catch the few they handle (NotFound,
-AlreadyExists) and let the rest fly. `to_kopf()` is the single place that turns them into
-kopf's retry semantics. Messages never contain secrets: adapters build them from the API's
-error code and message, never from request bodies or headers.
+Adapters in `clients/` (Hetzner, Tailscale, Kubernetes, the gateway probe) raise only these;
+a configurator raises `aura.configure.base.ConfigurationError`, which the configure step turns
+into `Retryable`. Anything else escaping a step is a bug and reaches kopf as one. Reconcile
+steps catch the few they handle (NotFound, AlreadyExists) and let the rest fly. `to_kopf()` is
+the single place that turns a pass's outcome (a `Wait` or one of these) into kopf's retry
+semantics. Messages never contain secrets: adapters build them from the API's error code and
+message, never from request bodies or headers.
 """
 
 from __future__ import annotations
 
 import kopf
+
+from aura.controller.outcomes import Wait
+
+WAIT_MARKER = "waiting:"
+"""Prefix of the kopf error a `Wait` becomes; the log filter (`logfilter.py`) keys on it to log
+an expected wait at INFO rather than as kopf's ERROR."""
 
 
 class AuraError(Exception):
@@ -82,14 +91,24 @@ class StepFailed(AuraError):
         self.reason = reason
 
 
-def to_kopf(error: AuraError, *, credentials_delay: float, default_delay: float) -> Exception:
-    """The kopf exception that makes kopf retry (or stop) the way `error` deserves."""
-    if isinstance(error, Retryable):
-        delay = error.retry_after if error.retry_after is not None else default_delay
-        return kopf.TemporaryError(str(error), delay=max(delay, 0.1))
-    if isinstance(error, InvalidCredentials):
-        # kopf does not watch our credential Secrets: come back slowly in case they are fixed.
-        return kopf.TemporaryError(str(error), delay=credentials_delay)
-    if isinstance(error, Permanent | StepFailed):
-        return kopf.PermanentError(str(error))
-    return kopf.TemporaryError(str(error), delay=default_delay)
+def to_kopf(
+    outcome: Wait | AuraError, *, credentials_delay: float, default_delay: float
+) -> Exception:
+    """The kopf exception that makes kopf retry (or stop) the way `outcome` deserves.
+
+    A `Wait` with a delay comes back after it; a `Wait` without one is not passed here (the
+    pass is over until the next event). Transient errors come back after their `retry_after`
+    or `default_delay`; permanent ones and failed steps stop the handler.
+    """
+    if isinstance(outcome, Wait):
+        delay = outcome.delay if outcome.delay is not None else default_delay
+        return kopf.TemporaryError(f"{WAIT_MARKER} {outcome.reason}", delay=delay)
+    if isinstance(outcome, Retryable):
+        delay = outcome.retry_after if outcome.retry_after is not None else default_delay
+        return kopf.TemporaryError(str(outcome), delay=max(delay, 0.1))
+    if isinstance(outcome, InvalidCredentials):
+        # Credential Secrets are not watched: come back slowly in case they are fixed.
+        return kopf.TemporaryError(str(outcome), delay=credentials_delay)
+    if isinstance(outcome, Permanent | StepFailed):
+        return kopf.PermanentError(str(outcome))
+    return kopf.TemporaryError(str(outcome), delay=default_delay)

@@ -2,7 +2,10 @@
 
 Change handlers (create, spec update, the retry annotation, resume after a restart) all run
 the same level-based pass; the delete handler runs the finalizer cleanup; one timer per
-Agent re-checks health and drift. The Operator (clients, caches, config) arrives as `memo`.
+Agent re-checks health and drift. An index of Agents by the runtime Secret they wait for and
+a watch on Secrets wake an Agent whose Secret appears or changes (reconcile/prerequisites.py):
+the operator sets `aura.dev/runtime-secret-version` on it, a change the same pass handles.
+The Operator (clients, caches, config) arrives as `memo`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 import kopf
 
 from aura.controller import driver
-from aura.controller.naming import RETRY_ANNOTATION
+from aura.controller.naming import RETRY_ANNOTATION, RUNTIME_SECRET_ANNOTATION
 from aura.controller.reconcile.context import Logger
 from aura.controller.settings import OperatorConfig
 from aura.models import GROUP, PLURAL, VERSION
@@ -37,6 +40,9 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     @kopf.on.field(
         *RESOURCE, field=("metadata", "annotations", RETRY_ANNOTATION), registry=registry
     )
+    @kopf.on.field(
+        *RESOURCE, field=("metadata", "annotations", RUNTIME_SECRET_ANNOTATION), registry=registry
+    )
     async def reconcile(
         body: kopf.Body, patch: kopf.Patch, memo: Any, logger: Logger, reason: str, **_: Any
     ) -> None:
@@ -48,6 +54,31 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     ) -> None:
         await driver.drive(memo.operator, body, patch, logger, trigger="delete", finalizing=True)
         driver.forget(memo.operator, body)
+
+    @kopf.index(*RESOURCE, id="runtime_secrets", registry=registry)
+    def runtime_secrets(
+        namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any
+    ) -> dict[tuple[str | None, str], str] | None:
+        # Only Agents without a server wait for their Secret; the others need no wake-up.
+        secret = ((spec.get("runtime") or {}).get("secretRef") or {}).get("name")
+        has_server = bool((status.get("server") or {}).get("id"))
+        return {(namespace, secret): name} if secret and not has_server else None
+
+    @kopf.on.event("v1", "secrets", registry=registry)
+    async def runtime_secret_changed(
+        type: str,
+        namespace: str | None,
+        name: str,
+        body: kopf.Body,
+        memo: Any,
+        logger: Logger,
+        **kwargs: Any,
+    ) -> None:
+        # Not the initial listing (type None at runtime): resume handles what existed before.
+        if namespace and type in ("ADDED", "MODIFIED"):
+            index: kopf.Index[tuple[str | None, str], str] = kwargs["runtime_secrets"]
+            agents = list(index.get((namespace, name), []))
+            await driver.runtime_secret_changed(memo.operator, namespace, body, agents, logger)
 
     @kopf.timer(
         *RESOURCE,

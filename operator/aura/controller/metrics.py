@@ -31,3 +31,17 @@ RATE_LIMIT_WAIT_SECONDS = Counter(
     "aura_hetzner_ratelimit_wait_seconds_total", "Time requests waited in the shared limiter."
 )
 ORPHANS_DELETED = Counter("aura_orphans_deleted_total", "Orphaned cloud objects deleted.", ["kind"])
+ROLLBACKS = Counter(
+    "aura_rollbacks_total",
+    "Provisioning attempts rolled back, by the Agent's namespace and the step that failed.",
+    ["namespace", "step"],
+)
+PHASE_SINCE = Gauge(
+    "aura_agent_phase_since_timestamp_seconds",
+    "When each Agent entered its current phase (Unix time); one series per Agent.",
+    ["namespace", "agent", "phase"],
+)
+OPERATOR_ACTIVE = Gauge(
+    "aura_operator_active",
+    "1 while this replica may act (standalone, or the active one under kopf peering), else 0.",
+)

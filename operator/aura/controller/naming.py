@@ -115,3 +115,13 @@ def auth_key_secret(agent: AgentRef) -> str:
 
 def ssh_secret(agent: AgentRef) -> str:
     return f"{agent.name[:240]}-ssh"
+
+
+def gateway_token_secret(agent: AgentRef) -> str:
+    """The Secret holding the gateway token the operator generated (no `spec.runtime.secretRef`)."""
+    return f"{agent.name[:230]}-gateway-token"
+
+
+RUNTIME_SECRET_ANNOTATION = "aura.dev/runtime-secret-version"  # noqa: S105 (a key name)
+"""Set by the operator on an Agent waiting for its runtime Secret when that Secret appears or
+changes (the Secret's resourceVersion): the change starts the Agent's next pass at once."""

@@ -28,6 +28,8 @@ from typing import Any, Protocol
 # kopf's own pausing, so the sweeper's gate cannot disagree with it (kopf is pinned).
 from kopf._core.engines.peering import Identity, Peer, detect_own_id
 
+from aura.controller import metrics
+
 log = logging.getLogger("aura.peering")
 
 PRIORITY_MAX = 2**31 - 1
@@ -96,10 +98,12 @@ class PeeringGate:
     async def active(self) -> bool:
         """True in standalone mode; else whether kopf lets this replica act right now."""
         if self._kube is None:
+            metrics.OPERATOR_ACTIVE.set(1)
             return True
         records = await self._kube.peering_records(self._name, self._namespace)
         blockers = self.blockers(records) if records is not None else []
         active = records is not None and not blockers
+        metrics.OPERATOR_ACTIVE.set(1 if active else 0)
         if active != self._active:
             self._active = active
             if active:

@@ -1,8 +1,9 @@
-"""The per-process state every reconcile shares: configuration, API clients, caches, locks.
+"""The per-process state every reconcile shares: configuration, API clients, a clock, memory.
 
 Built once by `aura operator` and handed to kopf as its `memo`. Nothing in here is a source
 of truth: after a restart it is rebuilt empty and the reconciles re-derive everything from
-the cluster and the clouds.
+the cluster and the clouds. The state itself is split by concern: `ProvisioningSlots` (how
+many Agents may provision at once) and `PassMemory` (what the driver keeps per Agent).
 """
 
 from __future__ import annotations
@@ -10,18 +11,73 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import httpx
 
 from aura.configure.base import Configurator
 from aura.controller.clients.hetzner import HetznerApi
 from aura.controller.clients.hosts import HostObserver
-from aura.controller.clients.kube import EventSink, SecretStore
+from aura.controller.clients.kube import AgentAnnotator, EventSink, SecretStore
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailnetApi
 from aura.controller.settings import OperatorConfig
 from aura.cost.kube import BudgetReader
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The production clock: the current time in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class ProvisioningSlots:
+    """At most `limit` Agents provision at once (`--max-concurrent-provisions`); the rest queue.
+
+    Only `reconcile/attempt.py` takes and releases slots. A slot is process memory: after a
+    restart the Agents still provisioning take theirs again on their next pass.
+    """
+
+    limit: int
+    holders: set[str] = field(default_factory=set)
+
+    def take(self, uid: str) -> bool:
+        """Take a slot for `uid` (True if it holds one now, already or newly)."""
+        if uid in self.holders:
+            return True
+        if len(self.holders) >= self.limit:
+            return False
+        self.holders.add(uid)
+        return True
+
+    def release(self, uid: str) -> None:
+        self.holders.discard(uid)
+
+
+@dataclass
+class PassMemory:
+    """What the driver and the server step remember per Agent UID between passes."""
+
+    locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    busy: set[str] = field(default_factory=set)
+    """Agent UIDs whose change handler has not converged yet; the timer leaves them alone."""
+    phases: dict[str, str] = field(default_factory=dict)
+    """The phase last counted in the `aura_agents` gauge."""
+    started: float = field(default_factory=time.monotonic)
+    create_attempts: dict[str, float] = field(default_factory=dict)
+    """When each Agent last sent `POST /servers`: a lookup before creating again must use a
+    server list fetched after it, or a server whose create response was lost is missed."""
+
+    def forget(self, uid: str) -> str | None:
+        """Drop everything about `uid`; returns the phase it was counted under."""
+        self.busy.discard(uid)
+        self.locks.pop(uid, None)
+        self.create_attempts.pop(uid, None)
+        return self.phases.pop(uid, None)
 
 
 @dataclass
@@ -37,26 +93,13 @@ class Operator:
     hosts: HostObserver
     configurator: Configurator
     http: httpx.AsyncClient
-    locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
-    busy: set[str] = field(default_factory=set)
-    """Agent UIDs whose change handler has not converged yet; the timer leaves them alone."""
-    provisioning: set[str] = field(default_factory=set)
-    """Agent UIDs holding one of the `max_concurrent_provisions` slots."""
-    phases: dict[str, str] = field(default_factory=dict)
-    started: float = field(default_factory=time.monotonic)
+    agents: AgentAnnotator | None = None
+    """Pokes Agents waiting for their runtime Secret (`driver.runtime_secret_changed`)."""
+    clock: Clock = utc_now
     budgets: BudgetReader | None = None
-    """AgentBudgets, read before every create (the BlockNew gate, `aura.cost.gate`)."""
-    create_attempts: dict[str, float] = field(default_factory=dict)
-    """When each Agent last sent `POST /servers`: a lookup before creating again must use a
-    server list fetched after it, or a server whose create response was lost is missed."""
+    """AgentBudgets, read before every server create (the BlockNew gate, `aura.cost.gate`)."""
+    memory: PassMemory = field(default_factory=PassMemory)
+    slots: ProvisioningSlots = field(init=False)
 
-    def take_provisioning_slot(self, uid: str) -> bool:
-        if uid in self.provisioning:
-            return True
-        if len(self.provisioning) >= self.config.max_concurrent_provisions:
-            return False
-        self.provisioning.add(uid)
-        return True
-
-    def release_provisioning_slot(self, uid: str) -> None:
-        self.provisioning.discard(uid)
+    def __post_init__(self) -> None:
+        self.slots = ProvisioningSlots(self.config.max_concurrent_provisions)

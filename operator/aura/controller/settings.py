@@ -4,6 +4,10 @@
 settings the design relies on: our own finalizer name, progress kept in annotations only (so
 `status` stays entirely ours and the CRD schema needs no `status.kopf`), and no automatic
 posting of log lines as Events (we post the Events people should see ourselves).
+
+kopf's annotations live under their own prefix, `kopf.aura.dev/`: kopf leaves every annotation
+under its storage prefix out of the object's essence, so with the prefix `aura.dev` a change of
+`aura.dev/retry` (or `aura.dev/runtime-secret-version`) would fire no handler at all.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import kopf
 from aura.models import DEFAULT_TAGS
 
 FINALIZER = "aura.dev/finalizer"
+KOPF_PREFIX = "kopf.aura.dev"
 
 
 @dataclass(frozen=True)
@@ -36,10 +41,10 @@ class OperatorConfig:
     ssh_user: str = "root"
     configurator: str = "auto"  # auto | ansible | simulated
     ssh_target_override: str | None = None
+    """HOST:PORT to configure instead of the server's public address (tests only)."""
     ansible_playbook: str = "site.yml"
     ansible_extra_vars: dict[str, object] = field(default_factory=dict)
     """Extra variables for every configuration run (e.g. ansible_python_interpreter)."""
-    """HOST:PORT to configure instead of the server's public address (tests only)."""
 
     max_concurrent_provisions: int = 20
     worker_limit: int = 50
@@ -91,9 +96,9 @@ class OperatorConfig:
 def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, **_: Any) -> None:
     """Apply the kopf settings described in the module docstring."""
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="aura.dev")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="aura.dev", key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     # kopf would post handler log lines as Events; ours are posted explicitly (clients/kube.py).
     settings.posting.enabled = False

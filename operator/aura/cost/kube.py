@@ -11,20 +11,22 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from aiohttp import ClientError
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from aura.controller import errors
+from aura.controller.clients.kube import classify
 from aura.cost.budget_models import BUDGET_KIND, BUDGET_PLURAL
 from aura.models import API_VERSION, GROUP, PLURAL, VERSION
 
-
-# `_content_type` is honoured by the client but missing from its stubs (as in bridge/agents.py).
+# `_content_type` is honoured by the client, missing from its stubs (as in bridge/agents.py).
 _MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
 
 
 class BudgetReader(Protocol):
     async def list_budgets(self, namespace: str | None) -> list[dict[str, Any]]:
-        """AgentBudget objects in `namespace` (all namespaces when None)."""
+        """AgentBudget objects in `namespace` (all namespaces when None); raises `errors.*`."""
         ...
 
 
@@ -49,7 +51,9 @@ class CostKube:
         except ApiException as exc:
             if exc.status == 404:
                 return []
-            raise
+            raise classify("list AgentBudgets", exc) from None
+        except (ClientError, TimeoutError) as exc:
+            raise errors.Retryable(f"list AgentBudgets: {type(exc).__name__}") from None
         items: list[dict[str, Any]] = result.get("items", [])
         return items
 

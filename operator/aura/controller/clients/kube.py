@@ -4,20 +4,28 @@ kopf owns the Agent object (watching, status patches, finalizer); this module ow
 children. Secrets are created with an ownerReference to their Agent (so a real cluster's
 garbage collector removes them with it) and labelled so they can be found; they are still
 deleted explicitly because `desiredState: deleted` keeps the Agent as a record.
+
+Like every adapter, this one raises only `aura.controller.errors` (`_classified`): the
+apiserver's answers are classified here, once, so no reconcile step imports the Kubernetes
+client.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from aiohttp import ClientError
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from aura.controller import errors
 from aura.models import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 
@@ -28,6 +36,42 @@ class AgentRef:
     namespace: str
     name: str
     uid: str
+
+
+RBAC_SOURCE = "the operator's RBAC (manifests/operator-rbac.yaml)"
+
+
+def classify(what: str, exc: ApiException) -> errors.AuraError:
+    """The `errors.*` class of an apiserver answer; messages carry the status and reason only."""
+    status = exc.status or 0
+    text = f"{what}: {exc.reason or 'error'} ({status})"
+    if status == 404:
+        return errors.NotFound(text)
+    if status == 409:
+        return errors.AlreadyExists(text)
+    if status in (401, 403):
+        return errors.InvalidCredentials(
+            f"{what}: the apiserver refused ({status})", source=RBAC_SOURCE
+        )
+    if status == 429:
+        headers: dict[str, str] = dict(exc.headers or {})
+        retry_after = headers.get("Retry-After", "")
+        delay = float(retry_after) if retry_after.isdigit() else None
+        return errors.RateLimited(text, retry_after=delay)
+    if status == 422 or (400 <= status < 500 and status != 408):
+        return errors.InvalidRequest(text, reason="KubernetesRequestRejected")
+    return errors.Retryable(text)
+
+
+@contextlib.asynccontextmanager
+async def _classified(what: str) -> AsyncIterator[None]:
+    """Turn the Kubernetes client's exceptions into `errors.*` (transport errors: Retryable)."""
+    try:
+        yield
+    except ApiException as exc:
+        raise classify(what, exc) from None
+    except (ClientError, TimeoutError) as exc:
+        raise errors.Retryable(f"{what}: {type(exc).__name__}") from None
 
 
 class SecretStore(Protocol):
@@ -43,6 +87,12 @@ class SecretStore(Protocol):
 
     async def delete(self, namespace: str, name: str) -> None:
         """Delete the Secret; a missing one counts as done."""
+        ...
+
+
+class AgentAnnotator(Protocol):
+    async def annotate_agent(self, namespace: str, name: str, key: str, value: str) -> None:
+        """Set one annotation on an Agent (a merge patch); NotFound if the Agent is gone."""
         ...
 
 
@@ -77,11 +127,10 @@ class KubeClients:
     # SecretStore
     async def get(self, namespace: str, name: str) -> dict[str, str] | None:
         try:
-            secret = await self._core.read_namespaced_secret(name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+            async with _classified(f"read Secret {namespace}/{name}"):
+                secret = await self._core.read_namespaced_secret(name, namespace)
+        except errors.NotFound:
+            return None
         return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
 
     async def create(
@@ -107,19 +156,16 @@ class KubeClients:
             string_data=data,
         )
         try:
-            await self._core.create_namespaced_secret(owner.namespace, body)
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise
+            async with _classified(f"create Secret {owner.namespace}/{name}"):
+                await self._core.create_namespaced_secret(owner.namespace, body)
+        except errors.AlreadyExists:
+            return False
         return True
 
     async def delete(self, namespace: str, name: str) -> None:
-        try:
-            await self._core.delete_namespaced_secret(name, namespace)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        with contextlib.suppress(errors.NotFound):
+            async with _classified(f"delete Secret {namespace}/{name}"):
+                await self._core.delete_namespaced_secret(name, namespace)
 
     # EventSink
     async def post(self, agent: AgentRef, type_: str, reason: str, message: str) -> None:
@@ -152,14 +198,26 @@ class KubeClients:
         )
         await client.EventsV1Api(self._api).create_namespaced_event(agent.namespace, event)
 
+    # AgentAnnotator
+    async def annotate_agent(self, namespace: str, name: str, key: str, value: str) -> None:
+        body = {"metadata": {"annotations": {key: value}}}
+        # `_content_type` is honoured though missing from the stubs; without it the client
+        # would send a JSON patch, which a dict body is not.
+        merge: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+        async with _classified(f"annotate Agent {namespace}/{name}"):
+            await self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, body, **merge
+            )
+
     async def list_agents(self, namespace: str | None) -> list[dict[str, Any]]:
         """Every Agent object (as a dict) in `namespace`, or in all namespaces."""
-        if namespace:
-            result = await self._custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL
-            )
-        else:
-            result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
+        async with _classified("list Agents"):
+            if namespace:
+                result = await self._custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL
+                )
+            else:
+                result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
         items: list[dict[str, Any]] = result.get("items", [])
         return items
 
@@ -169,17 +227,16 @@ class KubeClients:
     ) -> dict[str, dict[str, Any]] | None:
         """kopf's keep-alive records in the (Cluster)KopfPeering `name`; None if it is missing."""
         try:
-            if namespace:
-                obj = await self._custom.get_namespaced_custom_object(
-                    "kopf.dev", "v1", namespace, "kopfpeerings", name
-                )
-            else:
-                obj = await self._custom.get_cluster_custom_object(
-                    "kopf.dev", "v1", "clusterkopfpeerings", name
-                )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+            async with _classified(f"read peering {name}"):
+                if namespace:
+                    obj = await self._custom.get_namespaced_custom_object(
+                        "kopf.dev", "v1", namespace, "kopfpeerings", name
+                    )
+                else:
+                    obj = await self._custom.get_cluster_custom_object(
+                        "kopf.dev", "v1", "clusterkopfpeerings", name
+                    )
+        except errors.NotFound:
+            return None
         records: dict[str, dict[str, Any]] = obj.get("status") or {}
         return records

@@ -14,8 +14,8 @@ Contract with the sandbox's admin API (owned by the sandbox):
 
 `SimulatedConfigurator.configure()` maps 2xx to `ConfigResult(ok=True)` and 409 to
 `ConfigResult(ok=False)` with the sandbox's explanation. Network errors and other statuses raise
-(`httpx.HTTPError`), so the reconcile loop retries them like any transient failure. Nothing
-secret is sent.
+`ConfigurationError` (naming only the status or the error's type), so the reconcile loop retries
+them like any transient failure. Nothing secret is sent.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 
 import httpx
 
-from aura.configure.base import ConfigResult, ConfigTarget
+from aura.configure.base import ConfigResult, ConfigTarget, ConfigurationError
 
 __all__ = ["SandboxHosts", "SimulatedConfigurator"]
 
@@ -45,7 +45,10 @@ class SandboxHosts:
             return None
         if response.status_code != 200:
             return None
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:
+            return None  # not the admin API's answer: nothing observed yet
         return body if isinstance(body, dict) else None
 
     async def cloud_init_done(self, server_id: int, host: str | None) -> bool:
@@ -80,7 +83,14 @@ class SimulatedConfigurator:
         started = time.monotonic()
         url = f"{self.admin_url}/servers/{target.server_id}/configure"
         async with httpx.AsyncClient(transport=self._transport, timeout=self._timeout) as client:
-            response = await client.post(url, json={"openclaw_version": target.openclaw_version})
+            try:
+                response = await client.post(
+                    url, json={"openclaw_version": target.openclaw_version}
+                )
+            except httpx.HTTPError as exc:
+                raise ConfigurationError(
+                    f"sandbox configure of server {target.server_id}: {type(exc).__name__}"
+                ) from None
         took = time.monotonic() - started
         if response.status_code == httpx.codes.CONFLICT:
             return ConfigResult(
@@ -88,7 +98,10 @@ class SimulatedConfigurator:
                 message=_conflict_message(target.server_id, response),
                 duration_seconds=took,
             )
-        response.raise_for_status()
+        if not response.is_success:
+            raise ConfigurationError(
+                f"sandbox configure of server {target.server_id} answered {response.status_code}"
+            )
         return ConfigResult(ok=True, duration_seconds=took)
 
 

@@ -120,11 +120,16 @@ class TailscaleAdapter:
                     "Tailscale rejected the OAuth client", source=self._source
                 )
             _raise_for_status("oauth token", response, self._source)
-            body = response.json()
-            self._token = str(body["access_token"])
-            self._token_expires = time.monotonic() + max(
-                60.0, float(body.get("expires_in", 3600)) - 60
-            )
+            try:
+                body = response.json()
+                token = str(body["access_token"])
+                lifetime = float(body.get("expires_in", 3600))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                # A 200 without a token (a proxy's page, an API change): transient, not a bug.
+                metrics.CLOUD_ERRORS.labels("tailscale", "bad_token_response").inc()
+                raise errors.Retryable("oauth token: answer without an access_token") from None
+            self._token = token
+            self._token_expires = time.monotonic() + max(60.0, lifetime - 60)
             return self._token
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -1,15 +1,17 @@
 """The reconcile of one Agent: the ordered steps each desired state needs.
 
-    running    attempt bookkeeping -> server (find/adopt/create) -> powered on -> configured
-               -> in the tailnet -> gateway healthy
+    running    prerequisites (runtime Secret, AgentBudgets; no cloud call) -> attempt
+               bookkeeping -> server (find/adopt/create) -> booted -> configured -> in the
+               tailnet -> gateway healthy
     stopped    graceful shutdown, poweroff after a timeout      (phase Stopped)
     suspended  the same, with the reason                        (phase Suspended)
     deleted    device, server, auth key, SSH Secret removed     (phase Deleted; object stays)
 
 Every pass starts from what it reads, so a pass may start at any point and the operator may
-die at any instant. A provisioning attempt has a deadline and each step a retry budget;
-exceeding either rolls the attempt back (`rollback.py`). Ready summarises the other
-conditions; the phase is derived from all of them (`conditions.derive_phase`).
+die at any instant. Provisioning runs as an attempt with a deadline, step timeouts and a retry
+budget per step; `attempt.py` owns all of it, including the rollback of a failed attempt.
+Ready summarises the other conditions; the phase is derived from all of them
+(`conditions.derive_phase`).
 """
 
 from __future__ import annotations
@@ -17,17 +19,31 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aura.controller import conditions, errors
-from aura.controller.conditions import FALSE, TRUE, UNKNOWN, Reason
-from aura.controller.reconcile import configure, health, power, rollback, server, tailnet
+from aura.controller.conditions import FALSE, TRUE, Reason
+from aura.controller.reconcile import (
+    attempt,
+    boot,
+    budget,
+    configure,
+    health,
+    power,
+    prerequisites,
+    server,
+    tailnet,
+)
 from aura.controller.reconcile.cleanup import delete_cloud_objects
-from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
-from aura.models import DesiredState, ProvisioningStatus
+from aura.controller.reconcile.context import DONE, AgentContext, Done, StepResult, Wait
+from aura.models import DesiredState
 
 Step = Callable[[AgentContext], Awaitable[StepResult]]
 
+PREREQUISITE_STEPS: tuple[tuple[str, Step], ...] = (
+    ("prerequisites", prerequisites.ensure_prerequisites),
+    ("budget", budget.ensure_budget_allows),
+)
 RUNNING_STEPS: tuple[tuple[str, Step], ...] = (
     ("server", server.ensure_server),
-    ("boot", server.ensure_server_running),
+    ("boot", boot.ensure_server_running),
     ("configure", configure.ensure_configured),
     ("tailnet", tailnet.ensure_tailnet_device),
     ("health", health.ensure_healthy),
@@ -42,9 +58,9 @@ async def reconcile_agent(ctx: AgentContext) -> StepResult:
         return await finalize_agent(ctx)
     if not ctx.status.conditions:
         # First sight: publish Queued (every condition Unknown) before touching any cloud.
-        conditions.initialize_conditions(ctx.status.conditions, ctx.generation)
+        conditions.initialize_conditions(ctx.status.conditions, ctx.generation, at=ctx.now())
         return Wait(0.1, "accepted")
-    conditions.initialize_conditions(ctx.status.conditions, ctx.generation)
+    conditions.initialize_conditions(ctx.status.conditions, ctx.generation, at=ctx.now())
     try:
         if desired == DesiredState.RUNNING:
             return await _run(ctx)
@@ -56,49 +72,27 @@ async def reconcile_agent(ctx: AgentContext) -> StepResult:
 
 
 async def _run(ctx: AgentContext) -> StepResult:
-    if rollback.failed_attempt_is_current(ctx):
-        await rollback.finish_rollback(ctx)
+    if attempt.failed(ctx):
+        await attempt.finish_rollback(ctx)
         return DONE
-    held = await server.ensure_budget_allows(ctx)
-    if held is not None:
-        return held
-    _begin_attempt_if_needed(ctx)
+    ctx.status.shutdown_requested_at = None
     try:
-        _check_deadline(ctx)
-        result = await _run_steps(ctx, RUNNING_STEPS)
+        result = await _run_steps(ctx, PREREQUISITE_STEPS)
+        if isinstance(result, Done):
+            attempt.begin_if_needed(ctx)
+            attempt.check_deadline(ctx)
+            result = await _run_steps(ctx, RUNNING_STEPS)
+        else:
+            attempt.abandon(ctx)  # waiting on the user: no deadline ticks, no slot held
     except (errors.StepFailed, errors.Permanent) as exc:
-        if ctx.status.provisioning is None:
+        if not attempt.running(ctx):
             raise  # not provisioning (e.g. powering a stopped agent back on): no rollback
-        await rollback.roll_back(ctx, exc)
+        await attempt.roll_back(ctx, exc)
         return DONE
     finally:
-        if not rollback.failed_attempt_is_current(ctx):
+        if not attempt.failed(ctx):
             _summarize_ready(ctx)
     return result
-
-
-def _begin_attempt_if_needed(ctx: AgentContext) -> None:
-    p = ctx.status.provisioning
-    if p is not None and p.failed_generation is not None:
-        # The failed attempt is no longer current: the spec or the annotation changed.
-        ctx.status.provisioning = ProvisioningStatus(
-            attempt=p.attempt + 1, started_at=conditions.now()
-        )
-        for type_ in conditions.TYPES:
-            ctx.set(type_, UNKNOWN, Reason.PENDING, "retrying provisioning")
-        ctx.event("Normal", "RetryingProvisioning", f"starting attempt {p.attempt + 1}")
-    elif p is None and (ctx.status.server is None or ctx.status.server.id is None):
-        ctx.status.provisioning = ProvisioningStatus(attempt=1, started_at=conditions.now())
-
-
-def _check_deadline(ctx: AgentContext) -> None:
-    p = ctx.status.provisioning
-    if p is not None and ctx.seconds_since(p.started_at) > ctx.config.provision_deadline:
-        raise errors.StepFailed(
-            p.failed_step or "provision",
-            f"provisioning exceeded its deadline of {ctx.config.provision_deadline:.0f}s",
-            reason="ProvisionDeadlineExceeded",
-        )
 
 
 async def _run_steps(ctx: AgentContext, steps: tuple[tuple[str, Step], ...]) -> StepResult:
@@ -112,33 +106,15 @@ async def _run_steps(ctx: AgentContext, steps: tuple[tuple[str, Step], ...]) -> 
         except (errors.RateLimited, errors.Locked):
             raise  # back-pressure, not a failure of the step
         except errors.Retryable as exc:
-            raise _count_failure(ctx, name, exc) from None
-        p = ctx.status.provisioning
-        if p is not None and p.failed_step == name:
-            p.failed_step, p.failures = None, 0
+            raise attempt.step_failed(ctx, name, exc) from exc
+        attempt.step_succeeded(ctx, name)
         if isinstance(result, Wait):
+            attempt.step_waiting(ctx, name)
             return result
         now = conditions.derive_phase(ctx.status.conditions, ctx.spec.desired_state)
         if now != phase and index + 1 < len(steps):
             return Wait(0.1, f"phase {now}")
     return DONE
-
-
-def _count_failure(ctx: AgentContext, step: str, exc: errors.Retryable) -> errors.AuraError:
-    """The error to raise for a transient failure: retry with back-off, or give up."""
-    p = ctx.status.provisioning
-    if p is None:
-        return errors.Retryable(str(exc), retry_after=ctx.config.retry_backoff)
-    p.failures = p.failures + 1 if p.failed_step == step else 1
-    p.failed_step = step
-    if p.failures >= ctx.config.step_retries:
-        return errors.StepFailed(
-            step, f"{exc} (failed {p.failures} times)", reason="RetryBudgetExhausted"
-        )
-    return errors.Retryable(
-        f"{exc} (try {p.failures} of {ctx.config.step_retries})",
-        retry_after=ctx.config.retry_backoff * 2 ** (p.failures - 1),
-    )
 
 
 def _summarize_ready(ctx: AgentContext) -> None:
@@ -159,10 +135,7 @@ def _summarize_ready(ctx: AgentContext) -> None:
 
 
 async def _stop(ctx: AgentContext, desired: DesiredState) -> StepResult:
-    if ctx.status.provisioning is not None:
-        # Stopping abandons a provisioning attempt; starting again resumes without a deadline.
-        ctx.status.provisioning = None
-    ctx.op.release_provisioning_slot(ctx.ref.uid)
+    attempt.abandon(ctx)
     result = await _run_steps(ctx, STOP_STEPS)
     reason = Reason.STOPPED if desired == DesiredState.STOPPED else Reason.SUSPENDED
     why = ctx.spec.desired_state_reason or f"{desired.value} by request"
@@ -177,15 +150,15 @@ async def _stop(ctx: AgentContext, desired: DesiredState) -> StepResult:
 
 async def finalize_agent(ctx: AgentContext) -> StepResult:
     """Remove every cloud object of the Agent; raises Retryable until all are gone."""
-    if conditions.reason_of(ctx.status.conditions, conditions.READY) == Reason.DELETED:
+    if ctx.status.deleted_at is not None:
         return DONE
     ctx.set(conditions.READY, FALSE, Reason.DELETING, "removing cloud resources")
-    ctx.op.release_provisioning_slot(ctx.ref.uid)
-    failures = await delete_cloud_objects(ctx, keep_ssh=False)
+    attempt.abandon(ctx)
+    failures = await delete_cloud_objects(ctx, keep_secrets=False)
     if failures:
         raise errors.Retryable("cleanup incomplete, retrying: " + "; ".join(failures))
     for type_ in conditions.TYPES:
         ctx.set(type_, FALSE, Reason.DELETED, "cloud resources removed")
-    ctx.status.provisioning = None
+    ctx.status.deleted_at = ctx.now()
     ctx.event("Normal", "Deleted", "server, tailnet device and secrets removed")
     return DONE

@@ -1,6 +1,7 @@
 """Deleting everything an Agent owns in the clouds, in reverse dependency order.
 
-Order: tailnet devices, servers, the auth key (revoked, Secret deleted), the SSH Secret.
+Order: tailnet devices, servers, the auth key (revoked, Secret deleted), then (unless
+`keep_secrets`, as in a rollback) the SSH Secret and the generated gateway-token Secret.
 "Already gone" counts as done. One failing object does not stop the others: every step runs,
 the failures are returned, and the caller retries the whole (idempotent) sequence later.
 """
@@ -10,10 +11,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 
-from kubernetes_asyncio.client.exceptions import ApiException
-
 from aura.controller import errors, naming
-from aura.controller.reconcile import secrets
+from aura.controller.reconcile import prerequisites, secrets
 from aura.controller.reconcile.context import AgentContext
 from aura.controller.reconcile.tailnet import find_devices
 
@@ -41,20 +40,21 @@ async def delete_servers(ctx: AgentContext) -> None:
     ctx.status.server = None
 
 
-async def delete_cloud_objects(ctx: AgentContext, *, keep_ssh: bool) -> list[str]:
+async def delete_cloud_objects(ctx: AgentContext, *, keep_secrets: bool) -> list[str]:
     """Run every cleanup step; returns one line per step that failed (empty: all done)."""
     steps: list[tuple[str, Callable[[AgentContext], Awaitable[None]]]] = [
         ("tailnet device", delete_devices),
         ("server", delete_servers),
         ("auth key", secrets.delete_tailnet_key),
     ]
-    if not keep_ssh:
+    if not keep_secrets:
         steps.append(("ssh secret", secrets.delete_ssh_material))
+        steps.append(("gateway token secret", prerequisites.delete_generated_token))
     failures: list[str] = []
     for what, step in steps:
         try:
             await step(ctx)
-        except (errors.AuraError, ApiException) as exc:
+        except errors.AuraError as exc:
             failures.append(f"{what}: {exc}")
             ctx.log.warning("cleanup of %s failed, continuing: %s", what, exc)
     return failures

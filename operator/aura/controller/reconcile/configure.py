@@ -11,14 +11,11 @@ import asyncio
 import hashlib
 import json
 
-from aura.configure.base import ConfigTarget, ConfigurationTimeout
+from aura.configure.base import ConfigTarget, ConfigurationError
 from aura.controller import conditions, errors
 from aura.controller.conditions import FALSE, TRUE, Reason
-from aura.controller.reconcile import secrets
+from aura.controller.reconcile import attempt, prerequisites, secrets
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
-
-RUNTIME_ENV_SUFFIX = "_API_KEY"
-GATEWAY_TOKEN_KEY = "OPENCLAW_GATEWAY_TOKEN"  # noqa: S105 (a key name)
 
 
 def revision(ctx: AgentContext) -> str:
@@ -30,6 +27,7 @@ def revision(ctx: AgentContext) -> str:
 
 
 async def ensure_configured(ctx: AgentContext) -> StepResult:
+    """The server ran the configurator for the current `revision` (cloud-init finished first)."""
     assert ctx.status.server is not None
     assert ctx.status.server.id is not None
     wanted = revision(ctx)
@@ -47,12 +45,11 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
             Reason.WAITING_FOR_CLOUD_INIT,
             f"waiting for cloud-init on server {server_id}",
         )
-        ctx.fail_after(
-            conditions.CONFIGURED,
+        attempt.give_up_after(
+            ctx,
             ctx.config.cloud_init_timeout,
-            "cloud-init",
             f"cloud-init did not finish within {ctx.config.cloud_init_timeout:.0f}s",
-            reason="CloudInitTimeout",
+            reason=Reason.CLOUD_INIT_TIMEOUT,
         )
         return Wait(ctx.config.poll_interval, "cloud-init running")
     ctx.set(conditions.CONFIGURED, FALSE, Reason.CONFIGURING, f"configuring server {server_id}")
@@ -67,7 +64,7 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
         ssh_host_public_key=ssh.host_public_key,
         openclaw_version=ctx.spec.runtime.openclaw_version,
         gateway_port=ctx.spec.runtime.gateway_port,
-        runtime_env=await _runtime_env(ctx),
+        runtime_env=await prerequisites.runtime_env(ctx),
         settings=dict(ctx.spec.runtime.settings),
         extra_vars=dict(ctx.config.ansible_extra_vars),
     )
@@ -75,14 +72,14 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
         result = await asyncio.wait_for(
             ctx.op.configurator.configure(target), ctx.config.configure_timeout
         )
-    except (TimeoutError, ConfigurationTimeout):
+    except TimeoutError:
         message = f"configuration timed out after {ctx.config.configure_timeout:.0f}s"
         ctx.set(conditions.CONFIGURED, FALSE, Reason.CONFIGURATION_FAILED, message)
         raise errors.Retryable(message) from None
-    except Exception as exc:
-        # The contract lets configurators raise on transport errors; the text of an arbitrary
-        # exception might carry a secret, so only its type is reported.
-        message = f"configurator error: {type(exc).__name__}"
+    except ConfigurationError as exc:
+        # The contract (configure/base.py) keeps this message free of secrets; any other
+        # exception is a configurator bug and is not dressed up as a transient failure.
+        message = f"configurator error: {exc}"[:1000]
         ctx.set(conditions.CONFIGURED, FALSE, Reason.CONFIGURATION_FAILED, message)
         raise errors.Retryable(message) from None
     if not result.ok:
@@ -109,16 +106,3 @@ def _target_address(ctx: AgentContext) -> tuple[str | None, int]:
         return ctx.status.tailscale.ipv4, 22
     assert ctx.status.server is not None
     return ctx.status.server.ipv4 or ctx.status.server.ipv6, 22
-
-
-async def _runtime_env(ctx: AgentContext) -> dict[str, str]:
-    """Provider API keys and the gateway token from `spec.runtime.secretRef`, if any."""
-    ref = ctx.spec.runtime.secret_ref
-    if ref is None:
-        return {}
-    data = await ctx.op.secrets.get(ctx.ref.namespace, ref.name)
-    if data is None:
-        raise errors.Retryable(f"runtime Secret {ref.name} not found")
-    return {
-        k: v for k, v in data.items() if k.endswith(RUNTIME_ENV_SUFFIX) or k == GATEWAY_TOKEN_KEY
-    }

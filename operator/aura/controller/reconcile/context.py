@@ -1,9 +1,12 @@
-"""What one reconcile of one Agent works on, and the typed results its steps return.
+"""What one reconcile of one Agent works on; the typed step results (`outcomes.py`) with it.
 
 A step is `async def ensure_x(ctx) -> Done | Wait`: it reads the real state, changes only
 what differs, records what it saw in `ctx.status` (a working copy written back once, at the
 end, by the handler) and either lets the next step run (`Done`) or stops the pass until later
 (`Wait`). Failures are raised as `aura.controller.errors`.
+
+Time comes from `ctx.now()`, the Operator's injected clock, never from the wall clock directly:
+the attempt's deadline, step timeouts and the shutdown timeout are all measured with it.
 """
 
 from __future__ import annotations
@@ -13,28 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from aura.controller import conditions, errors, naming
+from aura.controller import conditions, naming
 from aura.controller.clients.kube import AgentRef
+from aura.controller.outcomes import DONE, Done, StepResult, Wait
 from aura.controller.runtime import Operator
 from aura.controller.settings import OperatorConfig
 from aura.models import DEFAULT_TAGS, AgentSpec, AgentStatus, ConditionStatus
 
+__all__ = ["DONE", "AgentContext", "Done", "EventType", "Logger", "StepResult", "Wait"]
 
-@dataclass(frozen=True)
-class Done:
-    """The step's part of the world is as desired; go on."""
-
-
-@dataclass(frozen=True)
-class Wait:
-    """Not there yet (booting, joining, ...); come back after `delay` seconds."""
-
-    delay: float
-    reason: str
-
-
-StepResult = Done | Wait
-DONE = Done()
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 EventType = Literal["Normal", "Warning"]
@@ -80,30 +70,28 @@ class AgentContext:
         tags = list(self.spec.tailscale.tags)
         return list(self.config.default_tags) if tags == list(DEFAULT_TAGS) else tags
 
+    def now(self) -> datetime:
+        """The injected clock's current time (UTC)."""
+        return self.op.clock()
+
+    def seconds_since(self, at: datetime | None) -> float:
+        """Seconds from `at` to now by the injected clock (0 when `at` is None)."""
+        return (self.now() - at).total_seconds() if at is not None else 0.0
+
     def set(self, type_: str, status: ConditionStatus, reason: str, message: str = "") -> None:
+        """Record an observation as a condition (`conditions.set_condition`), logging flips."""
         if conditions.set_condition(
-            self.status.conditions, type_, status, reason, message, generation=self.generation
+            self.status.conditions,
+            type_,
+            status,
+            reason,
+            message,
+            generation=self.generation,
+            at=self.now().replace(microsecond=0),
         ):
             self.log.info("condition %s=%s (%s) %s", type_, status.value, reason, message)
-
-    def since(self, type_: str) -> float:
-        """Seconds since `type_` last changed status (0 if it never had one)."""
-        found = conditions.get_condition(self.status.conditions, type_)
-        if found is None:
-            return 0.0
-        return (conditions.now() - found.last_transition_time).total_seconds()
-
-    def fail_after(
-        self, type_: str, timeout: float, step: str, message: str, *, reason: str
-    ) -> None:
-        """While provisioning, give up `step` once `type_` has been waiting over `timeout` s."""
-        if self.status.provisioning is not None and self.since(type_) > timeout:
-            raise errors.StepFailed(step, message, reason=reason)
 
     def event(self, type_: EventType, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))
         level = logging.WARNING if type_ == "Warning" else logging.INFO
         self.log.log(level, "event %s: %s", reason, message)
-
-    def seconds_since(self, at: datetime | None) -> float:
-        return (conditions.now() - at).total_seconds() if at is not None else 0.0

@@ -1,7 +1,7 @@
 """Running: the gateway's `/readyz` answers ready. Flips Healthy (and the phase) both ways.
 
 Called by the change handlers while an Agent comes up and by the timer afterwards. The first
-healthy answer ends the provisioning attempt (its deadline stops ticking and its slot frees).
+healthy answer ends the provisioning attempt (`attempt.end`).
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 from aura.controller import conditions
 from aura.controller.clients.gateway import Probe, probe_readyz
 from aura.controller.conditions import FALSE, TRUE, Reason
+from aura.controller.reconcile import attempt
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 
 
 async def ensure_healthy(ctx: AgentContext) -> StepResult:
+    """Probe the gateway; Healthy follows the answer, the first healthy one ends the attempt."""
     assert ctx.status.server is not None
     assert ctx.status.server.id is not None
     tailnet_ipv4 = ctx.status.tailscale.ipv4 if ctx.status.tailscale else None
@@ -23,9 +25,7 @@ async def ensure_healthy(ctx: AgentContext) -> StepResult:
     was_healthy = conditions.is_true(ctx.status.conditions, conditions.HEALTHY)
     if probe.ok:
         ctx.set(conditions.HEALTHY, TRUE, Reason.GATEWAY_READY, probe.detail)
-        if ctx.status.provisioning is not None:
-            ctx.status.provisioning = None
-            ctx.op.release_provisioning_slot(ctx.ref.uid)
+        attempt.end(ctx)
         return DONE
     degraded = was_healthy or (
         conditions.reason_of(ctx.status.conditions, conditions.HEALTHY) == Reason.GATEWAY_UNHEALTHY

@@ -1,4 +1,7 @@
-"""The Hetzner server of an Agent: find (ID first, labels second), create or adopt, power.
+"""The Hetzner server of an Agent: find (ID first, labels second), create or adopt.
+
+Powering it on and timing its boot is `boot.py`; replacing one deleted behind our back is
+`replace.py`; stopping it is `power.py`.
 
 Crash windows this module closes:
 - killed after `POST /servers` was sent but before the ID reached status: the next pass finds
@@ -17,12 +20,10 @@ import time
 
 from aura.controller import conditions, errors, naming
 from aura.controller.clients.hetzner import ServerInfo
-from aura.controller.conditions import FALSE, TRUE, UNKNOWN, Reason
-from aura.controller.reconcile import cleanup, cloudinit, secrets
+from aura.controller.conditions import FALSE, UNKNOWN, Reason
+from aura.controller.reconcile import attempt, budget, cloudinit, replace, secrets
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
-from aura.cost import gate
-from aura.cost.budget import PROJECT_LIMIT_FIX
-from aura.models import ProvisioningStatus, ServerStatus
+from aura.models import ServerStatus
 
 
 async def find_server(ctx: AgentContext, *, fresh_after: float | None = None) -> ServerInfo | None:
@@ -67,7 +68,8 @@ async def server_gone(ctx: AgentContext, server_id: int) -> bool:
     return False
 
 
-def record(ctx: AgentContext, server: ServerInfo) -> None:
+def record_server(ctx: AgentContext, server: ServerInfo) -> None:
+    """Copy what was observed of `server` into `status.server`."""
     ctx.status.server = ServerStatus(
         id=server.id,
         name=server.name,
@@ -81,15 +83,17 @@ def record(ctx: AgentContext, server: ServerInfo) -> None:
 
 async def ensure_server(ctx: AgentContext) -> StepResult:
     """The Agent has a server: found, adopted, or created now."""
-    uid = ctx.ref.uid
-    fresh_after = ctx.op.create_attempts.get(uid, ctx.op.started)
+    memory = ctx.op.memory
+    fresh_after = memory.create_attempts.get(ctx.ref.uid, memory.started)
     server = await find_server(ctx, fresh_after=fresh_after)
     if server is None and ctx.status.server and ctx.status.server.id is not None:
         if not await server_gone(ctx, ctx.status.server.id):
             return Wait(ctx.config.poll_interval, "server list lagging behind")
-        await drifted(ctx, f"server {ctx.status.server.id} was deleted outside Aura")
+        await replace.replace_vanished_server(
+            ctx, f"server {ctx.status.server.id} was deleted outside Aura"
+        )
     if server is None:
-        if not ctx.op.take_provisioning_slot(uid):
+        if not attempt.take_slot(ctx):
             ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, "waiting for a slot")
             return Wait(ctx.config.poll_interval, "queued")
         try:
@@ -97,63 +101,9 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
         except errors.InvalidRequest as exc:
             if exc.reason != "ResourceLimitExceeded":
                 raise
-            return _project_limit(ctx)
-    record(ctx, server)
+            return budget.project_limit(ctx)
+    record_server(ctx, server)
     return DONE
-
-
-async def ensure_budget_allows(ctx: AgentContext) -> StepResult | None:
-    """Prerequisite of a create: no AgentBudget of the namespace holds new servers back.
-
-    Only an Agent without a server is gated (a new one, or one waking without its server);
-    while held it stays Queued with no provisioning attempt running, so the attempt's
-    deadline starts when the budget lets it go. Returns Wait while held, else None.
-    """
-    if ctx.status.server is not None and ctx.status.server.id is not None:
-        return None
-    if await find_server(ctx) is not None:
-        return None  # a server exists (e.g. a lost create response): adopt it, nothing new
-    why = await gate.budget_hold(ctx.op.budgets, ctx.ref.namespace)
-    if why is None:
-        return None
-    ctx.status.provisioning = None
-    ctx.op.release_provisioning_slot(ctx.ref.uid)
-    if (
-        conditions.reason_of(ctx.status.conditions, conditions.SERVER_READY)
-        != Reason.BUDGET_BLOCKED
-    ):
-        ctx.event("Warning", "BudgetBlocked", why)
-    ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.BUDGET_BLOCKED, why)
-    ctx.set(conditions.READY, FALSE, Reason.BUDGET_BLOCKED, why)
-    return Wait(ctx.config.poll_interval, "held by a budget")
-
-
-def _project_limit(ctx: AgentContext) -> StepResult:
-    """Hetzner's project server limit: wait in Queued with the fix named (not a failure)."""
-    ctx.status.provisioning = None  # the attempt restarts, with its deadline, once it can go
-    ctx.op.release_provisioning_slot(ctx.ref.uid)
-    known = conditions.reason_of(ctx.status.conditions, conditions.SERVER_READY)
-    if known != Reason.PROJECT_SERVER_LIMIT:
-        ctx.event("Warning", "ProjectServerLimit", PROJECT_LIMIT_FIX)
-    ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.PROJECT_SERVER_LIMIT, PROJECT_LIMIT_FIX)
-    return Wait(max(ctx.config.poll_interval, 30.0), "project server limit")
-
-
-async def drifted(ctx: AgentContext, message: str) -> None:
-    """The server vanished: forget it and everything that depended on it.
-
-    Its tailnet device is stale (it would shadow the replacement's hostname) and its auth key
-    was spent, so both go; the replacement gets a fresh key and a new provisioning attempt.
-    """
-    ctx.event("Warning", "ServerMissing", message)
-    await cleanup.delete_devices(ctx)
-    await secrets.delete_tailnet_key(ctx)
-    ctx.status.provisioning = ProvisioningStatus(attempt=1, started_at=conditions.now())
-    ctx.status.server = None
-    ctx.status.tailscale = None
-    for type_ in (conditions.CONFIGURED, conditions.TAILNET_JOINED, conditions.HEALTHY):
-        ctx.set(type_, UNKNOWN, Reason.PENDING, "server is being replaced")
-    ctx.set(conditions.SERVER_READY, FALSE, Reason.SERVER_MISSING, message)
 
 
 async def _create(ctx: AgentContext) -> ServerInfo:
@@ -170,7 +120,7 @@ async def _create(ctx: AgentContext) -> ServerInfo:
         )
     )
     spec = ctx.spec.server
-    ctx.op.create_attempts[ctx.ref.uid] = time.monotonic()
+    ctx.op.memory.create_attempts[ctx.ref.uid] = time.monotonic()
     try:
         server = await ctx.op.hetzner.create_server(
             name=ctx.server_name,
@@ -197,32 +147,3 @@ async def _adopt_by_name(ctx: AgentContext) -> ServerInfo:
             return server
     # The name is taken by a server that is not ours (or not listed yet): not ours to adopt.
     raise errors.Retryable(f"server name {ctx.server_name} is taken by a server Aura does not own")
-
-
-async def ensure_server_running(ctx: AgentContext) -> StepResult:
-    """The server is `running`: power it on if it is off; time the boot while provisioning."""
-    assert ctx.status.server is not None
-    assert ctx.status.server.id is not None
-    server_id, state = ctx.status.server.id, ctx.status.server.status
-    if state == "running":
-        ctx.set(conditions.SERVER_READY, TRUE, Reason.RUNNING, f"server {server_id} is running")
-        return DONE
-    was_ready = conditions.is_true(ctx.status.conditions, conditions.SERVER_READY)
-    if state == "off":
-        if was_ready:
-            ctx.event("Warning", "ServerPoweredOffExternally", f"server {server_id} is off")
-        await ctx.op.hetzner.power_on(server_id)
-        ctx.set(conditions.SERVER_READY, FALSE, Reason.STARTING, f"powering on server {server_id}")
-    elif state in ("initializing", "starting"):
-        reason = Reason.CREATING if state == "initializing" else Reason.STARTING
-        ctx.set(conditions.SERVER_READY, FALSE, reason, f"server {server_id} is {state}")
-    else:
-        ctx.set(conditions.SERVER_READY, FALSE, Reason.STARTING, f"server {server_id} is {state}")
-    ctx.fail_after(
-        conditions.SERVER_READY,
-        ctx.config.boot_timeout,
-        "boot",
-        f"server {server_id} did not reach running within {ctx.config.boot_timeout:.0f}s",
-        reason="ServerNeverBooted",
-    )
-    return Wait(ctx.config.poll_interval, f"server {state}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aura.controller import conditions, errors
 from aura.controller.clients.tailscale import Device
 from aura.controller.conditions import FALSE, TRUE, Reason
+from aura.controller.reconcile import attempt
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 from aura.models import TailnetStatus
 
@@ -32,6 +33,7 @@ async def find_devices(ctx: AgentContext) -> list[Device]:
 
 
 async def ensure_tailnet_device(ctx: AgentContext) -> StepResult:
+    """The server's device is in the tailnet, authorized, and recorded in `status.tailscale`."""
     joined = conditions.is_true(ctx.status.conditions, conditions.TAILNET_JOINED)
     if joined and conditions.is_true(ctx.status.conditions, conditions.HEALTHY):
         # The gateway answered over the tailnet: the device exists. Save the API call.
@@ -44,13 +46,12 @@ async def ensure_tailnet_device(ctx: AgentContext) -> StepResult:
             Reason.WAITING_FOR_DEVICE,
             f"waiting for device {ctx.hostname} with tags {','.join(ctx.tags)}",
         )
-        ctx.fail_after(
-            conditions.TAILNET_JOINED,
+        attempt.give_up_after(
+            ctx,
             ctx.config.tailnet_join_timeout,
-            "tailnet",
             f"device {ctx.hostname} did not join the tailnet within "
             f"{ctx.config.tailnet_join_timeout:.0f}s",
-            reason="DeviceNeverJoined",
+            reason=Reason.DEVICE_NEVER_JOINED,
         )
         return Wait(ctx.config.poll_interval, "device not in tailnet yet")
     device = devices[0]
