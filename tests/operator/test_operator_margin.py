@@ -11,6 +11,7 @@ oversized for its server: margin 4.00 - 5.632 = -1.632, a Warning Event and a me
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ import httpx
 import pytest
 import stripe
 from kubernetes_asyncio import config as kconfig
+from prometheus_client.parser import text_string_to_metric_families
 
 from aura.bridge.app import create_app
 from aura.bridge.config import BridgeConfig
@@ -64,16 +66,37 @@ async def world(cluster: Cluster, namespace: str, tmp_path: Path) -> AsyncIterat
             holder["api"] = StripeClientApi(sb.info["stripe_api_key"], sb.info["stripe_url"])
             admin = httpx.AsyncClient(base_url=sb.ready.admin_url.removesuffix("/admin"))
             assert (await admin.put("/admin/pricing", json=PRICES)).status_code == 200
+            port = _free_port()
             operator = OperatorProcess(
-                cluster, namespace, sb, tmp_path / "operator.log", cost_interval="1"
+                cluster,
+                namespace,
+                sb,
+                tmp_path / "operator.log",
+                cost_interval="1",
+                metrics_port=str(port),
             ).start()
             try:
-                yield {"sb": sb, "admin": admin, "url": url}
+                yield {"sb": sb, "admin": admin, "url": url, "metrics": port}
             finally:
                 operator.stop()
                 await admin.aclose()
                 await holder["api"].close()
     await api.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def samples(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def subscribe(sb: Sandbox, admin: httpx.AsyncClient, name: str, cents: int) -> str:
@@ -142,6 +165,23 @@ async def test_margin_from_a_sandbox_subscription(
         what="a NegativeMargin Event",
     )
     assert not any(e["reason"] == "NegativeMargin" for e in events(cluster, namespace, "paying"))
+
+    # Prometheus: per Agent, fleet totals, and the negative-margin counter.
+    got = samples(world["metrics"])
+    cheap_labels = frozenset({"namespace": namespace, "agent": "cheap", "currency": "EUR"}.items())
+    assert got[("aura_agent_margin_month", cheap_labels)] == pytest.approx(4.0 - 5.632)
+    assert got[("aura_agent_cost_projected_month", cheap_labels)] == pytest.approx(5.632)
+    fleet = frozenset({"currency": "EUR"}.items())
+    assert got[("aura_fleet_cost_projected_month", fleet)] == pytest.approx(2 * 5.632)
+    assert got[("aura_fleet_margin_month", fleet)] == pytest.approx(29.0 + 4.0 - 2 * 5.632)
+    ns_labels = frozenset({"namespace": namespace}.items())
+    assert got[("aura_agent_negative_margin_total", ns_labels)] == 1
+    assert got[("aura_price_refreshes_total", frozenset())] == 1
+
+    # `kubectl get agents -o wide` carries the cost columns.
+    wide = cluster.kubectl("get", "agents", "-n", namespace, "-o", "wide")
+    print(wide)
+    assert "COST MTD" in wide and "MARGIN" in wide and "-1.632" in wide
 
     # `aura status` shows the cost columns and a fleet total.
     out = cluster_status(cluster, namespace)
