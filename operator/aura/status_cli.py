@@ -80,6 +80,7 @@ def cost_cells(cost: Any) -> list[str]:
 def fleet_total(agents: Iterable[dict[str, Any]]) -> str | None:
     """`TOTAL month-to-date / projected / margin` over the listed Agents, or None."""
     mtd = projected = margin = 0.0
+    priced = 0
     currencies = set()
     for agent in agents:
         cost = (agent.get("status") or {}).get("cost") or {}
@@ -88,13 +89,15 @@ def fleet_total(agents: Iterable[dict[str, Any]]) -> str | None:
         currencies.add(cost.get("currency") or "")
         mtd += cost["monthToDate"]
         projected += cost.get("projectedMonth") or 0.0
-        margin += cost.get("margin") or 0.0
+        if cost.get("margin") is not None:
+            margin += cost["margin"]
+            priced += 1
     if not currencies:
         return None
     unit = "/".join(sorted(currencies))
+    margin_text = f"margin {margin:.2f} ({priced} with a known price)" if priced else "margin -"
     return (
-        f"TOTAL (net, {unit}): month to date {mtd:.2f}, projected {projected:.2f}, "
-        f"margin {margin:.2f}"
+        f"TOTAL (net, {unit}): month to date {mtd:.2f}, projected {projected:.2f}, " + margin_text
     )
 
 

@@ -11,6 +11,8 @@ max(created, first of the month 00:00 UTC) to the `computedAt` the operator repo
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -179,6 +181,17 @@ def test_cost_of_known_timelines(
     new_hours = hours(parse(new["created"]), parse(cost["computedAt"]))
     assert (old_hours, new_hours) == (3, 1) or old_created.day != parse(old["deleted"]).day
     assert cost["monthToDate"] == pytest.approx((old_hours + new_hours) * 0.011, abs=1e-4)
+
+    table = subprocess.run(
+        [sys.executable, "-m", "aura", "status", "-n", ns],
+        env={"KUBECONFIG": cluster.kubeconfig, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    print(table)
+    assert "COST MTD" in table and "TOTAL (net, EUR)" in table
 
     # A restart remembers the deleted server (the history is in status, not in memory).
     start_operator(**COST_FLAGS)

@@ -53,6 +53,9 @@ def test_cost_columns_and_fleet_total() -> None:
     assert rows[1][7:10] == ["-", "-", "-"]
     # One priced Agent: the totals are its own figures.
     assert fleet_total(agents) == (
-        "TOTAL (net, EUR): month to date 1.23, projected 4.29, margin 5.71"
+        "TOTAL (net, EUR): month to date 1.23, projected 4.29, margin 5.71 (1 with a known price)"
     )
     assert fleet_total(agents[1:]) is None
+    unpriced = {**cost, "margin": None}
+    agents[0]["status"]["cost"] = unpriced
+    assert (fleet_total(agents) or "").endswith("margin -")

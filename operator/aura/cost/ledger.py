@@ -115,7 +115,7 @@ def compute(
         revenue_month=revenue,
         margin=margin,
         price_list_date=prices.as_of.replace(microsecond=0),
-        computed_at=now.replace(microsecond=0),
+        computed_at=now,  # exact: the figures can be recomputed from it
         message=message,
         servers=servers,
         snapshots=snapshots,
