@@ -7,7 +7,7 @@
 # Two stages: the builder installs Aura and its dependencies (ansible-core and ansible-runner
 # among them) into a virtualenv; the runtime stage copies only that virtualenv, the playbook
 # and the ssh client onto a slim Python, and runs as an unprivileged numeric user so
-# Kubernetes can verify `runAsNonRoot`. tests/integration/test_dockerfile.py checks these facts.
+# Kubernetes can verify `runAsNonRoot`. tests/cluster/test_image.py builds it and checks these facts.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 

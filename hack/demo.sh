@@ -3,6 +3,8 @@
 # control plane, installs the CRD and applies the example Agent.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Build (first run only) with progress on the terminal before the demo starts its control plane.
+hack/envtest.sh build
 if .venv/bin/aura --help | grep -q '^  demo '; then exec .venv/bin/aura demo "$@"; fi
 eval "$(hack/envtest.sh up)"
 kubectl apply -f crds/

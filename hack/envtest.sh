@@ -27,6 +27,9 @@ RUN_DIR="${AURA_ENVTEST_DIR:-$ROOT/.envtest}"
 KUBECONFIG_FILE="$RUN_DIR/kubeconfig"
 
 log() { printf 'envtest: %s\n' "$*" >&2; }
+GOBUILD_PREFIX=envtest
+# shellcheck source=hack/lib/gobuild.sh
+source "$ROOT/hack/lib/gobuild.sh"
 
 build_etcd() {
   local work="$CACHE_DIR/envtest/src/etcd-$ETCD_VERSION"
@@ -45,8 +48,8 @@ package tools
 
 import _ "go.etcd.io/etcd/server/v3"
 SRC
-  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
-   cd "$work" && GOFLAGS=-mod=mod go build -trimpath -o "$BIN_DIR/etcd.tmp" go.etcd.io/etcd/server/v3)
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  go_build_progress "etcd v$ETCD_VERSION" "$work" "$BIN_DIR/etcd.tmp" -- go.etcd.io/etcd/server/v3
   mv "$BIN_DIR/etcd.tmp" "$BIN_DIR/etcd"
 }
 
@@ -67,13 +70,17 @@ package tools
 
 import _ "k8s.io/kubernetes/cmd/kube-apiserver"
 SRC
-  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true
-   cd "$work" && GOFLAGS=-mod=mod go build -trimpath -o "$BIN_DIR/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver)
+  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  go_build_progress "kube-apiserver v$K8S_VERSION" "$work" "$BIN_DIR/kube-apiserver.tmp" \
+    -- k8s.io/kubernetes/cmd/kube-apiserver
   mv "$BIN_DIR/kube-apiserver.tmp" "$BIN_DIR/kube-apiserver"
 }
 
 cmd_build() {
   mkdir -p "$BIN_DIR"
+  # A concurrent build into the same cache (another checkout, a test and a demo) waits here.
+  exec 8>"$BIN_DIR/.build.lock"
+  flock 8
   local started=$SECONDS
   if [[ ! -x "$BIN_DIR/etcd" ]]; then
     log "building etcd v$ETCD_VERSION into $BIN_DIR (first time only)"
@@ -84,6 +91,7 @@ cmd_build() {
     build_apiserver
   fi
   if ((SECONDS - started > 1)); then log "built in $((SECONDS - started))s"; fi
+  exec 8>&- # release the lock: the daemons `up` starts next must not inherit it
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

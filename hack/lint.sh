@@ -7,6 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 .venv/bin/ruff format --check operator tests hack
 .venv/bin/mypy --strict operator/
 .venv/bin/lint-imports pyproject.toml
-.venv/bin/aura crd --check crds/aura.dev_agents.yaml
-.venv/bin/aura crd --kind AgentBudget --check crds/aura.dev_agentbudgets.yaml
+.venv/bin/aura crd --kind agent --check crds/aura.dev_agents.yaml
+.venv/bin/aura crd --kind agentcheckpoint --check crds/aura.dev_agentcheckpoints.yaml
+.venv/bin/aura crd --kind agentrestore --check crds/aura.dev_agentrestores.yaml
+.venv/bin/aura crd --kind agentbudget --check crds/aura.dev_agentbudgets.yaml
 echo "lint: ok"

@@ -6,6 +6,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 hack/bootstrap.sh
 hack/lint.sh
+# Build what the suite needs before pytest starts, so a first run says what it builds and how
+# far along it is (pytest would capture the output): the control-plane and node binaries, Helm,
+# and the project image (tests/cluster; needs root for dockerd).
+hack/envtest.sh build
+hack/cluster.sh build
+hack/cluster.sh helm >/dev/null
+if [[ $(id -u) -eq 0 ]]; then hack/cluster.sh image; fi
 set +e
 .venv/bin/pytest "$@"
 rc=$?

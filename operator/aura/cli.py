@@ -19,7 +19,7 @@ from aura import __version__
 
 # name -> (module, click command attribute, one-line help); `aura --help` lists them all.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "crd": ("aura.cli", "crd_command", "Print or check the generated Agent CRD."),
+    "crd": ("aura.cli", "crd_command", "Print or check a generated CRD (Agent, checkpoints)."),
     "operator": ("aura.controller.cli", "command", "Run the operator that reconciles Agents."),
     "bridge": (
         "aura.bridge.cli",
@@ -69,19 +69,19 @@ def main() -> None:
 
 @click.command("crd")
 @click.option(
+    "--kind",
+    type=click.Choice(["agent", "agentcheckpoint", "agentrestore", "agentbudget"]),
+    default="agent",
+    show_default=True,
+    help="Which CRD to print or check.",
+)
+@click.option(
     "--check",
     "check_file",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Compare with this file instead of printing; exit 1 if it differs.",
 )
-@click.option(
-    "--kind",
-    type=click.Choice(["Agent", "AgentBudget"]),
-    default="Agent",
-    show_default=True,
-    help="Which CustomResourceDefinition.",
-)
-def crd_command(check_file: Path | None, kind: str) -> None:
+def crd_command(kind: str, check_file: Path | None) -> None:
     """Print a CustomResourceDefinition generated from the models."""
     from aura.crd import render
 

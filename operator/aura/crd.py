@@ -10,13 +10,15 @@ YAML with this output and exercise it on a real apiserver.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
 from pydantic import BaseModel
 
+from aura import checkpoint_models as cm
 from aura import models
-from aura.cost import budget_models
+from aura.cost import budget_models as bm
 
 # Keys of pydantic's JSON Schema that mean the same in a Kubernetes structural schema.
 _KEPT_KEYS = frozenset(
@@ -75,6 +77,26 @@ BUDGET_COLUMNS: list[dict[str, Any]] = [
 ]
 
 
+CHECKPOINT_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Agent", "type": "string", "jsonPath": ".spec.agentName"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Ready", "type": "boolean", "jsonPath": ".status.readyToUse"},
+    {"name": "Size GB", "type": "number", "jsonPath": ".status.sizeGB"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Error", "type": "string", "jsonPath": ".status.error.message"},
+    {"name": "Image", "type": "integer", "priority": 1, "jsonPath": ".status.imageID"},
+    {"name": "Policy", "type": "string", "priority": 1, "jsonPath": ".spec.deletionPolicy"},
+]
+RESTORE_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Agent", "type": "string", "jsonPath": ".spec.agentName"},
+    {"name": "Checkpoint", "type": "string", "jsonPath": ".spec.checkpointName"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Complete", "type": "boolean", "jsonPath": ".status.complete"},
+    {"name": "Restored", "type": "date", "jsonPath": ".status.restoreTime"},
+    {"name": "Error", "type": "string", "jsonPath": ".status.error.message"},
+]
+
+
 def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     """Turn one pydantic JSON Schema node into a structural OpenAPI v3 node."""
     if "$ref" in node:
@@ -125,19 +147,12 @@ def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
 
 def _crd(
     *,
-    kind: str,
-    plural: str,
-    singular: str,
-    short_names: list[str],
+    names: dict[str, Any],
     description: str,
-    spec_model: type[BaseModel],
-    status_model: type[BaseModel],
+    spec: dict[str, Any],
+    status: dict[str, Any],
     columns: list[dict[str, Any]],
-    spec_default: bool,
 ) -> dict[str, Any]:
-    spec_schema = _schema_of(spec_model)
-    if spec_default:
-        spec_schema.update(models.wire_default(spec_model))  # type: ignore[arg-type]
     root = {
         "type": "object",
         "description": description,
@@ -145,27 +160,20 @@ def _crd(
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "spec": spec_schema,
-            "status": _schema_of(status_model),
+            "spec": spec,
+            "status": status,
         },
     }
-    if not spec_default:
+    if "default" not in spec:
         root["required"] = ["spec"]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{models.GROUP}"},
+        "metadata": {"name": f"{names['plural']}.{models.GROUP}"},
         "spec": {
             "group": models.GROUP,
             "scope": "Namespaced",
-            "names": {
-                "kind": kind,
-                "listKind": f"{kind}List",
-                "plural": plural,
-                "singular": singular,
-                "shortNames": short_names,
-                "categories": ["aura"],
-            },
+            "names": {**names, "listKind": f"{names['kind']}List", "categories": ["aura"]},
             "versions": [
                 {
                     "name": models.VERSION,
@@ -182,42 +190,84 @@ def _crd(
 
 def agent_crd() -> dict[str, Any]:
     """The complete CustomResourceDefinition for `agents.aura.dev`."""
+    spec_schema = _schema_of(models.AgentSpec)
+    spec_schema.update(models.wire_default(models.AgentSpec))
     return _crd(
-        kind=models.KIND,
-        plural=models.PLURAL,
-        singular=models.SINGULAR,
-        short_names=["ag"],
+        names={
+            "kind": models.KIND,
+            "plural": models.PLURAL,
+            "singular": models.SINGULAR,
+            "shortNames": ["ag"],
+        },
         description="An always-on AI agent: a Hetzner server in a Tailscale tailnet "
         "running the OpenClaw gateway.",
-        spec_model=models.AgentSpec,
-        status_model=models.AgentStatus,
+        spec=spec_schema,
+        status=_schema_of(models.AgentStatus),
         columns=PRINTER_COLUMNS,
-        spec_default=True,
+    )
+
+
+def checkpoint_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition for `agentcheckpoints.aura.dev`."""
+    return _crd(
+        names={
+            "kind": cm.CHECKPOINT_KIND,
+            "plural": cm.CHECKPOINT_PLURAL,
+            "singular": cm.CHECKPOINT_SINGULAR,
+            "shortNames": ["ackpt", "checkpoint"],
+        },
+        description="A checkpoint of an Agent: a Hetzner snapshot image of its server.",
+        spec=_schema_of(cm.AgentCheckpointSpec),
+        status=_schema_of(cm.AgentCheckpointStatus),
+        columns=CHECKPOINT_COLUMNS,
+    )
+
+
+def restore_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition for `agentrestores.aura.dev`."""
+    return _crd(
+        names={
+            "kind": cm.RESTORE_KIND,
+            "plural": cm.RESTORE_PLURAL,
+            "singular": cm.RESTORE_SINGULAR,
+            "shortNames": ["arestore"],
+        },
+        description="Rebuild an Agent's server from one of its checkpoints, in place.",
+        spec=_schema_of(cm.AgentRestoreSpec),
+        status=_schema_of(cm.AgentRestoreStatus),
+        columns=RESTORE_COLUMNS,
     )
 
 
 def budget_crd() -> dict[str, Any]:
-    """The complete CustomResourceDefinition for `agentbudgets.aura.dev`."""
+    """The CustomResourceDefinition for `agentbudgets.aura.dev`."""
     return _crd(
-        kind=budget_models.BUDGET_KIND,
-        plural=budget_models.BUDGET_PLURAL,
-        singular=budget_models.BUDGET_SINGULAR,
-        short_names=["agb"],
+        names={
+            "kind": bm.BUDGET_KIND,
+            "plural": bm.BUDGET_PLURAL,
+            "singular": bm.BUDGET_SINGULAR,
+            "shortNames": ["agb"],
+        },
         description="A monthly cost limit for the Agents of a namespace, with thresholds "
         "that notify, hold new servers back or hibernate. It never deletes anything.",
-        spec_model=budget_models.AgentBudgetSpec,
-        status_model=budget_models.AgentBudgetStatus,
+        spec=_schema_of(bm.AgentBudgetSpec),
+        status=_schema_of(bm.AgentBudgetStatus),
         columns=BUDGET_COLUMNS,
-        spec_default=False,
     )
 
 
-CRDS = {"Agent": agent_crd, "AgentBudget": budget_crd}
+# `aura crd --kind K` -> (generator, the file under crds/ it is committed as)
+KINDS: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
+    "agent": (agent_crd, "aura.dev_agents.yaml"),
+    "agentcheckpoint": (checkpoint_crd, "aura.dev_agentcheckpoints.yaml"),
+    "agentrestore": (restore_crd, "aura.dev_agentrestores.yaml"),
+    "agentbudget": (budget_crd, "aura.dev_agentbudgets.yaml"),
+}
 
 
-def render(kind: str = "Agent") -> str:
+def render(kind: str = "agent") -> str:
     """The CRD of `kind` as the YAML document committed under `crds/`."""
-    source = "models.py" if kind == "Agent" else "cost/budget_models.py"
-    header = f"# Generated by `aura crd` from operator/aura/{source}. Do not edit by hand.\n"
-    body = yaml.safe_dump(CRDS[kind](), sort_keys=False, width=100, allow_unicode=True)
+    generate, _ = KINDS[kind]
+    header = "# Generated by `aura crd` from the pydantic models. Do not edit by hand.\n"
+    body = yaml.safe_dump(generate(), sort_keys=False, width=100, allow_unicode=True)
     return header + body

@@ -18,14 +18,33 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from aura.checkpoint_models import AgentSource, CheckpointPolicy, CheckpointScheduleStatus
 from aura.cost.wire import CostStatus, SubscriptionPrice
+from aura.wire import (
+    API_VERSION,
+    DNS_NAME_PATTERN,
+    GROUP,
+    VERSION,
+    Condition,
+    ConditionStatus,
+    ObjectMeta,
+    wire_default,
+)
+from aura.wire import Wire as _Wire
 
-GROUP = "aura.dev"
-VERSION = "v1alpha1"
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "VERSION",
+    "Condition",
+    "ConditionStatus",
+    "ObjectMeta",
+    "wire_default",
+]
+
 KIND = "Agent"
 PLURAL = "agents"
 SINGULAR = "agent"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 # Patterns are anchored and kept deliberately narrow: a typo must fail at `kubectl apply`,
 # not minutes later inside a Hetzner API call that bills by the hour.
@@ -34,29 +53,13 @@ LOCATION_PATTERN = r"^[a-z]{3}[0-9]?$"
 IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 TAG_PATTERN = r"^tag:[a-z0-9-]+$"
 HOSTNAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"  # noqa: S105 (a name pattern, not a secret)
+SECRET_NAME_PATTERN = DNS_NAME_PATTERN
 VERSION_PATTERN = r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$"
 CUSTOMER_ID_PATTERN = r"^cus_[A-Za-z0-9]{1,250}$"
 SUBSCRIPTION_ID_PATTERN = r"^sub_[A-Za-z0-9]{1,250}$"
 
 DEFAULT_TAGS = ("tag:aura-agent",)
 DEFAULT_GATEWAY_PORT = 18789  # OpenClaw's own default; one port serves HTTP and WebSocket.
-
-
-class _Wire(BaseModel):
-    """Base for every model that maps a Kubernetes object field: camelCase aliases, no extras."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        use_enum_values=False,
-    )
-
-
-def wire_default(model: type[_Wire]) -> dict[str, Any]:
-    """`{"default": <model with all defaults, as JSON>}`, for a field's `json_schema_extra`."""
-    return {"default": model().model_dump(mode="json", by_alias=True, exclude_none=True)}
 
 
 class DesiredState(StrEnum):
@@ -84,6 +87,8 @@ class Phase(StrEnum):
     DELETING = "Deleting"
     DELETED = "Deleted"
     FAILED = "Failed"
+    CHECKPOINTING = "Checkpointing"  # an AgentCheckpoint holds the Agent (checkpoint_models)
+    RESTORING = "Restoring"  # an AgentRestore is rebuilding its server
 
 
 class ServerSpec(_Wire):
@@ -228,7 +233,11 @@ class AgentSpec(_Wire):
                     "rule": "oldSelf.desiredState != 'deleted' || self.desiredState == 'deleted'",
                     "message": "spec.desiredState: an Agent that was deleted stays a record; "
                     "create a new Agent instead of reviving it",
-                }
+                },
+                {
+                    "rule": "has(self.source) == has(oldSelf.source)",
+                    "message": "spec.source is set when the Agent is created, never later",
+                },
             ]
         }
     )
@@ -260,23 +269,8 @@ class AgentSpec(_Wire):
         Field(default_factory=TailscaleSpec, json_schema_extra=wire_default(TailscaleSpec)),
     ]
     billing: Annotated[BillingSpec | None, Field(default=None)]
-
-
-class ConditionStatus(StrEnum):
-    TRUE = "True"
-    FALSE = "False"
-    UNKNOWN = "Unknown"
-
-
-class Condition(_Wire):
-    """A Kubernetes-style condition (metav1.Condition)."""
-
-    type: Annotated[str, Field(max_length=316)]
-    status: ConditionStatus
-    reason: Annotated[str, Field(max_length=1024)]
-    message: Annotated[str, Field(default="", max_length=32768)]
-    last_transition_time: datetime
-    observed_generation: Annotated[int | None, Field(default=None, ge=0)]
+    checkpoints: Annotated[CheckpointPolicy | None, Field(default=None)]
+    source: Annotated[AgentSource | None, Field(default=None)]
 
 
 class ServerStatus(_Wire):
@@ -398,20 +392,14 @@ class AgentStatus(_Wire):
             "configuration applied; a change re-runs the configurator.",
         ),
     ]
+    checkpoint_in_progress: Annotated[
+        str | None, Field(default=None, description="The AgentCheckpoint holding the Agent.")
+    ]
+    restore_in_progress: Annotated[
+        str | None, Field(default=None, description="The AgentRestore holding the Agent.")
+    ]
+    checkpoints: Annotated[CheckpointScheduleStatus | None, Field(default=None)]
     cost: Annotated[CostStatus | None, Field(default=None)]
-
-
-class ObjectMeta(BaseModel):
-    """The few metadata fields Aura reads; everything else passes through untouched."""
-
-    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)
-
-    name: str
-    namespace: str | None = None
-    uid: str | None = None
-    generation: int | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
 
 
 class Agent(BaseModel):

@@ -55,6 +55,7 @@ def agent_rows(
                 (status.get("server") or {}).get("ipv4") or "-",
                 (status.get("tailscale") or {}).get("ipv4") or "-",
                 *cost_cells(status.get("cost")),
+                checkpoint_cell(status, now),
                 f"{last.reason}: {last.message}"[:80] if last else "-",
             ]
         )
@@ -99,6 +100,19 @@ def fleet_total(agents: Iterable[dict[str, Any]]) -> str | None:
     return (
         f"TOTAL (net, {unit}): month to date {mtd:.2f}, projected {projected:.2f}, " + margin_text
     )
+
+
+def checkpoint_cell(status: dict[str, Any], now: datetime) -> str:
+    """`spec.checkpoints` at a glance: `last 3h ago, next in 21h`; `-` without a schedule."""
+    schedule = status.get("checkpoints") or {}
+    if not schedule:
+        return "-"
+    last = history.parse_time(schedule.get("lastCheckpointTime"))
+    nxt = history.parse_time(schedule.get("nextCheckpointTime"))
+    parts = [f"last {human_age(last, now)} ago" if last else "last -"]
+    if nxt is not None:
+        parts.append(f"next in {human_age(now, nxt)}" if nxt > now else "next due")
+    return ", ".join(parts)
 
 
 def event_rows(events: Iterable[dict[str, Any]], now: datetime) -> list[list[str]]:
@@ -164,7 +178,7 @@ def command(name: str | None, namespace: str | None, show_events: bool) -> None:
         click.echo(render_table(header, event_rows(events, now)))
         return
     header = ["NAMESPACE", "NAME", "PHASE", "IN PHASE", "DESIRED", "PUBLIC IP", "TAILNET IP",
-              "COST MTD", "PROJECTED", "MARGIN", "LAST EVENT"]  # fmt: skip
+              "COST MTD", "PROJECTED", "MARGIN", "CHECKPOINTS", "LAST EVENT"]  # fmt: skip
     click.echo(render_table(header, agent_rows(agents, events, now)))
     total = fleet_total(agents)
     if total is not None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aura.controller import errors
-from aura.controller.clients.hetzner import ServerInfo, SnapshotInfo
+from aura.controller.clients.hetzner import ImageInfo, ServerInfo
 
 
 class FakeHetzner:
@@ -25,8 +25,12 @@ class FakeHetzner:
         self.hide_from_next_list: set[int] = set()  # an eventually consistent list
         self._ids = itertools.count(1000)
         self.pricing: dict[str, Any] = {"currency": "EUR", "server_types": [], "primary_ips": []}
-        self.snapshots: list[SnapshotInfo] = []
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.images: dict[int, ImageInfo] = {}
+        self.rebuilt: list[tuple[int, int]] = []  # (server, image)
+        self.lose_image_response = False
+        self.image_disk_gb = 40.0
+        self.image_size_gb = 1.5
 
     def _enter(self, method: str) -> None:
         self.calls[method] += 1
@@ -48,7 +52,7 @@ class FakeHetzner:
         name: str,
         server_type: str,
         location: str,
-        image: str,
+        image: str | int,
         labels: dict[str, str],
         user_data: str,
     ) -> ServerInfo:
@@ -80,10 +84,11 @@ class FakeHetzner:
 
     async def list_servers(self, label_selector: str) -> list[ServerInfo]:
         self._enter("list_servers")
-        key, _, value = label_selector.partition("=")
         hidden, self.hide_from_next_list = self.hide_from_next_list, set()
         return [
-            s for s in self.servers.values() if s.labels.get(key) == value and s.id not in hidden
+            s
+            for s in self.servers.values()
+            if _matches(s.labels, label_selector) and s.id not in hidden
         ]
 
     async def power_on(self, server_id: int) -> None:
@@ -110,7 +115,73 @@ class FakeHetzner:
         self._enter("get_pricing")
         return self.pricing
 
-    async def list_snapshots(self, label_selector: str) -> list[SnapshotInfo]:
-        self._enter("list_snapshots")
-        key, _, value = label_selector.partition("=")
-        return [s for s in self.snapshots if s.labels.get(key) == value]
+    # Snapshot images: `create_image` starts `creating`; `finish_images()` makes them available.
+    async def create_image(
+        self, server_id: int, *, description: str, labels: dict[str, str]
+    ) -> ImageInfo:
+        self._enter("create_image")
+        self._get(server_id)
+        image = ImageInfo(
+            id=next(self._ids),
+            status="creating",
+            labels=dict(labels),
+            disk_size=self.image_disk_gb,
+            created_from=server_id,
+        )
+        self.images[image.id] = image
+        if self.lose_image_response:
+            self.lose_image_response = False
+            raise errors.Retryable("create image: ConnectionError")
+        return image
+
+    def finish_images(self) -> None:
+        for image in list(self.images.values()):
+            if image.status == "creating":
+                done = replace(image, status="available", image_size=self.image_size_gb)
+                self.images[image.id] = done
+
+    async def get_image(self, image_id: int) -> ImageInfo:
+        self._enter("get_image")
+        if image_id not in self.images:
+            raise errors.NotFound(f"image {image_id} not found")
+        return self.images[image_id]
+
+    async def list_images(self, label_selector: str) -> list[ImageInfo]:
+        self._enter("list_images")
+        return [i for i in self.images.values() if _matches(i.labels, label_selector)]
+
+    async def update_image_labels(self, image_id: int, labels: dict[str, str]) -> None:
+        self._enter("update_image_labels")
+        image = await self.get_image(image_id)
+        self.images[image_id] = replace(image, labels=dict(labels))
+
+    async def delete_image(self, image_id: int) -> None:
+        self._enter("delete_image")
+        if image_id not in self.images:
+            raise errors.NotFound(f"image {image_id} not found")
+        del self.images[image_id]
+
+    async def rebuild_server(
+        self, server_id: int, image_id: int, user_data: str | None = None
+    ) -> int:
+        self._enter("rebuild_server")
+        if user_data is not None:
+            self.user_data[server_id] = user_data
+        self._get(server_id)
+        await self.get_image(image_id)
+        self.rebuilt.append((server_id, image_id))
+        self.set_status(server_id, "running")
+        return next(self._ids)
+
+    async def action_status(self, action_id: int) -> str:
+        self._enter("action_status")
+        return "success"
+
+
+def _matches(labels: dict[str, str], selector: str) -> bool:
+    """Equality terms joined by commas: all we use."""
+    for term in selector.split(","):
+        key, _, value = term.partition("=")
+        if labels.get(key) != value:
+            return False
+    return True

@@ -36,6 +36,8 @@ def test_kustomization_applies_with_server_dry_run(rbac_installed: Cluster) -> N
         "secret/aura-bridge-secrets",
         "clusterkopfpeering.kopf.dev/aura",
         "customresourcedefinition.apiextensions.k8s.io/agents.aura.dev",
+        "customresourcedefinition.apiextensions.k8s.io/agentcheckpoints.aura.dev",
+        "customresourcedefinition.apiextensions.k8s.io/agentrestores.aura.dev",
     ):
         assert f"{obj} " in proc.stdout, proc.stdout
     # aura-system enforces the `restricted` Pod Security profile; the apiserver warns on any

@@ -42,6 +42,14 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (OPERATOR, "patch", "agentbudgets.aura.dev/status", CUSTOMER_NS, True),
     (OPERATOR, "create", "agentbudgets.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "delete", "agentbudgets.aura.dev", CUSTOMER_NS, False),
+    # operator: checkpoints (schedule creates and prunes) and restores
+    (OPERATOR, "create", "agentcheckpoints.aura.dev", CUSTOMER_NS, True),
+    (OPERATOR, "delete", "agentcheckpoints.aura.dev", CUSTOMER_NS, True),
+    (OPERATOR, "patch", "agentcheckpoints.aura.dev/status", CUSTOMER_NS, True),
+    (OPERATOR, "watch", "agentrestores.aura.dev", "-A", True),
+    (OPERATOR, "patch", "agentrestores.aura.dev/status", CUSTOMER_NS, True),
+    (OPERATOR, "create", "agentrestores.aura.dev", CUSTOMER_NS, False),
+    (OPERATOR, "delete", "agentrestores.aura.dev", CUSTOMER_NS, False),
     # operator: Secrets, watched for the runtime Secret an Agent waits for
     (OPERATOR, "get", "secrets", CUSTOMER_NS, True),
     (OPERATOR, "create", "secrets", CUSTOMER_NS, True),
@@ -154,6 +162,16 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
         *{("aura.dev", "agents/status", v) for v in ("get", "patch")},
         *{("aura.dev", "agentbudgets", v) for v in ("get", "list", "watch", "patch")},
         *{("aura.dev", "agentbudgets/status", v) for v in ("get", "patch")},
+        *{
+            ("aura.dev", "agentcheckpoints", v)
+            for v in ("get", "list", "watch", "patch", "create", "delete")
+        },
+        *{("aura.dev", "agentrestores", v) for v in ("get", "list", "watch", "patch")},
+        *{
+            ("aura.dev", r, v)
+            for r in ("agentcheckpoints/status", "agentrestores/status")
+            for v in ("get", "patch")
+        },
         *{("", "secrets", v) for v in ("get", "list", "watch", "create", "patch", "delete")},
         ("", "events", "create"),
         ("events.k8s.io", "events", "create"),

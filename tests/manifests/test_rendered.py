@@ -35,9 +35,13 @@ def test_kustomization_holds_exactly_the_deployment(rendered: list[Obj]) -> None
         ("Namespace", SYSTEM_NS),
         ("CustomResourceDefinition", "agents.aura.dev"),
         ("CustomResourceDefinition", "agentbudgets.aura.dev"),
+        ("CustomResourceDefinition", "agentcheckpoints.aura.dev"),
+        ("CustomResourceDefinition", "agentrestores.aura.dev"),
         ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
         ("CustomResourceDefinition", "kopfpeerings.kopf.dev"),
         ("ClusterKopfPeering", "aura"),
+        ("ValidatingAdmissionPolicy", "aura-agent-source-disk"),
+        ("ValidatingAdmissionPolicyBinding", "aura-agent-source-disk"),
         ("ServiceAccount", "aura-operator"),
         ("ServiceAccount", "aura-bridge"),
         ("ClusterRole", "aura-operator"),
@@ -56,6 +60,7 @@ def test_kustomization_holds_exactly_the_deployment(rendered: list[Obj]) -> None
     }
     cluster_scoped = {"Namespace", "CustomResourceDefinition", "ClusterKopfPeering"}
     cluster_scoped |= {"ClusterRole", "ClusterRoleBinding"}
+    cluster_scoped |= {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
     for obj in rendered:
         expected_ns = None if obj["kind"] in cluster_scoped else SYSTEM_NS
         assert obj["metadata"].get("namespace") == expected_ns, obj["metadata"]

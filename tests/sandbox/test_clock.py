@@ -7,43 +7,23 @@ from __future__ import annotations
 import ast
 import inspect
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import hcloud
 import pytest
-import requests
 from hcloud.images import Image
 
 from aura_sandbox import clock, lifecycle, lifecycle_images
 from aura_sandbox.clock import Timings
 from aura_sandbox.harness import Sandbox
 from aura_sandbox.world import World
-from tests.sandbox.conftest import validated_client
+from tests.sandbox.conftest import FAST, admin
 from tests.sandbox.hetzner_support import create, running
-from tests.sandbox.openapi import OpenApiValidator
-
-FAST = 0.004
-
-
-@pytest.fixture
-def fast() -> Iterator[Sandbox]:
-    with Sandbox(time_scale=FAST) as sb:
-        yield sb
-
-
-@pytest.fixture
-def fclient(fast: Sandbox, validator: OpenApiValidator) -> hcloud.Client:
-    return validated_client(fast, validator, poll_interval=0.01)
-
-
-def _admin(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, sb.ready.admin_url + path, timeout=30, **kwargs)
 
 
 def _configure(sb: Sandbox, server_id: int, **body: Any) -> tuple[dict[str, Any], float]:
     started = time.monotonic()
-    response = _admin(
+    response = admin(
         sb,
         "POST",
         f"/servers/{server_id}/configure",
@@ -137,7 +117,7 @@ def test_time_scale_one_uses_the_table_as_is() -> None:
         assert got["create"] == t.create_server
         assert got["start"] == t.create_server + t.boot
         assert got["snapshot"] == t.snapshot_seconds(t.system_image_used_gb)
-        started = _admin(
+        started = admin(
             sb,
             "POST",
             f"/servers/{int(got['server'])}/configure",
@@ -178,11 +158,11 @@ def test_golden_image_leaves_only_the_configuration(fclient: hcloud.Client, fast
 
 def test_a_reboot_interrupts_a_configuration_run(fclient: hcloud.Client, fast: Sandbox) -> None:
     server = running(fclient, "interrupted")
-    started = _admin(
+    started = admin(
         fast, "POST", f"/servers/{server.id}/configure", json={"openclaw_version": "2026.3.1"}
     )
     assert started.status_code == 202
-    busy = _admin(
+    busy = admin(
         fast, "POST", f"/servers/{server.id}/configure", json={"openclaw_version": "2026.3.1"}
     )
     assert busy.status_code == 409 and "in progress" in busy.json()["error"]

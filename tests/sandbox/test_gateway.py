@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -17,32 +16,15 @@ import requests
 
 from aura_sandbox.harness import Sandbox
 from tests.polling import wait_for
-from tests.sandbox.conftest import validated_client
+from tests.sandbox.conftest import FAST, admin
 from tests.sandbox.hetzner_support import running
-from tests.sandbox.openapi import OpenApiValidator
 
 TOKEN = "gw-" + "test-token"
-FAST = 0.004
-
-
-@pytest.fixture
-def fast() -> Iterator[Sandbox]:
-    with Sandbox(time_scale=FAST) as sb:
-        yield sb
-
-
-@pytest.fixture
-def fclient(fast: Sandbox, validator: OpenApiValidator) -> hcloud.Client:
-    return validated_client(fast, validator, poll_interval=0.01)
-
-
-def _admin(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, sb.ready.admin_url + path, timeout=10, **kwargs)
 
 
 def _configured(client: hcloud.Client, sb: Sandbox, name: str) -> tuple[int, str]:
     server = running(client, name)
-    done = _admin(
+    done = admin(
         sb,
         "POST",
         f"/servers/{server.id}/configure",
@@ -140,13 +122,13 @@ def test_handshake_refusals(
 
 def test_unhealthy_clears_on_service_restart(fclient: hcloud.Client, fast: Sandbox) -> None:
     server_id, url = _configured(fclient, fast, "sick")
-    view = _admin(fast, "PUT", f"/servers/{server_id}/health", json={"gateway": "unhealthy"})
+    view = admin(fast, "PUT", f"/servers/{server_id}/health", json={"gateway": "unhealthy"})
     assert view.json()["gateway"] == "unhealthy"
     assert _readyz(url) == 503
     assert requests.get(url + "/readyz", timeout=2).json()["ready"] is False
     assert handshake(url)["error"]["code"] == "UNAVAILABLE"
 
-    restart = _admin(fast, "POST", f"/servers/{server_id}/gateway/restart", json={})
+    restart = admin(fast, "POST", f"/servers/{server_id}/gateway/restart", json={})
     assert restart.status_code == 202 and restart.json()["gateway"] == "down"
     wait_for(lambda: _readyz(url) == 200)
     assert handshake(url)["ok"] is True
@@ -156,10 +138,10 @@ def test_wedged_answers_http_but_never_completes_the_handshake(
     fclient: hcloud.Client, fast: Sandbox
 ) -> None:
     server_id, url = _configured(fclient, fast, "wedge")
-    _admin(fast, "PUT", f"/servers/{server_id}/health", json={"gateway": "wedged"})
+    admin(fast, "PUT", f"/servers/{server_id}/health", json={"gateway": "wedged"})
     assert _readyz(url) == 200
     assert handshake(url, timeout=0.5) == "timeout"
-    done = _admin(fast, "POST", f"/servers/{server_id}/gateway/restart", json={"wait": True})
+    done = admin(fast, "POST", f"/servers/{server_id}/gateway/restart", json={"wait": True})
     assert done.status_code == 200 and done.json()["gateway"] == "serving"
     assert handshake(url)["ok"] is True
 
@@ -168,19 +150,19 @@ def test_a_fault_that_survives_restart_clears_on_reboot(
     fclient: hcloud.Client, fast: Sandbox
 ) -> None:
     server_id, url = _configured(fclient, fast, "stubborn")
-    _admin(
+    admin(
         fast,
         "PUT",
         f"/servers/{server_id}/health",
         json={"gateway": "wedged", "gateway_clears_on": "reboot"},
     )
-    _admin(fast, "POST", f"/servers/{server_id}/gateway/restart", json={"wait": True})
+    admin(fast, "POST", f"/servers/{server_id}/gateway/restart", json={"wait": True})
     assert handshake(url, timeout=0.5) == "timeout"
     server = fclient.servers.get_by_id(server_id)
     server.reboot().wait_until_finished(max_retries=10_000)
     assert handshake(url)["ok"] is True  # the configuration on disk starts the gateway again
 
-    _admin(
+    admin(
         fast,
         "PUT",
         f"/servers/{server_id}/health",
@@ -188,19 +170,19 @@ def test_a_fault_that_survives_restart_clears_on_reboot(
     )
     server.reset().wait_until_finished(max_retries=10_000)
     assert _readyz(url) == 503
-    _admin(fast, "PUT", f"/servers/{server_id}/health", json={"gateway": "healthy"})
+    admin(fast, "PUT", f"/servers/{server_id}/health", json={"gateway": "healthy"})
     assert _readyz(url) == 200
 
 
 def test_unreachable_server(fclient: hcloud.Client, fast: Sandbox) -> None:
     server_id, url = _configured(fclient, fast, "lost")
-    view = _admin(fast, "PUT", f"/servers/{server_id}/health", json={"reachable": False}).json()
+    view = admin(fast, "PUT", f"/servers/{server_id}/health", json={"reachable": False}).json()
     assert view["reachable"] is False and view["gateway"] == "down"
     assert _readyz(url) is None
     assert _ws_refused(url)
-    restart = _admin(fast, "POST", f"/servers/{server_id}/gateway/restart", json={})
+    restart = admin(fast, "POST", f"/servers/{server_id}/gateway/restart", json={})
     assert restart.status_code == 409 and "unreachable" in restart.json()["error"]
-    configure = _admin(
+    configure = admin(
         fast, "POST", f"/servers/{server_id}/configure", json={"openclaw_version": "2026.3.1"}
     )
     assert configure.status_code == 409
@@ -208,7 +190,7 @@ def test_unreachable_server(fclient: hcloud.Client, fast: Sandbox) -> None:
     server = fclient.servers.get_by_id(server_id)
     server.reboot().wait_until_finished(max_retries=10_000)
     assert _readyz(url) is None  # by default a reboot does not bring it back
-    _admin(
+    admin(
         fast,
         "PUT",
         f"/servers/{server_id}/health",
@@ -225,9 +207,9 @@ def test_health_input_is_checked(fclient: hcloud.Client, fast: Sandbox) -> None:
         ({"gateway_clears_on": "tuesday"}, "gateway_clears_on"),
         ({"reachable": "no"}, "reachable"),
     ):
-        refused = _admin(fast, "PUT", f"/servers/{server.id}/health", json=body)
+        refused = admin(fast, "PUT", f"/servers/{server.id}/health", json=body)
         assert refused.status_code == 422 and field in refused.json()["error"]
-    assert _admin(fast, "PUT", "/servers/1/health", json={}).status_code == 404
+    assert admin(fast, "PUT", "/servers/1/health", json={}).status_code == 404
 
 
 def test_gateway_writes_a_heartbeat_to_the_disk(fclient: hcloud.Client, fast: Sandbox) -> None:
@@ -235,12 +217,12 @@ def test_gateway_writes_a_heartbeat_to_the_disk(fclient: hcloud.Client, fast: Sa
     path = f"/servers/{server_id}/disk/var/lib/openclaw/heartbeat"
 
     def beats() -> int:
-        response = _admin(fast, "GET", path)
+        response = admin(fast, "GET", path)
         return int(json.loads(response.content)["beats"]) if response.status_code == 200 else 0
 
     wait_for(lambda: beats() >= 3)
     # A wedged runtime stops writing it.
-    _admin(fast, "PUT", f"/servers/{server_id}/health", json={"gateway": "wedged"})
+    admin(fast, "PUT", f"/servers/{server_id}/health", json={"gateway": "wedged"})
     frozen = beats()
     time.sleep(4 * 30 * FAST)  # four heartbeat intervals
     assert beats() == frozen
@@ -249,16 +231,16 @@ def test_gateway_writes_a_heartbeat_to_the_disk(fclient: hcloud.Client, fast: Sa
 def test_admin_disk_api(fclient: hcloud.Client, fast: Sandbox) -> None:
     server = running(fclient, "files")
     base = f"/servers/{server.id}/disk"
-    assert _admin(fast, "PUT", base + "/srv/a.txt", data=b"hello").status_code == 201
-    assert _admin(fast, "PUT", base + "/srv/a.txt", data=b"hello!").status_code == 204
-    assert _admin(fast, "GET", base + "/srv/a.txt").content == b"hello!"
-    listing = _admin(fast, "GET", base).json()
+    assert admin(fast, "PUT", base + "/srv/a.txt", data=b"hello").status_code == 201
+    assert admin(fast, "PUT", base + "/srv/a.txt", data=b"hello!").status_code == 204
+    assert admin(fast, "GET", base + "/srv/a.txt").content == b"hello!"
+    listing = admin(fast, "GET", base).json()
     assert listing["files"] == {"/srv/a.txt": 6}
     assert listing["disk_gb"] == 40 and listing["used_gb"] == pytest.approx(1.41)
-    assert _admin(fast, "PUT", base, json={"base_gb": 41}).status_code == 422
+    assert admin(fast, "PUT", base, json={"base_gb": 41}).status_code == 422
     # `..` escaped so that the HTTP client does not resolve it first.
-    assert _admin(fast, "PUT", base + "/srv/%2E%2E/etc/passwd", data=b"x").status_code == 422
-    assert _admin(fast, "PUT", base + "/srv//x", data=b"x").status_code == 422
-    assert _admin(fast, "DELETE", base + "/srv/a.txt").status_code == 204
-    assert _admin(fast, "GET", base + "/srv/a.txt").status_code == 404
-    assert _admin(fast, "DELETE", base + "/srv/a.txt").status_code == 404
+    assert admin(fast, "PUT", base + "/srv/%2E%2E/etc/passwd", data=b"x").status_code == 422
+    assert admin(fast, "PUT", base + "/srv//x", data=b"x").status_code == 422
+    assert admin(fast, "DELETE", base + "/srv/a.txt").status_code == 204
+    assert admin(fast, "GET", base + "/srv/a.txt").status_code == 404
+    assert admin(fast, "DELETE", base + "/srv/a.txt").status_code == 404

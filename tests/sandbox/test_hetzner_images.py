@@ -5,48 +5,28 @@ checked against the Hetzner OpenAPI spec (`validator`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import hcloud
 import pytest
-import requests
 from hcloud import APIException
 from hcloud.images import Image
 from hcloud.server_types import ServerType
 
 from aura_sandbox.harness import Sandbox
 from aura_sandbox.world import World
-from tests.sandbox.conftest import Http, validated_client
+from tests.sandbox.conftest import FAST, Http, admin, validated_client
 from tests.sandbox.hetzner_support import create, running
 from tests.sandbox.openapi import OpenApiValidator
 
-FAST = 0.004
-"""Boot 60 s -> 0.24 s; a snapshot of a fresh system (60 s) -> 0.24 s."""
-
-
-@pytest.fixture
-def fast() -> Iterator[Sandbox]:
-    with Sandbox(time_scale=FAST) as sb:
-        yield sb
-
-
-@pytest.fixture
-def fclient(fast: Sandbox, validator: OpenApiValidator) -> hcloud.Client:
-    return validated_client(fast, validator, poll_interval=0.01)
-
-
-def _admin(sb: Sandbox, method: str, path: str, **kwargs: object) -> requests.Response:
-    return requests.request(method, sb.ready.admin_url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
-
 
 def write(sb: Sandbox, server_id: int, path: str, data: bytes) -> None:
-    response = _admin(sb, "PUT", f"/servers/{server_id}/disk{path}", data=data)
+    response = admin(sb, "PUT", f"/servers/{server_id}/disk{path}", data=data)
     assert response.status_code in (201, 204), response.text
 
 
 def read(sb: Sandbox, server_id: int, path: str) -> bytes | None:
-    response = _admin(sb, "GET", f"/servers/{server_id}/disk{path}")
+    response = admin(sb, "GET", f"/servers/{server_id}/disk{path}")
     if response.status_code == 404:
         return None
     assert response.status_code == 200, response.text
@@ -82,7 +62,7 @@ def test_snapshot_copies_the_disk_and_reports_used_size(
 def test_snapshot_time_grows_with_used_data(fclient: hcloud.Client, fast: Sandbox) -> None:
     small = running(fclient, "small")
     big = running(fclient, "big")
-    response = _admin(fast, "PUT", f"/servers/{big.id}/disk", json={"base_gb": 30})
+    response = admin(fast, "PUT", f"/servers/{big.id}/disk", json={"base_gb": 30})
     assert response.json()["used_gb"] == 30
 
     def timed(server_id: int) -> float:
@@ -99,7 +79,7 @@ def test_snapshot_time_grows_with_used_data(fclient: hcloud.Client, fast: Sandbo
 
 def test_locked_while_snapshotting(fclient: hcloud.Client, fast: Sandbox) -> None:
     server = running(fclient, "busy")
-    _admin(fast, "PUT", f"/servers/{server.id}/disk", json={"base_gb": 20})
+    admin(fast, "PUT", f"/servers/{server.id}/disk", json={"base_gb": 20})
     result = server.create_image(description="slow")
     assert result.image.status == "creating"
     for attempt in (
@@ -191,7 +171,7 @@ def test_list_filters_and_orphan_labels(
     assert len(fclient.images.get_all(type=["snapshot"], status=["available"])) == 2
 
     # The status filter itself, on the wire.
-    _admin(fast, "PUT", f"/servers/{a.id}/disk", json={"base_gb": 20})
+    admin(fast, "PUT", f"/servers/{a.id}/disk", json={"base_gb": 20})
     creating = a.create_image(description="in flight").image
     listed = http.get("/images", params=[("type", "snapshot"), ("status", "creating")]).json()
     assert [i["id"] for i in listed["images"]] == [creating.id]
@@ -271,14 +251,14 @@ def test_in_flight_snapshot_settles_across_a_restart(
         client = validated_client(sb, validator, poll_interval=0.01)
         server = running(client, "persist")
         write(sb, server.id, "/srv/marker", b"kept")
-        _admin(sb, "PUT", f"/servers/{server.id}/disk", json={"base_gb": 30})
+        admin(sb, "PUT", f"/servers/{server.id}/disk", json={"base_gb": 30})
         image_id = server.create_image().image.id
-        assert _admin(sb, "PUT", "/pricing", json={"image_per_gb_month": 0.02}).ok
+        assert admin(sb, "PUT", "/pricing", json={"image_per_gb_month": 0.02}).ok
     with Sandbox(time_scale=FAST, state_file=state) as sb:
         client = validated_client(sb, validator, poll_interval=0.01)
         image = client.images.get_by_id(image_id)
         assert (image.status, image.image_size) == ("available", 30.01)  # 30 GB + 4 bytes
         assert read(sb, server.id, "/srv/marker") == b"kept"
-        assert _admin(sb, "GET", "/pricing").json()["image_per_gb_month"] == 0.02
+        assert admin(sb, "GET", "/pricing").json()["image_per_gb_month"] == 0.02
         clone = create(client, "persist-clone", image=image).server
         assert read(sb, clone.id, "/srv/marker") == b"kept"

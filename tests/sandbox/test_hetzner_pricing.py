@@ -8,16 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import hcloud
-import requests
 
 from aura_sandbox.harness import Sandbox
+from tests.sandbox.conftest import admin
 from tests.sandbox.hetzner_support import running
 
 TB = 1024**4
-
-
-def _admin(sb: Sandbox, method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(method, sb.ready.admin_url + path, timeout=10, **kwargs)
 
 
 def _price(prices: list[dict[str, Any]], location: str) -> dict[str, Any]:
@@ -42,7 +38,7 @@ def test_pricing_has_the_real_shape(client: hcloud.Client) -> None:
 
 def test_a_test_sets_the_price_table(client: hcloud.Client, sandbox: Sandbox) -> None:
     server = running(client, "priced")
-    changed = _admin(
+    changed = admin(
         sandbox,
         "PUT",
         "/pricing",
@@ -78,11 +74,11 @@ def test_a_test_sets_the_price_table(client: hcloud.Client, sandbox: Sandbox) ->
         ({"image_per_gb_month": -1, "vat_rate": 0}, "image_per_gb_month"),
         ({"traffic": {"fsn1": {"free": 3}}}, "traffic.fsn1.free"),
     ):
-        refused = _admin(sandbox, "PUT", "/pricing", json=body)
+        refused = admin(sandbox, "PUT", "/pricing", json=body)
         assert refused.status_code == 422 and field in refused.json()["error"]
-    assert _admin(sandbox, "GET", "/pricing").json()["vat_rate"] == 19.0
+    assert admin(sandbox, "GET", "/pricing").json()["vat_rate"] == 19.0
 
-    assert _admin(sandbox, "DELETE", "/pricing").status_code == 200
+    assert admin(sandbox, "DELETE", "/pricing").status_code == 200
     restored = _price(client.server_types.get_by_name("cx22").prices, "fsn1")
     assert restored["price_monthly"]["net"] == "3.7900000000"
 
@@ -92,15 +88,13 @@ def test_servers_count_traffic(client: hcloud.Client, sandbox: Sandbox) -> None:
     assert (server.outgoing_traffic, server.ingoing_traffic) == (0, 0)
     assert server.included_traffic == 20 * TB
     url = f"/servers/{server.id}/traffic"
-    assert (
-        _admin(sandbox, "POST", url, json={"outgoing": 5 * TB, "ingoing": 100}).status_code == 200
-    )
-    view = _admin(sandbox, "POST", url, json={"outgoing": 2 * TB}).json()
+    assert admin(sandbox, "POST", url, json={"outgoing": 5 * TB, "ingoing": 100}).status_code == 200
+    view = admin(sandbox, "POST", url, json={"outgoing": 2 * TB}).json()
     assert view["outgoing_traffic"] == 7 * TB
     reloaded = client.servers.get_by_id(server.id)
     assert (reloaded.outgoing_traffic, reloaded.ingoing_traffic) == (7 * TB, 100)
-    _admin(sandbox, "POST", url, json={"outgoing": 21 * TB, "mode": "set"})
+    admin(sandbox, "POST", url, json={"outgoing": 21 * TB, "mode": "set"})
     assert client.servers.get_by_id(server.id).outgoing_traffic == 21 * TB
-    refused = _admin(sandbox, "POST", url, json={"outgoing": -1})
+    refused = admin(sandbox, "POST", url, json={"outgoing": -1})
     assert refused.status_code == 422 and "outgoing" in refused.json()["error"]
-    assert _admin(sandbox, "POST", "/servers/1/traffic", json={}).status_code == 404
+    assert admin(sandbox, "POST", "/servers/1/traffic", json={}).status_code == 404

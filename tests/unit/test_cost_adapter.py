@@ -36,7 +36,7 @@ def test_one_pricing_call_per_refresh_whatever_the_fleet() -> None:
                 cx22 = prices.server("cx22", "fsn1")
                 assert cx22 is not None and cx22.monthly == 3.79 and cx22.hourly == 0.006
                 assert prices.primary_ipv4["fsn1"].monthly == 0.5
-            assert await adapter.list_snapshots("aura.dev/managed-by=aura-operator") == []
+            assert await adapter.list_images("aura.dev/managed-by=aura-operator") == []
 
         asyncio.run(fleet_refresh())
         adapter.close()

@@ -91,7 +91,7 @@ def test_refresh_calls_hetzner_per_fleet_and_writes_only_changes() -> None:
         )
         assert await service.refresh() == 20
         # One refresh for 20 Agents: one GET /pricing, one server list, one snapshot list.
-        assert dict(hetzner.calls) == {"get_pricing": 1, "list_servers": 1, "list_snapshots": 1}
+        assert dict(hetzner.calls) == {"get_pricing": 1, "list_servers": 1, "list_images": 1}
         _name, cost = kube.agent_patches[0]
         # Created 10 Dec 14:30, now 11 Dec 00:00: 9.5 h -> 10 h x (0.006 + 0.0008) = 0.068.
         # Projection to 1 Jan: 513.5 h -> 514 h (under both caps) x 0.0068 = 3.4952;

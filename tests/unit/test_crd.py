@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from aura import crd
 from tests.kube import REPO
 
 
-def test_committed_crd_matches_the_models() -> None:
-    committed = (REPO / "crds" / "aura.dev_agents.yaml").read_text()
-    assert committed == crd.render(), "crds/ is stale: run `make crds`"
+@pytest.mark.parametrize("kind", sorted(crd.KINDS))
+def test_committed_crd_matches_the_models(kind: str) -> None:
+    committed = (REPO / "crds" / crd.KINDS[kind][1]).read_text()
+    assert committed == crd.render(kind), "crds/ is stale: run `make crds`"
 
 
 def _walk(node: dict[str, Any], path: str = "") -> list[str]:
@@ -29,8 +32,9 @@ def _walk(node: dict[str, Any], path: str = "") -> list[str]:
     return problems
 
 
-def test_schema_is_structural() -> None:
-    schema = crd.agent_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+@pytest.mark.parametrize("kind", sorted(crd.KINDS))
+def test_schema_is_structural(kind: str) -> None:
+    schema = crd.KINDS[kind][0]()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert _walk(schema) == []
 
 

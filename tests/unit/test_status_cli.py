@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aura.status_cli import agent_rows, fleet_total, human_age, render_table
+from aura.status_cli import agent_rows, checkpoint_cell, fleet_total, human_age, render_table
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -34,8 +34,32 @@ def test_rows_pick_the_latest_event_per_agent() -> None:
          "lastTimestamp": "2026-11-21T11:00:00Z"},
     ]  # fmt: skip
     rows = agent_rows(agents, events, NOW)
-    assert rows[0] == ["a", "x", "Running", "1m", "running", "-", "-", "-", "-", "-", "Late: 2"]
-    assert rows[1] == ["b", "y", "-", "-", "stopped", "-", "-", "-", "-", "-", "-"]
+    assert rows[0] == [
+        "a",
+        "x",
+        "Running",
+        "1m",
+        "running",
+        "-",
+        "-",
+        "-",
+        "-",
+        "-",
+        "-",
+        "Late: 2",
+    ]
+    assert rows[1] == ["b", "y", "-", "-", "stopped", "-", "-", "-", "-", "-", "-", "-"]
+
+
+def test_checkpoint_cell_shows_last_and_next() -> None:
+    status = {
+        "checkpoints": {
+            "lastCheckpointTime": (NOW - timedelta(hours=3)).isoformat(),
+            "nextCheckpointTime": (NOW + timedelta(hours=21)).isoformat(),
+        }
+    }
+    assert checkpoint_cell(status, NOW) == "last 3h ago, next in 21h"
+    assert checkpoint_cell({}, NOW) == "-"
 
 
 def test_table_aligns_columns() -> None:

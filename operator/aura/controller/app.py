@@ -16,12 +16,24 @@ import kopf
 from prometheus_client import start_http_server
 
 from aura.configure.base import Configurator
-from aura.controller import credentials, handlers, naming, peering
+from aura.configure.proxy import ansible_ssh_env, http_proxy_url
+from aura.controller import checkpoint_handlers, credentials, handlers, naming, peering
+from aura.controller.checkpoints.gateway import (
+    SERVICE_PLAYBOOK,
+    GatewayService,
+    PlaybookGatewayService,
+)
+from aura.controller.checkpoints.store import KubeCheckpointStore
+from aura.controller.checkpoints.sweeper import ImageSweeper
 from aura.controller.clients.hetzner import HcloudAdapter
 from aura.controller.clients.hosts import DirectHosts, HostObserver
 from aura.controller.clients.kube import KubeClients
 from aura.controller.clients.ratelimit import RateLimiter
-from aura.controller.clients.sandbox_world import SandboxHosts, SimulatedConfigurator
+from aura.controller.clients.sandbox_world import (
+    SandboxGatewayService,
+    SandboxHosts,
+    SimulatedConfigurator,
+)
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailscaleAdapter
 from aura.controller.reconcile.sweeper import Sweeper
@@ -43,12 +55,17 @@ def _configurator(config: OperatorConfig) -> Configurator:
     from aura.configure.ansible import AnsibleConfigurator
 
     return AnsibleConfigurator(
-        playbook=config.ansible_playbook, timeout_seconds=config.configure_timeout
+        playbook=config.ansible_playbook,
+        timeout_seconds=config.configure_timeout,
+        extra_env=ansible_ssh_env(config.tailnet_proxy),
     )
 
 
 async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
-    http = httpx.AsyncClient(timeout=config.health_timeout)
+    # Gateway probes go to tailnet addresses: through the sidecar's proxy when there is one.
+    http = httpx.AsyncClient(
+        timeout=config.health_timeout, proxy=http_proxy_url(config.tailnet_proxy)
+    )
     hetzner = HcloudAdapter(
         token=config.hcloud_token,
         endpoint=config.hcloud_endpoint,
@@ -77,19 +94,37 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
         hosts=hosts,
         configurator=_configurator(config),
         http=http,
+        checkpoints=KubeCheckpointStore(kube.api),  # hook: checkpoints
+    )
+
+
+def _gateway_service(config: OperatorConfig) -> GatewayService:
+    """How a consistent checkpoint stops and starts the gateway (checkpoints/gateway.py)."""
+    if isinstance(configurator := _configurator(config), SimulatedConfigurator):
+        return SandboxGatewayService(configurator.admin_url)
+    from aura.configure.ansible import AnsibleConfigurator
+
+    return PlaybookGatewayService(
+        AnsibleConfigurator(
+            playbook=SERVICE_PLAYBOOK,
+            timeout_seconds=config.configure_timeout,
+            extra_env=ansible_ssh_env(config.tailnet_proxy),
+        )
     )
 
 
 async def _sweep_forever(op: Operator, kube: KubeClients, gate: peering.PeeringGate) -> None:
     """Sweep every `--sweep-interval`, on the active peering replica only (peering.py)."""
-    sweeper = Sweeper(op)
+    sweeper, images = Sweeper(op), ImageSweeper(op)
     while True:
         await asyncio.sleep(op.config.sweep_interval)
         try:
             if not await gate.active():
-                sweeper = Sweeper(op)  # a standby's grace clocks would be stale on takeover
+                # a standby's grace clocks would be stale on takeover
+                sweeper, images = Sweeper(op), ImageSweeper(op)
                 continue
             await sweeper.sweep(await kube.list_agents(op.config.namespace))
+            await images.sweep()  # hook: checkpoints
         except Exception as exc:  # the next pass retries; never let the sweeper die
             log.warning("orphan sweep failed: %s", exc)
 
@@ -101,7 +136,8 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
         start_http_server(config.metrics_port)
     registry = kopf.OperatorRegistry()
     handlers.register(registry, config)
-    cost_runner.register(registry)
+    checkpoint_handlers.register(registry, config)  # hook: checkpoints
+    cost_runner.register(registry)  # hook: cost and budgets
     cost = cost_runner.build(op, kube)
     settings = kopf.OperatorSettings()
     configure_kopf(settings, config)
@@ -124,7 +160,7 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
         await kopf.operator(
             registry=registry,
             settings=settings,
-            memo=SimpleNamespace(operator=op, cost=cost),
+            memo=SimpleNamespace(operator=op, gateway=_gateway_service(config), cost=cost),
             namespaces=[config.namespace] if config.namespace else [],
             clusterwide=not config.namespace,
             # Mandatory peering under `--peering`, else standalone (one replica); peering.py.
@@ -165,4 +201,16 @@ async def main(config: OperatorConfig, credentials_secret: str | None) -> None:
             "priority": config.priority,
         },
     )
-    await run_operator(op, kube, stop)
+    keeper = None
+    if config.tailnet_sidecar_secret:
+        # The tailnet sidecar's own auth key: minted now, renewed daily (sidecar_key.py).
+        from aura.controller.sidecar_key import SidecarKey, keep_sidecar_key, parse_secret_ref
+
+        namespace, name = parse_secret_ref(config.tailnet_sidecar_secret)
+        want = SidecarKey(namespace=namespace, name=name, tag=config.tailnet_sidecar_tag)
+        keeper = asyncio.create_task(keep_sidecar_key(op.tailnet, kube.api, want))
+    try:
+        await run_operator(op, kube, stop)
+    finally:
+        if keeper is not None:
+            keeper.cancel()

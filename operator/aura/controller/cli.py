@@ -45,6 +45,10 @@ _TUNING: list[tuple[str, str]] = [
     ("auth_key_expiry", "Lifetime in seconds of minted tailnet auth keys."),
     ("rate_limit_max_backoff", "Cap in seconds of the global back-off after 429s."),
     ("metrics_port", "Port of the Prometheus /metrics endpoint (0: off)."),
+    ("checkpoint_deadline", "Default failureDeadline of an AgentCheckpoint, in seconds."),
+    ("checkpoint_poll_interval", "Seconds between checks of an image being created."),
+    ("checkpoint_jitter", "Window in seconds that spreads a fleet's scheduled checkpoints."),
+    ("checkpoint_schedule_interval", "Seconds between checks of each checkpoint schedule."),
     (
         "peering_lifetime",
         "Seconds a replica's peering keep-alive stays valid (failover time after a crash).",
@@ -140,6 +144,25 @@ def _opt(flag: str, envvar: str, help: str, **kw: Any) -> Callable[..., Any]:
     show_default=True,
 )
 @_opt(
+    "--tailnet-proxy",
+    "AURA_TAILNET_PROXY",
+    "HOST:PORT of the Tailscale sidecar's HTTP + SOCKS5 proxy: gateway probes and Ansible's "
+    "SSH reach the tailnet through it (userspace networking in a Pod).",
+)
+@_opt(
+    "--tailnet-sidecar-secret",
+    "AURA_TAILNET_SIDECAR_SECRET",
+    "NAMESPACE/NAME: mint the Tailscale sidecar's auth key at start-up and keep it in this "
+    "Secret (key TS_AUTHKEY).",
+)
+@_opt(
+    "--tailnet-sidecar-tag",
+    "AURA_TAILNET_SIDECAR_TAG",
+    "Tag of the sidecar's auth key (the tailnet policy lets it reach the Agents' tags).",
+    default="tag:aura-operator",
+    show_default=True,
+)
+@_opt(
     "--ssh-target-override",
     "AURA_SSH_TARGET_OVERRIDE",
     "HOST:PORT to configure instead of each server's address (testing only).",
@@ -217,12 +240,38 @@ def command(
         default_tags=tuple(t.strip() for t in default_tags.split(",") if t.strip()),
         sandbox_url=options.pop("sandbox_url") or None,
         ssh_target_override=options.pop("ssh_target_override") or None,
+        tailnet_proxy=_tailnet_proxy(options.pop("tailnet_proxy")),
+        tailnet_sidecar_secret=_sidecar_secret(options.pop("tailnet_sidecar_secret")),
         ansible_extra_vars=_json_object(ansible_extra_vars),
         **options,
     )
     from aura.controller.app import main
 
     asyncio.run(main(config, credentials_secret))
+
+
+def _tailnet_proxy(value: str | None) -> str | None:
+    if not value:
+        return None
+    from aura.configure.proxy import parse_proxy
+
+    try:
+        parse_proxy(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tailnet-proxy") from None
+    return value
+
+
+def _sidecar_secret(value: str | None) -> str | None:
+    if not value:
+        return None
+    from aura.controller.sidecar_key import parse_secret_ref
+
+    try:
+        parse_secret_ref(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tailnet-sidecar-secret") from None
+    return value
 
 
 def _json_object(text: str) -> dict[str, object]:

@@ -68,6 +68,8 @@ class Reason:
     SUSPENDED = "Suspended"
     DELETING = "Deleting"
     DELETED = "Deleted"
+    CHECKPOINTING = "Checkpointing"  # an AgentCheckpoint holds the Agent (checkpoints/hold.py)
+    RESTORING = "Restoring"  # an AgentRestore holds the Agent
     PROVISIONING_FAILED = "ProvisioningFailed"  # rolled back; spec change or annotation retries
     INVALID_SPEC = "InvalidSpec"
     # Why a provisioning attempt failed (`errors.StepFailed.reason`; also the Warning Event)
@@ -90,6 +92,8 @@ QUEUED_REASONS = frozenset(
 )
 # A Ready reason that means "this attempt is over and failed": phase Failed.
 FAILED_REASONS = frozenset({Reason.PROVISIONING_FAILED, Reason.INVALID_SPEC})
+# A Ready reason that means "held by a checkpoint or restore": its own phase.
+HELD_PHASES = {Reason.CHECKPOINTING: Phase.CHECKPOINTING, Reason.RESTORING: Phase.RESTORING}
 
 
 def now() -> datetime:
@@ -170,6 +174,8 @@ def derive_phase(conditions: list[Condition], desired: DesiredState) -> Phase:
         return Phase.DELETED if ready_reason == Reason.DELETED else Phase.DELETING
     if ready_reason in FAILED_REASONS:
         return Phase.FAILED
+    if ready_reason in HELD_PHASES:
+        return HELD_PHASES[ready_reason]
     server_reason = reason_of(conditions, SERVER_READY)
     if desired in (DesiredState.STOPPED, DesiredState.SUSPENDED):
         if server_reason in (Reason.POWERED_OFF, Reason.PENDING, Reason.QUEUED, None):

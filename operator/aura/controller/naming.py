@@ -91,7 +91,7 @@ def tailnet_hostname(agent: AgentRef, override: str | None) -> str:
     return override or server_name(agent)
 
 
-def _label_value(text: str) -> str:
+def label_value(text: str) -> str:
     # Hetzner label values: at most 63 characters of [a-zA-Z0-9._-], alphanumeric at both ends.
     return re.sub(r"[^A-Za-z0-9._-]", "-", text)[:63].strip("-._") or "x"
 
@@ -100,8 +100,8 @@ def server_labels(agent: AgentRef) -> dict[str, str]:
     return {
         MANAGED_BY: MANAGED_BY_VALUE,
         AGENT_UID: agent.uid,
-        AGENT_NAMESPACE: _label_value(agent.namespace),
-        AGENT_NAME: _label_value(agent.name),
+        AGENT_NAMESPACE: label_value(agent.namespace),
+        AGENT_NAME: label_value(agent.name),
     }
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import httpx
 
 from aura.configure.base import Configurator
+from aura.controller.checkpoints.store import CheckpointStore
 from aura.controller.clients.hetzner import HetznerApi
 from aura.controller.clients.hosts import HostObserver
 from aura.controller.clients.kube import AgentAnnotator, EventSink, SecretStore
@@ -100,6 +101,11 @@ class Operator:
     """AgentBudgets, read before every server create (the BlockNew gate, `aura.cost.gate`)."""
     memory: PassMemory = field(default_factory=PassMemory)
     slots: ProvisioningSlots = field(init=False)
+    holds: dict[str, str] = field(default_factory=dict)
+    """Agent UID -> the checkpoint or restore holding it, set before the Agent's status says
+    so: a pass started from an older watch event must not slip a power action in."""
+    checkpoints: CheckpointStore | None = None
+    """AgentCheckpoint/AgentRestore reads and writes (controller/checkpoints/store.py)."""
 
     def __post_init__(self) -> None:
         self.slots = ProvisioningSlots(self.config.max_concurrent_provisions)

@@ -42,6 +42,12 @@ class OperatorConfig:
     configurator: str = "auto"  # auto | ansible | simulated
     ssh_target_override: str | None = None
     """HOST:PORT to configure instead of the server's public address (tests only)."""
+    tailnet_proxy: str | None = None
+    """HOST:PORT of the tailnet sidecar's HTTP + SOCKS5 proxy (aura/configure/proxy.py): gateway
+    probes and Ansible's SSH go through it. None: connect directly."""
+    tailnet_sidecar_secret: str | None = None
+    """NAMESPACE/NAME of the Secret to keep the sidecar's auth key in (sidecar_key.py)."""
+    tailnet_sidecar_tag: str = "tag:aura-operator"
     ansible_playbook: str = "site.yml"
     ansible_extra_vars: dict[str, object] = field(default_factory=dict)
     """Extra variables for every configuration run (e.g. ansible_python_interpreter)."""
@@ -68,6 +74,11 @@ class OperatorConfig:
     auth_key_expiry: int = 3600
     rate_limit_max_backoff: float = 60.0
     metrics_port: int = 0
+    # Checkpoints (controller/checkpoints/)
+    checkpoint_deadline: float = 1800.0
+    checkpoint_poll_interval: float = 15.0
+    checkpoint_jitter: float = 3600.0
+    checkpoint_schedule_interval: float = 60.0
 
     liveness: str | None = None
     """kopf's liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz (None: off)."""

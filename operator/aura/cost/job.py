@@ -2,9 +2,9 @@
 
 One refresh costs Hetzner at most: `GET /pricing` once a day (`PriceCache`), the shared server
 list (`ServerCache`, which the reconciles refresh anyway: usually no extra call) and one
-`GET /images?type=snapshot` for the whole fleet. Never a call per Agent. It runs every
-`interval` seconds (at most an hour, so month-to-date follows the hourly rounding) on the
-active peering replica only, and writes an Agent's `status.cost` only when a figure changed.
+`GET /images?type=snapshot` (checkpoint images) for the whole fleet; never a call per Agent.
+It runs every `interval` seconds (at most an hour, so month-to-date follows the hourly
+rounding) on the active peering replica only, and writes an Agent's `status.cost` only when a figure changed.
 
 Budgets are also evaluated on their own watch events (`evaluate_budget`, from the Agents'
 recorded histories and the cached prices, no Hetzner call), so a raised limit takes effect
@@ -113,7 +113,7 @@ class CostService:
             log.warning("no price list yet: cost figures wait for GET /pricing")
             return 0
         live = await self.servers.all(max_age=min(self.interval, 60.0))
-        snapshots = await self.hetzner.list_snapshots(naming.MANAGED_SELECTOR)
+        snapshots = await self.hetzner.list_images(naming.MANAGED_SELECTOR)
         agents = await self.list_agents(self.namespace)
         now = self.wall()
         written = 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from aura.controller.clients.hetzner import ServerInfo, SnapshotInfo
+from aura.controller.clients.hetzner import ImageInfo, ServerInfo
 from aura.cost import model
 from aura.cost.wire import MAX_HISTORY, CostServer, CostSnapshot, CostStatus, SubscriptionPrice
 
@@ -46,13 +46,16 @@ def merge_servers(
 
 
 def merge_snapshots(
-    history: list[CostSnapshot], live: list[SnapshotInfo], *, now: datetime
+    history: list[CostSnapshot], live: list[ImageInfo], *, now: datetime
 ) -> list[CostSnapshot]:
+    """As `merge_servers`, for snapshot images (an image still `creating` has no size yet)."""
     by_id = {s.id: s for s in history}
     for snap in live:
         known = by_id.get(snap.id)
         created = snap.created or (known.created if known is not None else now)
-        by_id[snap.id] = CostSnapshot(id=snap.id, image_size_gb=snap.image_size_gb, created=created)
+        by_id[snap.id] = CostSnapshot(
+            id=snap.id, image_size_gb=snap.image_size or 0.0, created=created
+        )
     live_ids = {s.id for s in live}
     for sid, entry in by_id.items():
         if entry.deleted is None and sid not in live_ids:

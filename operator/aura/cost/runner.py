@@ -31,7 +31,7 @@ def _wall() -> datetime:
 
 def build(op: Operator, kube: KubeClients) -> CostService:
     """The process's CostService; also installs the BlockNew gate's reader on `op`."""
-    cost_kube = CostKube(kube.api_client)
+    cost_kube = CostKube(kube.api)
     op.budgets = cost_kube
     return CostService(
         hetzner=op.hetzner,

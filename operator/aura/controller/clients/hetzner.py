@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import requests
 from hcloud import APIException, Client
-from hcloud.images import Image
+from hcloud.images import BoundImage, Image
 from hcloud.locations import Location
 from hcloud.server_types import ServerType
 from hcloud.servers import BoundServer, Server
@@ -48,17 +48,20 @@ class ServerInfo:
     server_type: str | None = None
     created: datetime | None = None
     outgoing_traffic: int | None = None
-    """Bytes sent this billing period (what the cost model prices above the included volume)."""
+    """Bytes sent this billing period (the cost model prices what exceeds the included volume)."""
 
 
 @dataclass(frozen=True)
-class SnapshotInfo:
-    """A snapshot image as the cost model needs it."""
+class ImageInfo:
+    """The fields of a Hetzner snapshot image the operator reads (sizes in GB)."""
 
     id: int
-    image_size_gb: float
-    created: datetime | None
+    status: str  # creating, available, unavailable
     labels: dict[str, str] = field(default_factory=dict)
+    image_size: float | None = None  # the data stored: what is billed per GB-month
+    disk_size: float | None = None  # the source server's disk: the minimum to create from it
+    created_from: int | None = None
+    created: datetime | None = None  # when storage billing starts
 
 
 class HetznerApi(Protocol):
@@ -70,10 +73,12 @@ class HetznerApi(Protocol):
         name: str,
         server_type: str,
         location: str,
-        image: str,
+        image: str | int,
         labels: dict[str, str],
         user_data: str,
-    ) -> ServerInfo: ...
+    ) -> ServerInfo:
+        """`image` is an image name, or the ID of a snapshot image (a clone)."""
+        ...
 
     async def get_server(self, server_id: int) -> ServerInfo:
         """Raises `errors.NotFound` when the server does not exist."""
@@ -95,8 +100,37 @@ class HetznerApi(Protocol):
         """The `pricing` object of `GET /pricing` (one call: every price of the project)."""
         ...
 
-    async def list_snapshots(self, label_selector: str) -> list[SnapshotInfo]:
-        """Snapshot images with these labels (`GET /images?type=snapshot`, all pages)."""
+    # Snapshot images (checkpoints)
+    async def create_image(
+        self, server_id: int, *, description: str, labels: dict[str, str]
+    ) -> ImageInfo:
+        """`create_image` of type snapshot. Never retried blindly: a caller that lost the
+        response finds the image by its labels (`list_images`)."""
+        ...
+
+    async def get_image(self, image_id: int) -> ImageInfo:
+        """Raises `errors.NotFound` when the image does not exist."""
+        ...
+
+    async def list_images(self, label_selector: str) -> list[ImageInfo]:
+        """Snapshot images matching `label_selector`, every status."""
+        ...
+
+    async def update_image_labels(self, image_id: int, labels: dict[str, str]) -> None: ...
+
+    async def delete_image(self, image_id: int) -> None:
+        """Raises `errors.NotFound` when the image is already gone."""
+        ...
+
+    async def rebuild_server(
+        self, server_id: int, image_id: int, user_data: str | None = None
+    ) -> int:
+        """Rebuild the server's disk from the image (same server, same IPs); the action ID.
+        `user_data` replaces the server's cloud-init document for the boot that follows."""
+        ...
+
+    async def action_status(self, action_id: int) -> str:
+        """`running`, `success` or `error`."""
         ...
 
 
@@ -210,7 +244,7 @@ class HcloudAdapter:
         name: str,
         server_type: str,
         location: str,
-        image: str,
+        image: str | int,
         labels: dict[str, str],
         user_data: str,
     ) -> ServerInfo:
@@ -219,7 +253,7 @@ class HcloudAdapter:
             self._client.servers.create,
             name=name,
             server_type=ServerType(name=server_type),
-            image=Image(name=image),
+            image=Image(id=image) if isinstance(image, int) else Image(name=image),
             location=Location(name=location),
             labels=labels,
             user_data=user_data,
@@ -260,26 +294,61 @@ class HcloudAdapter:
         pricing: dict[str, Any] = response["pricing"]
         return pricing
 
-    async def list_snapshots(self, label_selector: str) -> list[SnapshotInfo]:
-        images = await self._call(
-            "list snapshots",
-            self._client.images.get_all,
-            type=["snapshot"],
-            label_selector=label_selector,
+    # Snapshot images (checkpoints)
+
+    async def create_image(
+        self, server_id: int, *, description: str, labels: dict[str, str]
+    ) -> ImageInfo:
+        response = await self._call(
+            f"create image of server {server_id}",
+            self._client.servers.create_image,
+            Server(server_id),
+            description=description,
+            type="snapshot",
+            labels=labels,
         )
-        out = []
-        for image in images:
-            data = image.data_model
-            assert data.id is not None
-            out.append(
-                SnapshotInfo(
-                    id=data.id,
-                    image_size_gb=float(data.image_size or 0.0),
-                    created=_aware(data.created),
-                    labels=dict(data.labels or {}),
-                )
-            )
-        return out
+        return _image(response.image)
+
+    async def get_image(self, image_id: int) -> ImageInfo:
+        image = await self._call(f"get image {image_id}", self._client.images.get_by_id, image_id)
+        return _image(image)
+
+    async def list_images(self, label_selector: str) -> list[ImageInfo]:
+        images = await self._call(
+            "list images",
+            self._client.images.get_all,
+            label_selector=label_selector,
+            type=["snapshot"],
+        )
+        return [_image(i) for i in images]
+
+    async def update_image_labels(self, image_id: int, labels: dict[str, str]) -> None:
+        await self._call(
+            f"label image {image_id}", self._client.images.update, Image(image_id), labels=labels
+        )
+
+    async def delete_image(self, image_id: int) -> None:
+        await self._call(f"delete image {image_id}", self._client.images.delete, Image(image_id))
+
+    async def rebuild_server(
+        self, server_id: int, image_id: int, user_data: str | None = None
+    ) -> int:
+        response = await self._call(
+            f"rebuild server {server_id} from image {image_id}",
+            self._client.servers.rebuild,
+            Server(server_id),
+            Image(image_id),
+            user_data=user_data,
+        )
+        action_id: int = response.action.data_model.id
+        return action_id
+
+    async def action_status(self, action_id: int) -> str:
+        action = await self._call(
+            f"get action {action_id}", self._client.actions.get_by_id, action_id
+        )
+        status: str = action.data_model.status
+        return status
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -313,3 +382,18 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _image(image: BoundImage) -> ImageInfo:
+    data = image.data_model
+    assert data.id is not None
+    created_from = data.created_from.id if data.created_from is not None else None
+    return ImageInfo(
+        id=data.id,
+        status=data.status or "unknown",
+        labels=dict(data.labels or {}),
+        image_size=data.image_size,
+        disk_size=data.disk_size,
+        created_from=created_from,
+        created=_aware(data.created),
+    )

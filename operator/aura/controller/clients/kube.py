@@ -120,8 +120,9 @@ class KubeClients:
         await self._api.close()
 
     @property
-    def api_client(self) -> client.ApiClient:
-        """The shared ApiClient, for the other Kubernetes clients of the process (cost)."""
+    def api(self) -> client.ApiClient:
+        """The shared ApiClient, for the other kinds' stores (controller/checkpoints/) and start-up
+        tasks such as sidecar_key.py."""
         return self._api
 
     # SecretStore

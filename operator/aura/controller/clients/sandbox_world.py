@@ -11,6 +11,10 @@ Contract with the sandbox's admin API (owned by the sandbox):
     POST {admin_url}/servers/{server_id}/configure   {"openclaw_version": "<version>"}
       2xx -> configured (idempotent: configuring again succeeds)
       409 -> the server is not running yet
+    POST {admin_url}/servers/{server_id}/gateway     {"running": false | true}
+      2xx -> the simulated gateway service is stopped / started (idempotent); a stopped one
+             neither answers /readyz nor writes to the server's disk
+      409 -> the server is not running
 
 `SimulatedConfigurator.configure()` maps 2xx to `ConfigResult(ok=True)` and 409 to
 `ConfigResult(ok=False)` with the sandbox's explanation. Network errors and other statuses raise
@@ -26,7 +30,7 @@ import httpx
 
 from aura.configure.base import ConfigResult, ConfigTarget, ConfigurationError
 
-__all__ = ["SandboxHosts", "SimulatedConfigurator"]
+__all__ = ["SandboxGatewayService", "SandboxHosts", "SimulatedConfigurator"]
 
 MESSAGE_LIMIT = 500
 
@@ -102,6 +106,34 @@ class SimulatedConfigurator:
             raise ConfigurationError(
                 f"sandbox configure of server {target.server_id} answered {response.status_code}"
             )
+        return ConfigResult(ok=True, duration_seconds=took)
+
+
+class SandboxGatewayService:
+    """Stops and starts a simulated gateway service (a consistent checkpoint's quiesce)."""
+
+    def __init__(self, admin_url: str, *, timeout_seconds: float = 10.0) -> None:
+        self.admin_url = admin_url.rstrip("/")
+        self._timeout = timeout_seconds
+
+    async def set_running(self, target: ConfigTarget, running: bool) -> ConfigResult:
+        started = time.monotonic()
+        url = f"{self.admin_url}/servers/{target.server_id}/gateway"
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            response = await client.post(url, json={"running": running})
+        took = time.monotonic() - started
+        if response.status_code == httpx.codes.CONFLICT:
+            message = _conflict_message(target.server_id, response)
+            return ConfigResult(ok=False, message=message, duration_seconds=took)
+        if response.status_code == httpx.codes.NOT_FOUND and "json" not in response.headers.get(
+            "content-type", ""
+        ):  # no such route (a JSON 404 is an unknown server, raised below)
+            message = (
+                "this sandbox does not simulate stopping the gateway service "
+                "(POST /admin/servers/{id}/gateway); use mode: online"
+            )
+            return ConfigResult(ok=False, message=message, duration_seconds=took)
+        response.raise_for_status()
         return ConfigResult(ok=True, duration_seconds=took)
 
 

@@ -52,7 +52,13 @@ class TailnetApi(Protocol):
     """The Tailscale calls the operator makes. Every method raises only `errors.*`."""
 
     async def create_auth_key(
-        self, *, tags: list[str], description: str, expiry_seconds: int
+        self,
+        *,
+        tags: list[str],
+        description: str,
+        expiry_seconds: int,
+        reusable: bool = False,
+        ephemeral: bool = False,
     ) -> AuthKey: ...
 
     async def delete_auth_key(self, key_id: str) -> None:
@@ -151,14 +157,20 @@ class TailscaleAdapter:
         return response
 
     async def create_auth_key(
-        self, *, tags: list[str], description: str, expiry_seconds: int
+        self,
+        *,
+        tags: list[str],
+        description: str,
+        expiry_seconds: int,
+        reusable: bool = False,
+        ephemeral: bool = False,
     ) -> AuthKey:
         body = {
             "capabilities": {
                 "devices": {
                     "create": {
-                        "reusable": False,
-                        "ephemeral": False,
+                        "reusable": reusable,
+                        "ephemeral": ephemeral,
                         "preauthorized": True,
                         "tags": sorted(tags),
                     }

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aura.controller import conditions, errors
+from aura.controller.checkpoints import hold, retention
 from aura.controller.conditions import FALSE, TRUE, Reason
 from aura.controller.reconcile import (
     attempt,
@@ -61,6 +62,8 @@ async def reconcile_agent(ctx: AgentContext) -> StepResult:
         conditions.initialize_conditions(ctx.status.conditions, ctx.generation, at=ctx.now())
         return Wait(0.1, "accepted")
     conditions.initialize_conditions(ctx.status.conditions, ctx.generation, at=ctx.now())
+    if (held := await hold.wait_if_held(ctx)) is not None:  # hook: checkpoints
+        return held
     try:
         if desired == DesiredState.RUNNING:
             return await _run(ctx)
@@ -152,6 +155,9 @@ async def finalize_agent(ctx: AgentContext) -> StepResult:
     """Remove every cloud object of the Agent; raises Retryable until all are gone."""
     if ctx.status.deleted_at is not None:
         return DONE
+    if (held := await hold.wait_if_held(ctx)) is not None:  # hook: checkpoints
+        return held
+    await retention.delete_with_agent(ctx)  # hook: checkpoints
     ctx.set(conditions.READY, FALSE, Reason.DELETING, "removing cloud resources")
     attempt.abandon(ctx)
     failures = await delete_cloud_objects(ctx, keep_secrets=False)

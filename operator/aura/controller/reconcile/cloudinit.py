@@ -22,6 +22,16 @@ WAIT_FOR_TIME_SYNC = (
 )
 
 
+# A clone's image carries the original's tailnet node key and runtime secrets; the host keys
+# are replaced by `ssh_deletekeys` + `ssh_keys` below. Runs once, before joining the tailnet.
+FORGET_IDENTITY = [
+    "systemctl stop tailscaled || true",
+    "rm -f /var/lib/tailscale/tailscaled.state",
+    "rm -f /home/*/.openclaw/.env /root/.openclaw/.env",
+    "systemctl start tailscaled || true",
+]
+
+
 @dataclass(frozen=True)
 class CloudInit:
     hostname: str
@@ -31,6 +41,8 @@ class CloudInit:
     host_private_key: str = field(repr=False)  # OpenSSH PEM, ed25519
     host_public_key: str = ""
     tags: tuple[str, ...] = ()
+    fresh_identity: bool = False
+    """The image is another Agent's checkpoint: forget its tailnet node and its secrets."""
 
 
 def render(ci: CloudInit) -> str:
@@ -67,6 +79,7 @@ def render(ci: CloudInit) -> str:
             }
         ],
         "runcmd": [
+            *(FORGET_IDENTITY if ci.fresh_identity else []),
             WAIT_FOR_TIME_SYNC,
             INSTALL_TAILSCALE,
             f"tailscale up --auth-key=file:{AUTH_KEY_PATH} --hostname={ci.hostname}"

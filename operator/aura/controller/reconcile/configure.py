@@ -37,7 +37,7 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
             return DONE
         ctx.event("Normal", "Reconfiguring", "spec.runtime changed: configuring again")
     server_id = ctx.status.server.id
-    host, port = _target_address(ctx)
+    host, _ = _target_address(ctx)
     if not await ctx.op.hosts.cloud_init_done(server_id, host):
         ctx.set(
             conditions.CONFIGURED,
@@ -53,21 +53,7 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
         )
         return Wait(ctx.config.poll_interval, "cloud-init running")
     ctx.set(conditions.CONFIGURED, FALSE, Reason.CONFIGURING, f"configuring server {server_id}")
-    ssh = await secrets.ensure_ssh_material(ctx)
-    target = ConfigTarget(
-        agent=f"{ctx.ref.namespace}/{ctx.ref.name}",
-        server_id=server_id,
-        host=host or "",
-        port=port,
-        user=ctx.config.ssh_user,
-        ssh_private_key=ssh.client_private_key,
-        ssh_host_public_key=ssh.host_public_key,
-        openclaw_version=ctx.spec.runtime.openclaw_version,
-        gateway_port=ctx.spec.runtime.gateway_port,
-        runtime_env=await prerequisites.runtime_env(ctx),
-        settings=dict(ctx.spec.runtime.settings),
-        extra_vars=dict(ctx.config.ansible_extra_vars),
-    )
+    target = await config_target(ctx, await secrets.ensure_ssh_material(ctx))
     try:
         result = await asyncio.wait_for(
             ctx.op.configurator.configure(target), ctx.config.configure_timeout
@@ -92,6 +78,28 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
     ctx.status.configured_revision = wanted
     ctx.event("Normal", "Configured", f"server {server_id} {message}")
     return DONE
+
+
+async def config_target(ctx: AgentContext, ssh: secrets.SshMaterial) -> ConfigTarget:
+    """How the configurator reaches and configures this Agent's server (also used to stop and
+    start the gateway around a checkpoint)."""
+    assert ctx.status.server is not None
+    assert ctx.status.server.id is not None
+    host, port = _target_address(ctx)
+    return ConfigTarget(
+        agent=f"{ctx.ref.namespace}/{ctx.ref.name}",
+        server_id=ctx.status.server.id,
+        host=host or "",
+        port=port,
+        user=ctx.config.ssh_user,
+        ssh_private_key=ssh.client_private_key,
+        ssh_host_public_key=ssh.host_public_key,
+        openclaw_version=ctx.spec.runtime.openclaw_version,
+        gateway_port=ctx.spec.runtime.gateway_port,
+        runtime_env=await prerequisites.runtime_env(ctx),
+        settings=dict(ctx.spec.runtime.settings),
+        extra_vars=dict(ctx.config.ansible_extra_vars),
+    )
 
 
 def _target_address(ctx: AgentContext) -> tuple[str | None, int]:

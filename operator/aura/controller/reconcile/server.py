@@ -19,6 +19,7 @@ import contextlib
 import time
 
 from aura.controller import conditions, errors, naming
+from aura.controller.checkpoints import clone
 from aura.controller.clients.hetzner import ServerInfo
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
 from aura.controller.reconcile import attempt, budget, cloudinit, replace, secrets
@@ -107,6 +108,7 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
 
 
 async def _create(ctx: AgentContext) -> ServerInfo:
+    image: str | int = await clone.source_image(ctx) or ctx.spec.server.image  # hook: clones
     ssh = await secrets.ensure_ssh_material(ctx)
     key = await secrets.ensure_tailnet_key(ctx)
     user_data = cloudinit.render(
@@ -117,6 +119,7 @@ async def _create(ctx: AgentContext) -> ServerInfo:
             authorized_key=ssh.client_public_key,
             host_private_key=ssh.host_private_key,
             host_public_key=ssh.host_public_key,
+            fresh_identity=ctx.spec.source is not None,
         )
     )
     spec = ctx.spec.server
@@ -126,7 +129,7 @@ async def _create(ctx: AgentContext) -> ServerInfo:
             name=ctx.server_name,
             server_type=spec.type,
             location=spec.location,
-            image=spec.image,
+            image=image,
             labels=naming.server_labels(ctx.ref),
             user_data=user_data,
         )
