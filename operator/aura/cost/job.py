@@ -4,7 +4,8 @@ One refresh costs Hetzner at most: `GET /pricing` once a day (`PriceCache`), the
 list (`ServerCache`, which the reconciles refresh anyway: usually no extra call) and one
 `GET /images?type=snapshot` (checkpoint images) for the whole fleet; never a call per Agent.
 It runs every `interval` seconds (at most an hour, so month-to-date follows the hourly
-rounding) on the active peering replica only, and writes an Agent's `status.cost` only when a figure changed.
+rounding) on the active peering replica only, and writes an Agent's `status.cost` only when
+a figure changed.
 
 Budgets are also evaluated on their own watch events (`evaluate_budget`, from the Agents'
 recorded histories and the cached prices, no Hetzner call), so a raised limit takes effect
