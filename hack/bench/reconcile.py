@@ -3,19 +3,22 @@
     .venv/bin/python hack/bench/reconcile.py                 # 50 agents
     .venv/bin/python hack/bench/reconcile.py --agents 200
 
-Starts (or reuses) the local control plane, an in-process sandbox at a fast time scale and
-`aura operator` as a child process; applies N Agents at once and prints:
+Starts a private control plane with the CRDs, the sandbox at a fast time scale and
+`aura operator`, each as a subprocess (`_harness`; all stopped at the end); applies N Agents at
+once and prints:
 
 - wall time until every Agent is Running;
 - Hetzner API calls per Agent provisioned (every /v1 request the sandbox served, divided by N);
 - Hetzner API calls per hour per running Agent at steady state (measured over
   `--steady-seconds`, extrapolated to an hour);
-- the operator's peak RSS (VmHWM).
+- the operator's peak RSS (VmHWM);
+- the machine's cores and load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -23,19 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import yaml
+from _harness import ControlPlane, control_plane, machine, sandbox_process, stop
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
-from tests.kube import fresh_namespace, start_cluster  # noqa: E402
-
-from aura.models import GROUP, PLURAL, VERSION  # noqa: E402
-from aura_sandbox.harness import Sandbox  # noqa: E402
+from aura.models import GROUP, VERSION
 
 
-def _hetzner_calls(sandbox: Sandbox) -> int:
-    return sum(v for k, v in sandbox.request_counts().items() if " /v1/" in k)
+def _hetzner_calls(admin_url: str) -> int:
+    counts = httpx.get(f"{admin_url}/requests", timeout=10).json()["requests"]
+    return sum(v for k, v in counts.items() if " /v1/" in k)
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -43,6 +43,11 @@ def _peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _running(cp: ControlPlane, namespace: str) -> int:
+    items = json.loads(cp.kubectl("-n", namespace, "get", "agents", "-o", "json"))["items"]
+    return sum(1 for a in items if a.get("status", {}).get("phase") == "Running")
 
 
 def main() -> int:
@@ -55,20 +60,24 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600.0)
     args = parser.parse_args()
 
-    cluster = start_cluster()
-    namespace = next(fresh_namespace(cluster, "bench"))
-    with Sandbox(time_scale=args.time_scale) as sandbox:
+    print(f"machine at the start: {machine()}", flush=True)
+    with (
+        control_plane() as cp,
+        sandbox_process("--time-scale", str(args.time_scale)) as sandbox,
+    ):
+        namespace = cp.namespace()
         env = {
             **os.environ,
-            "KUBECONFIG": cluster.kubeconfig,
-            "HCLOUD_TOKEN": sandbox.ready.hetzner_token,
-            "HCLOUD_ENDPOINT": sandbox.ready.hetzner_url,
-            "TAILSCALE_OAUTH_CLIENT_ID": sandbox.ready.tailscale_client_id,
-            "TAILSCALE_OAUTH_CLIENT_SECRET": sandbox.ready.tailscale_client_secret,
-            "TAILSCALE_TAILNET": sandbox.ready.tailscale_tailnet,
-            "TAILSCALE_BASE_URL": sandbox.ready.tailscale_url,
-            "AURA_SANDBOX_URL": sandbox.ready.admin_url,
+            "KUBECONFIG": cp.kubeconfig,
+            "HCLOUD_TOKEN": sandbox["hetzner_token"],
+            "HCLOUD_ENDPOINT": sandbox["hetzner_url"],
+            "TAILSCALE_OAUTH_CLIENT_ID": sandbox["tailscale_client_id"],
+            "TAILSCALE_OAUTH_CLIENT_SECRET": sandbox["tailscale_client_secret"],
+            "TAILSCALE_TAILNET": sandbox["tailscale_tailnet"],
+            "TAILSCALE_BASE_URL": sandbox["tailscale_url"],
+            "AURA_SANDBOX_URL": sandbox["admin_url"],
         }
+        admin = sandbox["admin_url"]
         cmd = [
             sys.executable, "-m", "aura", "operator", "--namespace", namespace,
             "--log-level", "WARNING",
@@ -79,44 +88,43 @@ def main() -> int:
             "--worker-limit", str(max(50, args.max_concurrent_provisions)),
         ]  # fmt: skip
         log_path = Path(tempfile.gettempdir()) / f"aura-bench-operator-{os.getpid()}.log"
-        log = log_path.open("wb")
-        operator = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            time.sleep(2)
-            docs = [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "Agent",
-                    "metadata": {"name": f"bench-{i:04d}", "namespace": namespace},
-                    "spec": {"desiredState": "running"},
-                }
-                for i in range(args.agents)
-            ]
-            calls_before = _hetzner_calls(sandbox)
-            started = time.monotonic()
-            cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
-            running = 0
-            while time.monotonic() - started < args.timeout:
-                items = cluster.custom.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL
-                )["items"]
-                running = sum(1 for a in items if a.get("status", {}).get("phase") == "Running")
-                if running == args.agents:
-                    break
-                time.sleep(0.5)
-            wall = time.monotonic() - started
-            provision_calls = _hetzner_calls(sandbox) - calls_before
-            if running != args.agents:
-                print(f"only {running}/{args.agents} Running after {wall:.0f}s", file=sys.stderr)
-                return 1
-            steady_before = _hetzner_calls(sandbox)
-            time.sleep(args.steady_seconds)
-            steady = _hetzner_calls(sandbox) - steady_before
-            per_hour = steady * 3600 / args.steady_seconds / args.agents
-            rss = _peak_rss_mib(operator.pid)
-        finally:
-            operator.terminate()
-            operator.wait(30)
+        with log_path.open("wb") as log:
+            operator = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                time.sleep(2)
+                docs = [
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": "Agent",
+                        "metadata": {"name": f"bench-{i:04d}", "namespace": namespace},
+                        "spec": {"desiredState": "running"},
+                    }
+                    for i in range(args.agents)
+                ]
+                calls_before = _hetzner_calls(admin)
+                started = time.monotonic()
+                cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+                running = 0
+                while time.monotonic() - started < args.timeout:
+                    running = _running(cp, namespace)
+                    if running == args.agents:
+                        break
+                    time.sleep(0.5)
+                wall = time.monotonic() - started
+                provision_calls = _hetzner_calls(admin) - calls_before
+                if running != args.agents:
+                    print(
+                        f"only {running}/{args.agents} Running after {wall:.0f}s", file=sys.stderr
+                    )
+                    print(f"operator log: {log_path}", file=sys.stderr)
+                    return 1
+                steady_before = _hetzner_calls(admin)
+                time.sleep(args.steady_seconds)
+                steady = _hetzner_calls(admin) - steady_before
+                per_hour = steady * 3600 / args.steady_seconds / args.agents
+                rss = _peak_rss_mib(operator.pid)
+            finally:
+                stop(operator, timeout=30)
     print(f"agents:                                  {args.agents}")
     print(f"time scale:                              {args.time_scale}")
     print(f"wall time to all Running:                {wall:.1f} s")
@@ -127,6 +135,7 @@ def main() -> int:
     )
     print(f"operator peak RSS:                       {rss:.0f} MiB")
     print(f"operator log:                            {log_path}")
+    print(f"machine at the end:                      {machine()}")
     return 0
 
 

@@ -1,13 +1,15 @@
 """Benchmark `aura sandbox`: requests/s and latency with 1,000 servers in the world.
 
-Starts the sandbox as a subprocess pinned to one core (`taskset -c 0` when available), fills it
-with 1,000 servers through the API, then drives a realistic mix from this process (pinned to
-another core) for `--seconds` with bounded concurrency:
+Starts the sandbox as a subprocess (`_harness.sandbox_process`, stopped at the end) pinned to
+one core (`taskset -c 0` when available), fills it with 1,000 servers through the API, then
+drives a realistic mix from this process (pinned to another core) for `--seconds` with bounded
+concurrency:
 
     55 % GET /v1/servers/{id}     20 % GET /v1/servers?label_selector=...
     20 % GET /v1/actions/{id}      5 % POST /v1/servers + DELETE /v1/servers/{id}
 
-Prints one line per request kind and a total with requests/s, p50 and p99. Runs in well under
+Prints one line per request kind and a total with requests/s, p50 and p99, and the machine's
+load. Runs in well under
 two minutes: `.venv/bin/python hack/bench/sandbox.py`.
 """
 
@@ -15,31 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
-import shutil
 import statistics
-import subprocess
-import sys
 import time
 from collections import defaultdict
 
 import aiohttp
+from _harness import machine, sandbox_process
 
 SERVERS = 1000
-
-
-def start_sandbox() -> tuple[subprocess.Popen[str], dict[str, str]]:
-    cmd = [
-        sys.executable, "-m", "aura", "sandbox", "--port", "0", "--time-scale", "0.01",
-        "--rate-limit", "1000000000", "--rate-limit-refill", "1000000",
-    ]  # fmt: skip
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
-        cmd = ["taskset", "-c", "0", *cmd]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    return proc, json.loads(proc.stdout.readline())
 
 
 async def fill(session: aiohttp.ClientSession, url: str) -> tuple[list[int], list[int]]:
@@ -130,8 +117,9 @@ def report(latencies: dict[str, list[float]], seconds: float) -> None:
 
 
 async def main(seconds: float, concurrency: int) -> None:
-    proc, info = start_sandbox()
-    try:
+    print(f"machine at the start: {machine()}", flush=True)
+    args = ["--time-scale", "0.01", "--rate-limit", "1000000000", "--rate-limit-refill", "1000000"]
+    with sandbox_process(*args, cpu=0) as info:
         if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
             os.sched_setaffinity(0, {1})
         headers = {"Authorization": f"Bearer {info['hetzner_token']}"}
@@ -145,9 +133,7 @@ async def main(seconds: float, concurrency: int) -> None:
             started = time.perf_counter()
             latencies = await drive(session, url, server_ids, action_ids, seconds, concurrency)
             report(latencies, time.perf_counter() - started)
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    print(f"machine at the end: {machine()}")
 
 
 if __name__ == "__main__":

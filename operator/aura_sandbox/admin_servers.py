@@ -21,6 +21,8 @@
   "reachable_clears_on": "reboot"|"never"}` (any subset).
 - `POST /admin/servers/{id}/gateway/restart` `{"wait"?}`: restart the gateway service (what
   the operator does over the tailnet); 409 when the server is not running or unreachable.
+- `POST /admin/servers/{id}/gateway` `{"running": bool}`: stop or start the gateway service
+  (a consistent checkpoint's quiesce); 409 as for a restart.
 
 Errors are `{"error": message}` naming the field. `server_view` is the admin view of a server
 (`GET /admin/servers/{id}`), which every endpoint here answers with.
@@ -281,6 +283,17 @@ async def restart_gateway(request: web.Request) -> web.StreamResponse:
     return _view(request, server, 200, run)
 
 
+async def gateway_running(request: web.Request) -> web.StreamResponse:
+    world: World = request.app[WORLD_KEY]
+    server = _server(request)
+    body = await _body(request)
+    running = body.get("running")
+    if not isinstance(running, bool):
+        raise _Fail(422, "running: must be true or false")
+    host.set_gateway_running(world, server, running)
+    return _view(request, server)
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
     base = "/admin/servers/{id}"
@@ -294,3 +307,4 @@ def setup_routes(app: web.Application) -> None:
     r.add_put(base + "/created", _handler(set_created))
     r.add_put(base + "/health", _handler(health))
     r.add_post(base + "/gateway/restart", _handler(restart_gateway))
+    r.add_post(base + "/gateway", _handler(gateway_running))

@@ -4,7 +4,8 @@ faults and its heartbeat. The HTTP faces are `admin_servers` (admin API) and `ga
 The gateway's state (`gateway_state`), in the order it is decided:
 
 - `down` (nothing listens; connections are dropped): the server is gone, not `running`, booting
-  or rebooting, `unreachable`, not configured, being configured, or its service restarting;
+  or rebooting, `unreachable`, not configured, being configured, its service restarting, or
+  stopped (`set_gateway_running`, what a consistent checkpoint does; any boot starts it again);
 - `unhealthy`: HTTP probes answer 503 and the WebSocket refuses `connect`;
 - `wedged`: HTTP answers ready, but the WebSocket handshake never completes;
 - `serving`: everything answers, and the heartbeat file is rewritten every
@@ -47,7 +48,7 @@ def gateway_state(server: SimServer | None) -> GatewayState:
         return "down"
     if server.unreachable or not server.configured:
         return "down"
-    if server.configuring or server.gateway_restarting:
+    if server.configuring or server.gateway_restarting or server.gateway_stopped:
         return "down"
     if server.gateway_fault == "unhealthy":
         return "unhealthy"
@@ -131,6 +132,16 @@ def restart_gateway(world: World, server: SimServer) -> tuple[float, asyncio.Fut
 
     world.schedule(seconds, finish)
     return seconds, done
+
+
+def set_gateway_running(world: World, server: SimServer, running: bool) -> None:
+    """`systemctl stop` / `systemctl start` of the gateway (instant, idempotent). A stopped
+    gateway writes nothing to the disk, so a snapshot taken meanwhile is consistent."""
+    _require_reachable(server)
+    if not server.configured:
+        raise HostError("the gateway is not installed and configured on this server")
+    server.gateway_stopped = not running
+    world.mark_dirty()
 
 
 def heartbeat(world: World) -> int:

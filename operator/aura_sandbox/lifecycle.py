@@ -223,6 +223,7 @@ def booted(world: World, server: SimServer) -> None:
     server.status = "running"
     server.rebooting = False
     server.configuring = server.gateway_restarting = False
+    server.gateway_stopped = False  # the service is enabled: every boot starts it
     server.boot_count += 1
     if server.gateway_fault is not None and server.gateway_fault_clears_on != "never":
         server.gateway_fault = None

@@ -133,6 +133,7 @@ class SimServer(_Created):
     ingoing_traffic: int = 0
     configuring: bool = False
     gateway_restarting: bool = False
+    gateway_stopped: bool = False
     gateway_fault: str | None = None
     gateway_fault_clears_on: str = "restart"
     unreachable: bool = False

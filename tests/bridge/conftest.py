@@ -21,7 +21,7 @@ from kubernetes_asyncio import config as kconfig
 from aura.bridge.agents import AgentStore, BeforeWrite
 from aura.bridge.app import create_app
 from aura.bridge.config import BridgeConfig, PlanBook
-from aura.bridge.errors import RetryableError
+from aura.bridge.errors import Retryable
 from aura.models import GROUP, PLURAL, VERSION
 from tests.kube import Cluster
 
@@ -55,7 +55,7 @@ class FakeStripe:
     async def retrieve_subscription(self, subscription_id: str) -> dict[str, Any] | None:
         self.calls += 1
         if self.down:
-            raise RetryableError("stripe unavailable (503)")
+            raise Retryable("stripe unavailable (503)")
         sub = self.subscriptions.get(subscription_id)
         return dict(sub) if sub else None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -82,12 +83,15 @@ def signed(bridge: BridgeProcess, event: dict[str, Any]) -> httpx.Response:
 
 
 def checkout_event(name: str, padding: int = 0) -> dict[str, Any]:
+    # Unique ids: the bridge finds Agents by subscription across the cluster, which other
+    # tests (and earlier runs against a kept cluster) share.
+    unique = f"{name.replace('-', '')}{secrets.token_hex(4)}"
     obj = {
-        "id": f"cs_{name}",
+        "id": f"cs_{unique}",
         "object": "checkout.session",
         "mode": "subscription",
-        "customer": f"cus_{name.replace('-', '')}",
-        "subscription": f"sub_{name.replace('-', '')}",
+        "customer": f"cus_{unique}",
+        "subscription": f"sub_{unique}",
         "metadata": {"agent_name": name, "padding": "p" * padding},
     }
     return {

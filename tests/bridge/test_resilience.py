@@ -15,7 +15,7 @@ from kubernetes_asyncio import config as kconfig
 from aura.bridge.agents import Agent, AgentStore
 from aura.bridge.app import create_app
 from aura.bridge.config import BridgeConfig
-from aura.bridge.errors import RetryableError
+from aura.bridge.errors import Retryable
 from aura.models import GROUP, PLURAL, VERSION
 from tests.bridge.conftest import (
     SECRET,
@@ -38,14 +38,14 @@ async def test_conflict_on_update_is_retried(make_bridge: Any, cluster: Cluster)
 
     async def meddle(agent: Agent) -> None:
         # Someone else (the operator, kubectl) writes between our read and our patch, once.
-        calls.append(agent["metadata"]["resourceVersion"])
+        calls.append(agent.resource_version)
         if len(calls) == 1:
             cluster.custom.patch_namespaced_custom_object(
                 GROUP,
                 VERSION,
-                agent["metadata"]["namespace"],
+                agent.namespace,
                 PLURAL,
-                agent["metadata"]["name"],
+                agent.name,
                 {"metadata": {"labels": {"touched-by": "someone-else"}}},
             )
 
@@ -64,7 +64,7 @@ async def test_conflict_on_update_is_retried(make_bridge: Any, cluster: Cluster)
 
 
 async def test_brief_outage_is_retried(make_bridge: Any) -> None:
-    failures = [RetryableError("kubernetes API answered 503"), RetryableError("timeout")]
+    failures = [Retryable("kubernetes API answered 503"), Retryable("timeout")]
 
     async def flaky(agent: Agent) -> None:
         if failures:

@@ -17,6 +17,7 @@ from kubernetes_asyncio import config as kconfig
 
 from aura.bridge.app import create_app
 from aura.bridge.config import BridgeConfig
+from aura.bridge.errors import Permanent
 from aura.bridge.stripe_api import StripeClientApi
 from aura.models import GROUP, PLURAL, VERSION
 from aura_sandbox.harness import Sandbox
@@ -186,3 +187,31 @@ async def test_stripe_api_errors_and_auth() -> None:
         adapter = StripeClientApi(sb.info["stripe_api_key"], sb.info["stripe_url"])
         assert await adapter.retrieve_subscription("sub_missing") is None
         await adapter.close()
+
+
+async def test_adapter_returns_plain_json_and_classifies_errors() -> None:
+    with Sandbox() as sb:
+        base, key = sb.info["stripe_url"], sb.info["stripe_api_key"]
+        client = stripe.StripeClient(key, base_addresses={"api": base})
+        customer = await asyncio.to_thread(client.v1.customers.create, {"name": "plain"})
+        price = await asyncio.to_thread(
+            client.v1.prices.create, {"currency": "eur", "unit_amount": 900}
+        )
+        sub = await asyncio.to_thread(
+            client.v1.subscriptions.create,
+            {"customer": customer.id, "items": [{"price": price.id}]},
+        )
+        adapter = StripeClientApi(key, base)
+        found = await adapter.retrieve_subscription(sub.id)
+        assert found is not None
+        assert not isinstance(found, stripe.StripeObject)  # the JSON as parsed, no object tree
+        assert (found["id"], found["status"], found["customer"]) == (sub.id, "active", customer.id)
+        assert found["items"]["data"][0]["price"]["id"] == price.id
+        # The id is one path segment: a slash cannot reach another route.
+        assert await adapter.retrieve_subscription(f"{sub.id}/x") is None
+        await adapter.close()
+        wrong = StripeClientApi("sk_test_wrong", base)
+        with pytest.raises(Permanent, match="rejected the API key") as refused:
+            await wrong.retrieve_subscription(sub.id)
+        assert "sk_test_wrong" not in str(refused.value)
+        await wrong.close()

@@ -49,9 +49,12 @@ def test_checkpoint_then_restore_in_place_brings_the_old_data_back(
     server = agent["status"]["server"]
     write_file(sandbox, server["id"], MARKER, b"before")
 
-    checkpoint(cluster, namespace, "keeper-1", "keeper", mode="online")
+    checkpoint(cluster, namespace, "keeper-1", "keeper")  # the default mode: consistent
     done = wait_status(cluster, namespace, CHECKPOINT_PLURAL, "keeper-1", "Succeeded")
     status = done["status"]
+    # Consistent: the gateway was stopped for the snapshot (the Agent said so) and runs again.
+    assert "Checkpointing" in {e["reason"] for e in events(cluster, namespace, "keeper")}
+    wait_for(lambda: sandbox.server(server["id"])["gateway"] == "serving", timeout=30)
     assert status["readyToUse"] is True
     assert status["sizeGB"] > 0
     assert status["source"]["serverType"] == "cx22"

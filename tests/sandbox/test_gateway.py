@@ -244,3 +244,24 @@ def test_admin_disk_api(fclient: hcloud.Client, fast: Sandbox) -> None:
     assert admin(fast, "DELETE", base + "/srv/a.txt").status_code == 204
     assert admin(fast, "GET", base + "/srv/a.txt").status_code == 404
     assert admin(fast, "DELETE", base + "/srv/a.txt").status_code == 404
+
+
+def test_a_stopped_gateway_is_down_writes_nothing_and_a_boot_starts_it(
+    fclient: hcloud.Client, fast: Sandbox
+) -> None:
+    server_id, url = _configured(fclient, fast, "quiet")
+    stopped = admin(fast, "POST", f"/servers/{server_id}/gateway", json={"running": False})
+    assert stopped.status_code == 200 and stopped.json()["gateway"] == "down"
+    assert _readyz(url) is None
+    beat = f"/servers/{server_id}/disk/var/lib/openclaw/heartbeat"
+    before = admin(fast, "GET", beat).content
+    time.sleep(4 * 30 * FAST)  # four heartbeat intervals: a running gateway would write
+    assert admin(fast, "GET", beat).content == before
+    refused = admin(fast, "POST", f"/servers/{server_id}/gateway", json={"running": "no"})
+    assert refused.status_code == 422 and "running" in refused.json()["error"]
+
+    started = admin(fast, "POST", f"/servers/{server_id}/gateway", json={"running": True})
+    assert started.json()["gateway"] == "serving"
+    admin(fast, "POST", f"/servers/{server_id}/gateway", json={"running": False})
+    fclient.servers.reboot(fclient.servers.get_by_id(server_id)).wait_until_finished()
+    wait_for(lambda: _readyz(url) == 200, timeout=10)

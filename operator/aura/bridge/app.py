@@ -3,7 +3,8 @@
 The caller owns the Kubernetes `ApiClient` and the `StripeApi`; the app's lifespan owns the
 Agent watch (SSE) and, when a grace period is configured, the periodic past-due sweep.
 Every request first passes `limits.RequestLimits` (body size, webhook concurrency).
-Routes: the webhook (`webhook`), the status API (`status_api`), `/healthz` (the process is
+Routes: the webhook (`webhook`), the status API (`status_api`), the fleet API and token
+minting (`fleet_api`), the status pages under `/ui/` (`ui`), `/healthz` (the process is
 up), `/readyz` (the Agent watch is synced with the apiserver), `/metrics`, `/openapi.json`.
 """
 
@@ -21,7 +22,7 @@ from kubernetes_asyncio import client
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aura import __version__
-from aura.bridge import status_api, webhook
+from aura.bridge import access, fleet_api, status_api, ui, webhook
 from aura.bridge.agents import AgentStore
 from aura.bridge.config import BridgeConfig
 from aura.bridge.limits import RequestLimits
@@ -89,6 +90,9 @@ def create_app(
     )
     app.include_router(webhook.router(config, processor, metrics))
     app.include_router(status_api.router(config, store, watcher, metrics))
+    app.include_router(fleet_api.router(config, store, api))
+    ui.install(app)
+    app.add_middleware(access.ScopeGuard, keys=config.token_keys)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -8,6 +8,8 @@ Environment (flags override where both exist):
 - `STRIPE_API_BASE`        base URL of the Stripe API, e.g. the sandbox's `stripe_url`.
 - `AURA_API_TOKENS`        bearer tokens of the status API, comma-separated; or
                            `AURA_API_TOKENS_FILE`, a file (a mounted Secret) with one per line.
+- `AURA_TOKEN_KEYS`        `kid:secret` keys signing scoped tokens, comma-separated, the first
+                           mints (`tokens`); or `AURA_TOKEN_KEYS_FILE`, one per line.
 - `AURA_BRIDGE_PLANS`      a YAML/JSON file, or inline JSON, mapping price ids to plans.
 - `AURA_BRIDGE_NAMESPACE`  namespace for new Agents when the checkout names none.
 - `AURA_BRIDGE_PAST_DUE_GRACE`  seconds an Agent keeps running while `past_due` (default 0).
@@ -32,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from aura.bridge.limits import Limits
+from aura.bridge.tokens import parse_keys
 from aura.models import RuntimeSpec, ServerSpec
 
 DEFAULT_TOLERANCE = 300
@@ -95,6 +98,8 @@ class BridgeConfig:
     stripe_api_key: str | None = field(default=None, repr=False)
     stripe_api_base: str | None = None
     api_tokens: frozenset[str] = field(default=frozenset(), repr=False)
+    token_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """Signing keys of scoped tokens, `(kid, secret)`, the first mints (`tokens`)."""
     livemode: bool = False
     default_namespace: str = "default"
     plans: PlanBook = field(default_factory=lambda: PlanBook.model_validate({}))
@@ -121,11 +126,15 @@ class BridgeConfig:
         if tokens_file := env.get("AURA_API_TOKENS_FILE"):
             tokens.update(split_list(Path(tokens_file).read_text()))
         livemode_env = env.get("AURA_STRIPE_LIVEMODE")
+        keys_text = env.get("AURA_TOKEN_KEYS") or ""
+        if keys_file := env.get("AURA_TOKEN_KEYS_FILE"):
+            keys_text += "\n" + Path(keys_file).read_text()
         values: dict[str, Any] = {
             "webhook_secrets": split_list(env.get("STRIPE_WEBHOOK_SECRET")),
             "stripe_api_key": api_key,
             "stripe_api_base": env.get("STRIPE_API_BASE") or None,
             "api_tokens": frozenset(tokens),
+            "token_keys": parse_keys(keys_text),
             "livemode": _truthy(livemode_env)
             if livemode_env
             else bool(api_key and api_key.startswith("sk_live_")),

@@ -169,7 +169,9 @@ class AgentWatcher:
                 try:
                     item = await asyncio.wait_for(sub.queue.get(), wait)
                 except TimeoutError:
-                    if not idle_timeout or time.monotonic() < last + idle_timeout:
+                    # The loop's timer may fire a hair before the idle deadline: a wait that
+                    # was cut short by it is the idle end, not a keep-alive.
+                    if not idle_timeout or wait < left:
                         yield ": keepalive\n\n"
                     continue
                 if item is None:

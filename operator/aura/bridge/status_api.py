@@ -6,9 +6,10 @@
 - `GET /v1/agents/{namespace}/{name}/events`  SSE: its phase changes (404 if absent);
 - `GET /v1/customers/{customer}/events`       SSE: phase changes of the customer's Agents.
 
-Tokens are compared in constant time against every configured token; a missing or wrong
-token is a 401 that does not say which. Reads go to the apiserver; a transient failure there
-is a 503 with a short message.
+Callers are authenticated by `access` (operator tokens, signed customer-scoped and write
+tokens); a customer-scoped token reads only its customer, anything else is a 403.
+`GET /v1/fleet/events` streams every Agent's changes, for fleet tokens only. Reads go to the
+apiserver; a transient failure there is a 503 with a short message.
 
 Event streams are bounded per token (`limits.max_streams_per_token` open at once; more are a
 429) and end after `limits.stream_idle_timeout` seconds without a change, so one dashboard bug
@@ -17,18 +18,18 @@ cannot exhaust the bridge. No route takes a request body (`limits.RequestLimits`
 
 # No `from __future__ import annotations`: FastAPI must evaluate the annotations of the
 # nested route functions, which refer to the local `bearer` dependency.
-import hmac
 from collections import Counter
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
-from aura.bridge.agents import LABEL_CUSTOMER, AgentStore
+from aura.bridge import access
+from aura.bridge.access import Principal
+from aura.bridge.agents import LABEL_CUSTOMER, Agent, AgentStore
 from aura.bridge.config import BridgeConfig
 from aura.bridge.errors import BridgeError
 from aura.bridge.metrics import Metrics
@@ -84,28 +85,11 @@ def _sse_response(description: str) -> dict[int | str, dict[str, Any]]:
 def router(
     config: BridgeConfig, store: AgentStore, watcher: AgentWatcher, metrics: Metrics
 ) -> APIRouter:
-    bearer = HTTPBearer(auto_error=False, description="A token from AURA_API_TOKENS")
-    tokens = [t.encode() for t in config.api_tokens]
+    authorized = access.dependency(config.api_tokens, config.token_keys)
     limits = config.limits
-    open_streams: Counter[int] = Counter()  # by index of the token in `tokens`
+    open_streams: Counter[str] = Counter()  # by `Principal.stream_key`
 
-    def authorized(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> int:
-        """The index of the matching token; 401 if none matches."""
-        given = credentials.credentials.encode() if credentials else b""
-        # Check every token so the time taken says nothing about which one nearly matched.
-        match = -1
-        for i, token in enumerate(tokens):
-            if hmac.compare_digest(given, token):
-                match = i
-        if not given or match < 0:
-            raise HTTPException(
-                401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
-            )
-        return match
-
-    Caller = Annotated[int, Depends(authorized)]
+    Caller = Annotated[Principal, Depends(authorized)]
 
     api = APIRouter(
         dependencies=[Depends(authorized)],
@@ -113,24 +97,31 @@ def router(
         responses={**UNAUTHORIZED, **UNAVAILABLE},
     )
 
-    async def _get(namespace: str, name: str) -> dict[str, Any]:
+    async def _get(namespace: str, name: str, caller: Principal) -> Agent:
         try:
             agent = await store.get(namespace, name)
         except BridgeError:
             raise HTTPException(503, "kubernetes API unavailable") from None
         if agent is None:
+            caller.require_fleet()  # a scoped token learns nothing about other names
             raise HTTPException(404, "no such agent")
+        caller.require_customer(AgentView.of(agent.obj).customer_id)
         return agent
 
     @api.get("/v1/agents", response_model=AgentList, summary="A customer's agents")
     async def list_agents(
         customer: Annotated[str, Query(pattern=CUSTOMER_PATTERN, max_length=63)],
+        caller: Caller,
     ) -> AgentList:
+        caller.require_customer(customer)
         try:
             agents = await store.select(f"{LABEL_CUSTOMER}={customer}")
         except BridgeError:
             raise HTTPException(503, "kubernetes API unavailable") from None
-        views = sorted((AgentView.of(a) for a in agents), key=lambda v: (v.namespace, v.name))
+        views = sorted(
+            (v for v in (AgentView.of(a.obj) for a in agents) if v.customer_id == customer),
+            key=lambda v: (v.namespace, v.name),
+        )
         return AgentList(items=views)
 
     @api.get(
@@ -139,8 +130,8 @@ def router(
         summary="One agent",
         responses={404: {"model": ErrorBody, "description": "No such agent"}},
     )
-    async def get_agent(namespace: Namespace, name: Name) -> AgentView:
-        return AgentView.of(await _get(namespace, name))
+    async def get_agent(namespace: Namespace, name: Name, caller: Caller) -> AgentView:
+        return AgentView.of((await _get(namespace, name, caller)).obj)
 
     @api.get(
         "/v1/agents/{namespace}/{name}/history",
@@ -148,27 +139,28 @@ def router(
         summary="An agent's Kubernetes Events, oldest first, in the order they happened",
         responses={404: {"model": ErrorBody, "description": "No such agent"}},
     )
-    async def agent_history(namespace: Namespace, name: Name) -> HistoryView:
-        await _get(namespace, name)
+    async def agent_history(namespace: Namespace, name: Name, caller: Caller) -> HistoryView:
+        await _get(namespace, name, caller)
         try:
             entries = await store.history(namespace, name)
         except BridgeError:
             raise HTTPException(503, "kubernetes API unavailable") from None
         return HistoryView(namespace=namespace, name=name, items=[EventView.of(e) for e in entries])
 
-    def _stream(caller: int, matches: Any) -> StreamingResponse:
+    def _stream(caller: Principal, matches: Any) -> StreamingResponse:
+        key = caller.stream_key
         cap = limits.max_streams_per_token
-        if cap and open_streams[caller] >= cap:
+        if cap and open_streams[key] >= cap:
             metrics.refuse("too_many_streams")
             raise HTTPException(
                 429, f"at most {cap} open event streams per token", headers={"Retry-After": "5"}
             )
-        open_streams[caller] += 1
+        open_streams[key] += 1
 
         def release() -> None:
-            open_streams[caller] -= 1
-            if not open_streams[caller]:
-                del open_streams[caller]
+            open_streams[key] -= 1
+            if not open_streams[key]:
+                del open_streams[key]
 
         async def body() -> Any:
             metrics.sse_clients.inc()
@@ -196,7 +188,7 @@ def router(
         },
     )
     async def agent_events(namespace: Namespace, name: Name, caller: Caller) -> StreamingResponse:
-        await _get(namespace, name)
+        await _get(namespace, name, caller)
         return _stream(caller, lambda v: v.namespace == namespace and v.name == name)
 
     @api.get(
@@ -212,6 +204,21 @@ def router(
         customer: Annotated[str, Path(pattern=CUSTOMER_PATTERN, max_length=63)],
         caller: Caller,
     ) -> StreamingResponse:
+        caller.require_customer(customer)
         return _stream(caller, lambda v: v.customer_id == customer)
+
+    @api.get(
+        "/v1/fleet/events",
+        summary="Server-Sent Events: phase changes of every agent (the fleet page)",
+        response_class=StreamingResponse,
+        responses={
+            **_sse_response("An event stream"),
+            403: {"description": "A customer-scoped token"},
+            429: {"description": "Too many open event streams for this token"},
+        },
+    )
+    async def fleet_events(caller: Caller) -> StreamingResponse:
+        caller.require_fleet()
+        return _stream(caller, lambda v: True)
 
     return api

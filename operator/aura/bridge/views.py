@@ -5,6 +5,7 @@ Only what a dashboard needs; never secrets (the runtime Secret's name is not eve
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -26,39 +27,6 @@ class ConditionView(_View):
     last_transition_time: str | None = None
 
 
-class CostView(_View):
-    """`status.cost`'s figures (net, VAT excluded); the server history stays in the Agent."""
-
-    currency: str | None = None
-    hourly_rate: float | None = None
-    month_to_date: float | None = None
-    projected_month: float | None = None
-    revenue_month: float | None = None
-    margin: float | None = None
-    price_list_date: str | None = None
-    computed_at: str | None = None
-
-    @classmethod
-    def of(cls, cost: Any) -> CostView | None:
-        if not isinstance(cost, dict) or not cost:
-            return None
-        return cls.model_validate({k: v for k, v in cost.items() if k in _COST_KEYS})
-
-
-_COST_KEYS = frozenset(
-    {
-        "currency",
-        "hourlyRate",
-        "monthToDate",
-        "projectedMonth",
-        "revenueMonth",
-        "margin",
-        "priceListDate",
-        "computedAt",
-    }
-)
-
-
 class AgentView(_View):
     namespace: str
     name: str
@@ -77,10 +45,11 @@ class AgentView(_View):
     created_at: str | None = None
     last_stripe_event_id: str | None = None
     last_stripe_event_created: int | None = None
-    cost: CostView | None = None
+    cost: dict[str, Any] | None = None
+    """`status.cost` as the operator writes it, when it does."""
 
     @classmethod
-    def of(cls, agent: dict[str, Any]) -> AgentView:
+    def of(cls, agent: Mapping[str, Any]) -> AgentView:
         """The view of an Agent object as the apiserver returns it."""
         meta = agent.get("metadata") or {}
         spec = agent.get("spec") or {}
@@ -112,7 +81,7 @@ class AgentView(_View):
             created_at=meta.get("creationTimestamp"),
             last_stripe_event_id=annotations.get(ANNOTATION_EVENT_ID),
             last_stripe_event_created=int(created) if created and created.isdigit() else None,
-            cost=CostView.of(status.get("cost")),
+            cost=status.get("cost") if isinstance(status.get("cost"), dict) else None,
         )
 
     def wire(self) -> dict[str, Any]:

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 from aura.controller import conditions, errors, metrics, naming
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
-from aura.controller.reconcile.cleanup import delete_cloud_objects
+
+# `cleanup` as a module: attempt -> cleanup -> tailnet -> attempt is a cycle (cleanup.py).
+from aura.controller.reconcile import cleanup
 from aura.controller.reconcile.context import AgentContext
 from aura.models import ProvisioningStatus
 
@@ -177,7 +179,7 @@ async def finish_rollback(ctx: AgentContext) -> None:
     p = ctx.status.provisioning
     if p is None or p.rolled_back_at is not None:
         return
-    failures = await delete_cloud_objects(ctx, keep_secrets=True)
+    failures = await cleanup.delete_cloud_objects(ctx, keep_secrets=True)
     if failures:
         raise errors.Retryable("rollback incomplete: " + "; ".join(failures))
     ctx.op.slots.release(ctx.ref.uid)

@@ -12,13 +12,15 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from aura.controller import errors, naming
-from aura.controller.reconcile import prerequisites, secrets
+
+# `tailnet` as a module, not its names: tailnet -> attempt -> cleanup -> tailnet is a cycle,
+# and a module reference resolves at call time whichever of them is imported first.
+from aura.controller.reconcile import prerequisites, secrets, tailnet
 from aura.controller.reconcile.context import AgentContext
-from aura.controller.reconcile.tailnet import find_devices
 
 
 async def delete_devices(ctx: AgentContext) -> None:
-    for device in await find_devices(ctx):
+    for device in await tailnet.find_devices(ctx):
         with contextlib.suppress(errors.NotFound):
             await ctx.op.tailnet.delete_device(device.id)
         ctx.event("Normal", "DeviceDeleted", f"removed tailnet device {device.id}")

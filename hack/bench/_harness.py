@@ -1,0 +1,121 @@
+"""What every benchmark starts and tears down for itself (not a benchmark: `make bench` skips
+files whose name starts with `_`).
+
+- `control_plane()`: a private etcd + kube-apiserver (`hack/envtest.sh up` with its run state in
+  a temporary directory, on free ports), the CRDs from `crds/` applied and Established; stopped
+  and removed on exit, also after an error or Ctrl-C. Nothing is shared with `make demo`, the
+  tests or another benchmark, and nothing is left behind.
+- `sandbox_process()`: the simulator (`python -m aura_sandbox`, i.e. `aura sandbox`) as a
+  child process; yields its ready line (URLs, tokens).
+- `machine()`: cores and load average, printed with every figure: other work on the machine
+  skews latencies, and a reader must be able to tell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+ENVTEST = REPO / "hack" / "envtest.sh"
+SANDBOX_COMMAND = [sys.executable, "-m", "aura_sandbox"]
+
+
+@dataclass(frozen=True)
+class ControlPlane:
+    kubeconfig: str
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        """kubectl against this control plane; stdout, or SystemExit naming the failure."""
+        proc = subprocess.run(
+            ["kubectl", "--kubeconfig", self.kubeconfig, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def namespace(self, prefix: str = "bench") -> str:
+        name = f"{prefix}-{secrets.token_hex(3)}"
+        self.kubectl("create", "namespace", name)
+        return name
+
+
+def _envtest(command: str, run_dir: str) -> str:
+    env = {**os.environ, "AURA_ENVTEST_DIR": run_dir}
+    proc = subprocess.run(["bash", str(ENVTEST), command], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"hack/envtest.sh {command} failed:\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def control_plane() -> Iterator[ControlPlane]:
+    """A fresh control plane with the Aura CRDs installed; see the module docstring."""
+    if shutil.which("kubectl") is None:
+        raise SystemExit("kubectl is not on PATH: install it (README, 'The two commands')")
+    run_dir = tempfile.mkdtemp(prefix="aura-bench-envtest-")
+    try:
+        line = _envtest("up", run_dir).strip().splitlines()[-1]
+        cp = ControlPlane(kubeconfig=line.removeprefix("export KUBECONFIG="))
+        cp.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+        cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agents.aura.dev")
+        yield cp
+    finally:
+        with contextlib.suppress(SystemExit):
+            _envtest("down", run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def sandbox_process(*args: str, cpu: int | None = None) -> Iterator[dict[str, Any]]:
+    """`python -m aura_sandbox --port 0 ARGS` as a child; yields its ready line, stops it on exit.
+    `cpu` pins it to one core (`taskset`) when the machine has more than one."""
+    cmd = [*SANDBOX_COMMAND, "--port", "0", *args]
+    if cpu is not None and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+        cmd = ["taskset", "-c", str(cpu), *cmd]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"aura sandbox exited ({proc.wait()}) before it was ready")
+        yield json.loads(line)
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float = 10, sig: int = signal.SIGTERM) -> None:
+    """`sig`, then SIGKILL if `proc` is still there after `timeout` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def machine() -> str:
+    """`2 cores, load average 1.9 1.2 0.8` (1, 5 and 15 minutes)."""
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{os.cpu_count()} cores, load average {load}"
+
+
+def loaded() -> bool:
+    """Whether other work competes for the CPU (1-minute load above half the cores)."""
+    return os.getloadavg()[0] > (os.cpu_count() or 1) / 2
