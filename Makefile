@@ -34,6 +34,7 @@ crds: venv ## Regenerate crds/ from the pydantic models
 	.venv/bin/aura crd --kind agent > crds/aura.dev_agents.yaml
 	.venv/bin/aura crd --kind agentcheckpoint > crds/aura.dev_agentcheckpoints.yaml
 	.venv/bin/aura crd --kind agentrestore > crds/aura.dev_agentrestores.yaml
+	.venv/bin/aura crd --kind agentbudget > crds/aura.dev_agentbudgets.yaml
 
 .PHONY: envtest
 envtest: ## Start the local kube-apiserver + etcd (prints the KUBECONFIG export)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from aura import checkpoint_models as cm
 from aura import models
+from aura.cost import budget_models as bm
 
 # Keys of pydantic's JSON Schema that mean the same in a Kubernetes structural schema.
 _KEPT_KEYS = frozenset(
@@ -56,6 +57,23 @@ PRINTER_COLUMNS: list[dict[str, Any]] = [
         "jsonPath": '.status.conditions[?(@.type=="Ready")].reason',
     },
     {"name": "Message", "type": "string", "priority": 1, "jsonPath": ".status.message"},
+    {"name": "Cost MTD", "type": "number", "priority": 1, "jsonPath": ".status.cost.monthToDate"},
+    {
+        "name": "Projected",
+        "type": "number",
+        "priority": 1,
+        "jsonPath": ".status.cost.projectedMonth",
+    },
+    {"name": "Margin", "type": "number", "priority": 1, "jsonPath": ".status.cost.margin"},
+]
+
+BUDGET_COLUMNS: list[dict[str, Any]] = [
+    {"name": "Limit", "type": "number", "jsonPath": ".spec.limit"},
+    {"name": "Currency", "type": "string", "jsonPath": ".spec.currency"},
+    {"name": "Spend", "type": "number", "jsonPath": ".status.currentSpend"},
+    {"name": "Projected", "type": "number", "jsonPath": ".status.projected"},
+    {"name": "Blocking", "type": "boolean", "jsonPath": ".status.blocking"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 ]
 
 
@@ -99,6 +117,10 @@ def _structural(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     for key, value in node.items():
         if key.startswith("x-kubernetes-"):
             out[key] = value
+        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+            # JSON Schema 2020-12 gives the bound; OpenAPI v3.0 a flag beside minimum/maximum.
+            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
+            out[key] = True
         elif key not in _KEPT_KEYS:
             continue
         elif key == "properties":
@@ -217,11 +239,29 @@ def restore_crd() -> dict[str, Any]:
     )
 
 
+def budget_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition for `agentbudgets.aura.dev`."""
+    return _crd(
+        names={
+            "kind": bm.BUDGET_KIND,
+            "plural": bm.BUDGET_PLURAL,
+            "singular": bm.BUDGET_SINGULAR,
+            "shortNames": ["agb"],
+        },
+        description="A monthly cost limit for the Agents of a namespace, with thresholds "
+        "that notify, hold new servers back or hibernate. It never deletes anything.",
+        spec=_schema_of(bm.AgentBudgetSpec),
+        status=_schema_of(bm.AgentBudgetStatus),
+        columns=BUDGET_COLUMNS,
+    )
+
+
 # `aura crd --kind K` -> (generator, the file under crds/ it is committed as)
 KINDS: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     "agent": (agent_crd, "aura.dev_agents.yaml"),
     "agentcheckpoint": (checkpoint_crd, "aura.dev_agentcheckpoints.yaml"),
     "agentrestore": (restore_crd, "aura.dev_agentrestores.yaml"),
+    "agentbudget": (budget_crd, "aura.dev_agentbudgets.yaml"),
 }
 
 

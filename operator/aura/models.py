@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from aura.checkpoint_models import AgentSource, CheckpointPolicy, CheckpointScheduleStatus
+from aura.cost.wire import CostStatus, SubscriptionPrice
 from aura.wire import (
     API_VERSION,
     DNS_NAME_PATTERN,
@@ -219,6 +220,7 @@ class BillingSpec(_Wire):
     subscription_id: Annotated[
         str | None, Field(default=None, max_length=255, pattern=SUBSCRIPTION_ID_PATTERN)
     ]
+    price: Annotated[SubscriptionPrice | None, Field(default=None)]
 
 
 class AgentSpec(_Wire):
@@ -397,6 +399,7 @@ class AgentStatus(_Wire):
         str | None, Field(default=None, description="The AgentRestore holding the Agent.")
     ]
     checkpoints: Annotated[CheckpointScheduleStatus | None, Field(default=None)]
+    cost: Annotated[CostStatus | None, Field(default=None)]
 
 
 class Agent(BaseModel):

@@ -33,7 +33,8 @@ def human_age(since: datetime | None, now: datetime) -> str:
 def agent_rows(
     agents: Iterable[dict[str, Any]], events: Iterable[dict[str, Any]], now: datetime
 ) -> list[list[str]]:
-    """One row per Agent: namespace, name, phase, age in phase, desired, IPs, last event."""
+    """One row per Agent: namespace, name, phase, age in phase, desired, IPs, cost
+    (month to date, projected, margin), last event."""
     latest: dict[tuple[str, str], history.Entry] = {}
     by_agent: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for event in events:
@@ -53,11 +54,52 @@ def agent_rows(
                 spec.get("desiredState", "-"),
                 (status.get("server") or {}).get("ipv4") or "-",
                 (status.get("tailscale") or {}).get("ipv4") or "-",
+                *cost_cells(status.get("cost")),
                 checkpoint_cell(status, now),
                 f"{last.reason}: {last.message}"[:80] if last else "-",
             ]
         )
     return rows
+
+
+def _money(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else "-"
+
+
+def cost_cells(cost: Any) -> list[str]:
+    """COST MTD, PROJECTED, MARGIN (net, with the currency on the first) from `status.cost`."""
+    if not isinstance(cost, dict) or cost.get("monthToDate") is None:
+        return ["-", "-", "-"]
+    currency = cost.get("currency") or ""
+    return [
+        f"{_money(cost.get('monthToDate'))} {currency}".strip(),
+        _money(cost.get("projectedMonth")),
+        _money(cost.get("margin")),
+    ]
+
+
+def fleet_total(agents: Iterable[dict[str, Any]]) -> str | None:
+    """`TOTAL month-to-date / projected / margin` over the listed Agents, or None."""
+    mtd = projected = margin = 0.0
+    priced = 0
+    currencies = set()
+    for agent in agents:
+        cost = (agent.get("status") or {}).get("cost") or {}
+        if cost.get("monthToDate") is None:
+            continue
+        currencies.add(cost.get("currency") or "")
+        mtd += cost["monthToDate"]
+        projected += cost.get("projectedMonth") or 0.0
+        if cost.get("margin") is not None:
+            margin += cost["margin"]
+            priced += 1
+    if not currencies:
+        return None
+    unit = "/".join(sorted(currencies))
+    margin_text = f"margin {margin:.2f} ({priced} with a known price)" if priced else "margin -"
+    return (
+        f"TOTAL (net, {unit}): month to date {mtd:.2f}, projected {projected:.2f}, " + margin_text
+    )
 
 
 def checkpoint_cell(status: dict[str, Any], now: datetime) -> str:
@@ -136,5 +178,8 @@ def command(name: str | None, namespace: str | None, show_events: bool) -> None:
         click.echo(render_table(header, event_rows(events, now)))
         return
     header = ["NAMESPACE", "NAME", "PHASE", "IN PHASE", "DESIRED", "PUBLIC IP", "TAILNET IP",
-              "CHECKPOINTS", "LAST EVENT"]  # fmt: skip
+              "COST MTD", "PROJECTED", "MARGIN", "CHECKPOINTS", "LAST EVENT"]  # fmt: skip
     click.echo(render_table(header, agent_rows(agents, events, now)))
+    total = fleet_total(agents)
+    if total is not None:
+        click.echo(total)

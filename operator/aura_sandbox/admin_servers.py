@@ -13,6 +13,9 @@
   leading slash: `/admin/servers/7/disk/home/openclaw/notes.txt` is `/home/openclaw/notes.txt`).
 - `POST /admin/servers/{id}/traffic` `{"outgoing"?, "ingoing"?, "mode": "add"|"set"}`: bytes
   counted this billing period (what `outgoing_traffic`/`ingoing_traffic` show).
+- `PUT /admin/servers/{id}/created` `{"created": ISO 8601 with offset}`: move the server's
+  creation time (what `created` shows, and what Hetzner bills from): lets a test price a
+  server "running for 90 minutes" or "kept a week" without waiting.
 - `PUT /admin/servers/{id}/health` `{"gateway": "healthy"|"unhealthy"|"wedged",
   "gateway_clears_on": "restart"|"reboot"|"never", "reachable": bool,
   "reachable_clears_on": "reboot"|"never"}` (any subset).
@@ -28,6 +31,7 @@ Errors are `{"error": message}` naming the field. `server_view` is the admin vie
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -222,6 +226,22 @@ async def traffic(request: web.Request) -> web.StreamResponse:
     return _view(request, server)
 
 
+async def set_created(request: web.Request) -> web.StreamResponse:
+    server = _server(request)
+    body = await _body(request)
+    raw = body.get("created")
+    try:
+        when = datetime.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise _Fail(
+            422, "created must be an ISO 8601 time with an offset, e.g. 2026-12-01T00:00:00+00:00"
+        )
+    server.created = when.astimezone(UTC)
+    return _view(request, server)
+
+
 def _choice(body: dict[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
     value = body.get(name)
     if value is not None and value not in allowed:
@@ -284,6 +304,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_put(base + "/disk/{path:.+}", _handler(write_file))
     r.add_delete(base + "/disk/{path:.+}", _handler(delete_file))
     r.add_post(base + "/traffic", _handler(traffic))
+    r.add_put(base + "/created", _handler(set_created))
     r.add_put(base + "/health", _handler(health))
     r.add_post(base + "/gateway/restart", _handler(restart_gateway))
     r.add_post(base + "/gateway", _handler(gateway_running))

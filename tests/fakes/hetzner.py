@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
 from aura.controller import errors
 from aura.controller.clients.hetzner import ImageInfo, ServerInfo
@@ -21,6 +24,8 @@ class FakeHetzner:
         self.lose_create_response = False
         self.hide_from_next_list: set[int] = set()  # an eventually consistent list
         self._ids = itertools.count(1000)
+        self.pricing: dict[str, Any] = {"currency": "EUR", "server_types": [], "primary_ips": []}
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.images: dict[int, ImageInfo] = {}
         self.rebuilt: list[tuple[int, int]] = []  # (server, image)
         self.lose_image_response = False
@@ -63,6 +68,8 @@ class FakeHetzner:
             ipv6="2001:db8::/64",
             location=location,
             server_type=server_type,
+            created=self.clock(),
+            outgoing_traffic=0,
         )
         self.servers[server.id] = server
         self.user_data[server.id] = user_data
@@ -103,6 +110,10 @@ class FakeHetzner:
         self._enter("delete_server")
         self._get(server_id)
         del self.servers[server_id]
+
+    async def get_pricing(self) -> dict[str, Any]:
+        self._enter("get_pricing")
+        return self.pricing
 
     # Snapshot images: `create_image` starts `creating`; `finish_images()` makes them available.
     async def create_image(

@@ -37,6 +37,11 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (OPERATOR, "delete", "agents.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "deletecollection", "agents.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "update", "agents.aura.dev/status", CUSTOMER_NS, False),
+    # AgentBudgets: read and given a status, never created or deleted
+    (OPERATOR, "list", "agentbudgets.aura.dev", CUSTOMER_NS, True),
+    (OPERATOR, "patch", "agentbudgets.aura.dev/status", CUSTOMER_NS, True),
+    (OPERATOR, "create", "agentbudgets.aura.dev", CUSTOMER_NS, False),
+    (OPERATOR, "delete", "agentbudgets.aura.dev", CUSTOMER_NS, False),
     # operator: checkpoints (schedule creates and prunes) and restores
     (OPERATOR, "create", "agentcheckpoints.aura.dev", CUSTOMER_NS, True),
     (OPERATOR, "delete", "agentcheckpoints.aura.dev", CUSTOMER_NS, True),
@@ -155,6 +160,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
     OPERATOR: {
         *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "patch")},
         *{("aura.dev", "agents/status", v) for v in ("get", "patch")},
+        *{("aura.dev", "agentbudgets", v) for v in ("get", "list", "watch", "patch")},
+        *{("aura.dev", "agentbudgets/status", v) for v in ("get", "patch")},
         *{
             ("aura.dev", "agentcheckpoints", v)
             for v in ("get", "list", "watch", "patch", "create", "delete")

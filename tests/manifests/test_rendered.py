@@ -34,6 +34,7 @@ def test_kustomization_holds_exactly_the_deployment(rendered: list[Obj]) -> None
     assert names == {
         ("Namespace", SYSTEM_NS),
         ("CustomResourceDefinition", "agents.aura.dev"),
+        ("CustomResourceDefinition", "agentbudgets.aura.dev"),
         ("CustomResourceDefinition", "agentcheckpoints.aura.dev"),
         ("CustomResourceDefinition", "agentrestores.aura.dev"),
         ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),

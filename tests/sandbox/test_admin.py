@@ -111,3 +111,18 @@ def test_rate_limit_can_be_reconfigured(client: hcloud.Client, sandbox: Sandbox)
 def test_cloud_init_finishes(client: hcloud.Client, sandbox: Sandbox) -> None:
     server = running(client, "ci")
     wait_for(lambda: sandbox.server(server.id)["cloud_init"] == "done")
+
+
+def test_creation_time_can_be_moved_for_billing_tests(
+    client: hcloud.Client, sandbox: Sandbox
+) -> None:
+    server = create(client, "aged").server
+    when = "2026-11-20T08:30:00+00:00"
+    moved = _admin(sandbox, "PUT", f"/servers/{server.id}/created", json={"created": when})
+    assert moved.status_code == 200, moved.text
+    # The official client sees the new time (what Hetzner bills from).
+    assert client.servers.get_by_id(server.id).created.isoformat() == when
+    naive = _admin(sandbox, "PUT", f"/servers/{server.id}/created", json={"created": "2026-11-20"})
+    assert naive.status_code == 422 and "offset" in naive.json()["error"]
+    missing = _admin(sandbox, "PUT", f"/servers/{server.id}/created", json={})
+    assert missing.status_code == 422

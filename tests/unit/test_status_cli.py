@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aura.status_cli import agent_rows, checkpoint_cell, human_age, render_table
+from aura.status_cli import agent_rows, checkpoint_cell, fleet_total, human_age, render_table
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -34,8 +34,21 @@ def test_rows_pick_the_latest_event_per_agent() -> None:
          "lastTimestamp": "2026-11-21T11:00:00Z"},
     ]  # fmt: skip
     rows = agent_rows(agents, events, NOW)
-    assert rows[0] == ["a", "x", "Running", "1m", "running", "-", "-", "-", "Late: 2"]
-    assert rows[1] == ["b", "y", "-", "-", "stopped", "-", "-", "-", "-"]
+    assert rows[0] == [
+        "a",
+        "x",
+        "Running",
+        "1m",
+        "running",
+        "-",
+        "-",
+        "-",
+        "-",
+        "-",
+        "-",
+        "Late: 2",
+    ]
+    assert rows[1] == ["b", "y", "-", "-", "stopped", "-", "-", "-", "-", "-", "-", "-"]
 
 
 def test_checkpoint_cell_shows_last_and_next() -> None:
@@ -51,3 +64,22 @@ def test_checkpoint_cell_shows_last_and_next() -> None:
 
 def test_table_aligns_columns() -> None:
     assert render_table(["A", "LONG"], [["xyz", "1"]]) == "A     LONG\nxyz   1"
+
+
+def test_cost_columns_and_fleet_total() -> None:
+    cost = {"currency": "EUR", "monthToDate": 1.234, "projectedMonth": 4.29, "margin": 5.71}
+    agents = [
+        {"metadata": {"namespace": "a", "name": "x"}, "spec": {}, "status": {"cost": cost}},
+        {"metadata": {"namespace": "a", "name": "y"}, "spec": {}, "status": {}},
+    ]
+    rows = agent_rows(agents, [], NOW)
+    assert rows[0][7:10] == ["1.23 EUR", "4.29", "5.71"]
+    assert rows[1][7:10] == ["-", "-", "-"]
+    # One priced Agent: the totals are its own figures.
+    assert fleet_total(agents) == (
+        "TOTAL (net, EUR): month to date 1.23, projected 4.29, margin 5.71 (1 with a known price)"
+    )
+    assert fleet_total(agents[1:]) is None
+    unpriced = {**cost, "margin": None}
+    agents[0]["status"]["cost"] = unpriced
+    assert (fleet_total(agents) or "").endswith("margin -")

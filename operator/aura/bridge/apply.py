@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aura.bridge import mapping
+from aura.bridge import mapping, price
 from aura.bridge.agents import (
     ANNOTATION_AS_OF,
     ANNOTATION_EVENT_CREATED,
@@ -75,7 +75,13 @@ class Applier:
         if current == DesiredState.DELETED:
             return Outcome.FINAL
         changed = decision.state is not None and decision.state != current
-        if not changed and not observed.from_event and decision.past_due_since == past_due_since:
+        repriced = price.price_change(dict(agent.obj), observed.subscription)
+        if (
+            not changed
+            and not repriced
+            and not observed.from_event
+            and decision.past_due_since == past_due_since
+        ):
             self._confirm(agent.key, observed.as_of)
             return Outcome.UNCHANGED
         patch: dict[str, Any] = {
@@ -95,6 +101,8 @@ class Applier:
                 "desiredState": decision.state.value,
                 "desiredStateReason": decision.reason,
             }
+        if repriced:  # the subscription's price, for revenue and margin (aura.cost)
+            patch.setdefault("spec", {}).update(repriced)
         try:
             with self.metrics.kube_write.time():
                 await self.store.patch(agent, patch)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aura.bridge import mapping
+from aura.bridge import mapping, price
 from aura.bridge.agents import (
     ANNOTATION_AS_OF,
     ANNOTATION_EVENT_CREATED,
@@ -111,7 +111,11 @@ class Creator:
             "spec": {
                 "desiredState": (decision.state or DesiredState.RUNNING).value,
                 "desiredStateReason": decision.reason,
-                "billing": {"customerId": customer, "subscriptionId": sub_id},
+                "billing": {
+                    "customerId": customer,
+                    "subscriptionId": sub_id,
+                    **price.price_change({}, observed.subscription).get("billing", {}),
+                },
                 **plan.spec_sections(),
             },
         }

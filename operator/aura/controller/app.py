@@ -39,6 +39,7 @@ from aura.controller.clients.tailscale import TailscaleAdapter
 from aura.controller.reconcile.sweeper import Sweeper
 from aura.controller.runtime import Operator
 from aura.controller.settings import OperatorConfig, configure_kopf
+from aura.cost import runner as cost_runner
 
 log = logging.getLogger("aura.operator")
 
@@ -136,6 +137,8 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     registry = kopf.OperatorRegistry()
     handlers.register(registry, config)
     checkpoint_handlers.register(registry, config)  # hook: checkpoints
+    cost_runner.register(registry)  # hook: cost and budgets
+    cost = cost_runner.build(op, kube)
     settings = kopf.OperatorSettings()
     configure_kopf(settings, config)
     stop_flag: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -150,13 +153,14 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     )
     tasks = [
         asyncio.create_task(_sweep_forever(op, kube, gate)),
+        asyncio.create_task(cost_runner.refresh_forever(cost, gate)),
         asyncio.create_task(relay_stop()),
     ]
     try:
         await kopf.operator(
             registry=registry,
             settings=settings,
-            memo=SimpleNamespace(operator=op, gateway=_gateway_service(config)),
+            memo=SimpleNamespace(operator=op, gateway=_gateway_service(config), cost=cost),
             namespaces=[config.namespace] if config.namespace else [],
             clusterwide=not config.namespace,
             # Mandatory peering under `--peering`, else standalone (one replica); peering.py.

@@ -39,6 +39,8 @@ _TUNING: list[tuple[str, str]] = [
     ("server_list_max_age", "Max age in seconds of the shared server list."),
     ("credentials_retry_delay", "Seconds before retrying after rejected credentials."),
     ("sweep_interval", "Seconds between orphan sweeps."),
+    ("cost_interval", "Seconds between fleet cost refreshes (at most 3600)."),
+    ("price_max_age", "Seconds a fetched Hetzner price list is used before refreshing it."),
     ("orphan_grace", "Seconds an unclaimed server/device is left alone before deletion."),
     ("auth_key_expiry", "Lifetime in seconds of minted tailnet auth keys."),
     ("rate_limit_max_backoff", "Cap in seconds of the global back-off after 429s."),

@@ -39,6 +39,8 @@ class Reason:
     ROLLED_BACK = "RolledBack"  # deleted by the rollback of a failed attempt
     # ServerReady
     QUEUED = "Queued"  # waiting for a provisioning slot (--max-concurrent-provisions)
+    BUDGET_BLOCKED = "BudgetBlocked"  # an AgentBudget's BlockNew threshold holds creates back
+    PROJECT_SERVER_LIMIT = "ProjectServerLimit"  # Hetzner: resource_limit_exceeded
     # spec.runtime.secretRef names a missing Secret, or one without a required key
     WAITING_FOR_RUNTIME_SECRET = "WaitingForRuntimeSecret"  # noqa: S105 (a reason)
     CREATING = "Creating"  # create sent, server initializing
@@ -78,6 +80,16 @@ class Reason:
     RETRY_BUDGET_EXHAUSTED = "RetryBudgetExhausted"
 
 
+# ServerReady reasons of an Agent that waits before any server exists: phase Queued.
+QUEUED_REASONS = frozenset(
+    {
+        Reason.QUEUED,
+        Reason.PENDING,
+        Reason.WAITING_FOR_RUNTIME_SECRET,
+        Reason.BUDGET_BLOCKED,
+        Reason.PROJECT_SERVER_LIMIT,
+    }
+)
 # A Ready reason that means "this attempt is over and failed": phase Failed.
 FAILED_REASONS = frozenset({Reason.PROVISIONING_FAILED, Reason.INVALID_SPEC})
 # A Ready reason that means "held by a checkpoint or restore": its own phase.
@@ -170,7 +182,7 @@ def derive_phase(conditions: list[Condition], desired: DesiredState) -> Phase:
             return Phase.STOPPED if desired == DesiredState.STOPPED else Phase.SUSPENDED
         return Phase.STOPPING
     if not is_true(conditions, SERVER_READY):
-        if server_reason in (Reason.QUEUED, Reason.PENDING, Reason.WAITING_FOR_RUNTIME_SECRET):
+        if server_reason in QUEUED_REASONS:
             return Phase.QUEUED
         # A server configured before is being powered back on, not provisioned again.
         return Phase.STARTING if is_true(conditions, CONFIGURED) else Phase.PROVISIONING

@@ -25,6 +25,7 @@ from aura.controller.clients.kube import AgentAnnotator, EventSink, SecretStore
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailnetApi
 from aura.controller.settings import OperatorConfig
+from aura.cost.kube import BudgetReader
 
 Clock = Callable[[], datetime]
 
@@ -96,6 +97,8 @@ class Operator:
     agents: AgentAnnotator | None = None
     """Pokes Agents waiting for their runtime Secret (`driver.runtime_secret_changed`)."""
     clock: Clock = utc_now
+    budgets: BudgetReader | None = None
+    """AgentBudgets, read before every server create (the BlockNew gate, `aura.cost.gate`)."""
     memory: PassMemory = field(default_factory=PassMemory)
     slots: ProvisioningSlots = field(init=False)
     holds: dict[str, str] = field(default_factory=dict)

@@ -68,6 +68,8 @@ class OperatorConfig:
     server_list_max_age: float = 5.0
     credentials_retry_delay: float = 300.0
     sweep_interval: float = 300.0
+    cost_interval: float = 300.0
+    price_max_age: float = 86400.0
     orphan_grace: float = 600.0
     auth_key_expiry: int = 3600
     rate_limit_max_backoff: float = 60.0

@@ -17,6 +17,7 @@ import asyncio
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import requests
@@ -45,6 +46,9 @@ class ServerInfo:
     ipv6: str | None = None
     location: str | None = None
     server_type: str | None = None
+    created: datetime | None = None
+    outgoing_traffic: int | None = None
+    """Bytes sent this billing period (the cost model prices what exceeds the included volume)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class ImageInfo:
     image_size: float | None = None  # the data stored: what is billed per GB-month
     disk_size: float | None = None  # the source server's disk: the minimum to create from it
     created_from: int | None = None
+    created: datetime | None = None  # when storage billing starts
 
 
 class HetznerApi(Protocol):
@@ -89,6 +94,10 @@ class HetznerApi(Protocol):
 
     async def delete_server(self, server_id: int) -> None:
         """Raises `errors.NotFound` when the server is already gone."""
+        ...
+
+    async def get_pricing(self) -> dict[str, Any]:
+        """The `pricing` object of `GET /pricing` (one call: every price of the project)."""
         ...
 
     # Snapshot images (checkpoints)
@@ -280,6 +289,11 @@ class HcloudAdapter:
             f"delete server {server_id}", self._client.servers.delete, Server(server_id)
         )
 
+    async def get_pricing(self) -> dict[str, Any]:
+        response = await self._call("get pricing", self._client.request, "GET", "/pricing")
+        pricing: dict[str, Any] = response["pricing"]
+        return pricing
+
     # Snapshot images (checkpoints)
 
     async def create_image(
@@ -359,7 +373,15 @@ def _info(server: BoundServer) -> ServerInfo:
         ipv6=ipv6,
         location=location,
         server_type=server_type,
+        created=_aware(data.created),
+        outgoing_traffic=data.outgoing_traffic,
     )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _image(image: BoundImage) -> ImageInfo:
@@ -373,4 +395,5 @@ def _image(image: BoundImage) -> ImageInfo:
         image_size=data.image_size,
         disk_size=data.disk_size,
         created_from=created_from,
+        created=_aware(data.created),
     )

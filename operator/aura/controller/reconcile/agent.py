@@ -1,7 +1,8 @@
 """The reconcile of one Agent: the ordered steps each desired state needs.
 
-    running    prerequisites (no cloud call) -> attempt bookkeeping -> server (find/adopt/
-               create) -> booted -> configured -> in the tailnet -> gateway healthy
+    running    prerequisites (runtime Secret, AgentBudgets; no cloud call) -> attempt
+               bookkeeping -> server (find/adopt/create) -> booted -> configured -> in the
+               tailnet -> gateway healthy
     stopped    graceful shutdown, poweroff after a timeout      (phase Stopped)
     suspended  the same, with the reason                        (phase Suspended)
     deleted    device, server, auth key, SSH Secret removed     (phase Deleted; object stays)
@@ -23,6 +24,7 @@ from aura.controller.conditions import FALSE, TRUE, Reason
 from aura.controller.reconcile import (
     attempt,
     boot,
+    budget,
     configure,
     health,
     power,
@@ -38,6 +40,7 @@ Step = Callable[[AgentContext], Awaitable[StepResult]]
 
 PREREQUISITE_STEPS: tuple[tuple[str, Step], ...] = (
     ("prerequisites", prerequisites.ensure_prerequisites),
+    ("budget", budget.ensure_budget_allows),
 )
 RUNNING_STEPS: tuple[tuple[str, Step], ...] = (
     ("server", server.ensure_server),

@@ -22,7 +22,7 @@ from aura.controller import conditions, errors, naming
 from aura.controller.checkpoints import clone
 from aura.controller.clients.hetzner import ServerInfo
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
-from aura.controller.reconcile import attempt, cloudinit, replace, secrets
+from aura.controller.reconcile import attempt, budget, cloudinit, replace, secrets
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 from aura.models import ServerStatus
 
@@ -97,7 +97,12 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
         if not attempt.take_slot(ctx):
             ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, "waiting for a slot")
             return Wait(ctx.config.poll_interval, "queued")
-        server = await _create(ctx)
+        try:
+            server = await _create(ctx)
+        except errors.InvalidRequest as exc:
+            if exc.reason != "ResourceLimitExceeded":
+                raise
+            return budget.project_limit(ctx)
     record_server(ctx, server)
     return DONE
 
