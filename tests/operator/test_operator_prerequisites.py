@@ -55,7 +55,11 @@ def test_missing_runtime_secret_waits_without_cloud_calls_then_starts_when_it_ap
     sandbox: Sandbox,
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
-    start_operator(health_interval="600", sweep_interval="3600")
+    start_operator(health_interval="600", sweep_interval="3600", cost_interval="3600")
+    # The fleet's cost refresh reads prices, servers and images once at start-up, for no Agent
+    # in particular; what this Agent causes is measured against that.
+    wait_for(lambda: cloud_calls(sandbox).get("GET /v1/pricing"), 30, what="cost refresh")
+    fleet = cloud_calls(sandbox)
     manifest: dict[str, Any] = agent_manifest("gamma", namespace)
     manifest["spec"]["runtime"] = {"secretRef": {"name": SECRET}}
     apply(cluster, manifest)
@@ -67,7 +71,7 @@ def test_missing_runtime_secret_waits_without_cloud_calls_then_starts_when_it_ap
     assert agent is not None
     assert agent["status"]["phase"] == "Queued", agent["status"]
     assert "provisioning" not in agent["status"]  # no attempt: no deadline, no budget
-    assert cloud_calls(sandbox) == {}
+    assert cloud_calls(sandbox) == fleet
 
     # The Secret appears without the gateway token: the message names the missing key.
     secret = client.V1Secret(
@@ -80,7 +84,7 @@ def test_missing_runtime_secret_waits_without_cloud_calls_then_starts_when_it_ap
         15,
         what="message naming the missing key",
     )
-    assert cloud_calls(sandbox) == {}
+    assert cloud_calls(sandbox) == fleet
 
     # Fixing the Secret starts provisioning within seconds (the watch, not a poll or timer).
     fixed = time.monotonic()

@@ -74,7 +74,7 @@ def test_the_setting_is_validated_with_a_clear_error() -> None:
 async def test_gateway_probe_goes_through_the_proxy(proxy: TailnetProxy) -> None:
     op = await build_operator(
         OperatorConfig(tailnet_proxy=proxy.address, configurator="ansible"),
-        SimpleNamespace(),  # type: ignore[arg-type]
+        SimpleNamespace(api=None),  # type: ignore[arg-type]
     )
     try:
         probe = await probe_readyz(op.http, f"http://{GATEWAY[0]}:{GATEWAY[1]}")
@@ -87,7 +87,7 @@ async def test_gateway_probe_goes_through_the_proxy(proxy: TailnetProxy) -> None
 async def test_gateway_probe_without_the_proxy_cannot_reach_the_tailnet() -> None:
     op = await build_operator(
         OperatorConfig(configurator="ansible", health_timeout=3),
-        SimpleNamespace(),  # type: ignore[arg-type]
+        SimpleNamespace(api=None),  # type: ignore[arg-type]
     )
     try:
         probe = await probe_readyz(op.http, f"http://{GATEWAY[0]}:{GATEWAY[1]}")
@@ -102,7 +102,7 @@ async def test_ansible_connects_over_ssh_through_the_socks5_proxy(
 ) -> None:
     op = await build_operator(
         OperatorConfig(tailnet_proxy=proxy.address, configurator="ansible"),
-        SimpleNamespace(),  # type: ignore[arg-type]
+        SimpleNamespace(api=None),  # type: ignore[arg-type]
     )
     await op.http.aclose()
     assert isinstance(op.configurator, AnsibleConfigurator)
