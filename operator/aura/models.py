@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from aura.checkpoint_models import AgentSource, CheckpointPolicy, CheckpointScheduleStatus
 from aura.cost.wire import CostStatus, SubscriptionPrice
+from aura.status_models import ProvisioningStatus, ServerStatus, TailnetStatus
 from aura.wire import (
     API_VERSION,
     DNS_NAME_PATTERN,
@@ -39,6 +40,9 @@ __all__ = [
     "Condition",
     "ConditionStatus",
     "ObjectMeta",
+    "ProvisioningStatus",
+    "ServerStatus",
+    "TailnetStatus",
     "wire_default",
 ]
 
@@ -271,84 +275,6 @@ class AgentSpec(_Wire):
     billing: Annotated[BillingSpec | None, Field(default=None)]
     checkpoints: Annotated[CheckpointPolicy | None, Field(default=None)]
     source: Annotated[AgentSource | None, Field(default=None)]
-
-
-class ServerStatus(_Wire):
-    """The Hetzner server backing an Agent, as last observed."""
-
-    id: Annotated[int | None, Field(default=None)]
-    name: Annotated[str | None, Field(default=None)]
-    status: Annotated[str | None, Field(default=None, description="Hetzner server status.")]
-    type: Annotated[str | None, Field(default=None)]
-    location: Annotated[str | None, Field(default=None)]
-    ipv4: Annotated[str | None, Field(default=None)]
-    ipv6: Annotated[str | None, Field(default=None)]
-
-
-class TailnetStatus(_Wire):
-    """The tailnet device of an Agent, as last observed."""
-
-    device_id: Annotated[str | None, Field(default=None)]
-    hostname: Annotated[str | None, Field(default=None)]
-    ipv4: Annotated[str | None, Field(default=None)]
-    ipv6: Annotated[str | None, Field(default=None)]
-    online: Annotated[bool | None, Field(default=None)]
-
-
-class ProvisioningStatus(_Wire):
-    """The current provisioning attempt: its deadline, step timeouts, retry budget, failure."""
-
-    attempt: Annotated[int, Field(default=0, ge=0)]
-    started_at: Annotated[
-        datetime | None,
-        Field(default=None, description="When the attempt began; the deadline counts from it."),
-    ]
-    step: Annotated[
-        str | None,
-        Field(
-            default=None,
-            description="The step the attempt is waiting in (server, boot, configure, tailnet, "
-            "health).",
-        ),
-    ]
-    since: Annotated[
-        datetime | None,
-        Field(default=None, description="When the attempt began waiting in `step`."),
-    ]
-    failed_step: Annotated[str | None, Field(default=None)]
-    failures: Annotated[
-        int,
-        Field(
-            default=0,
-            ge=0,
-            description="Consecutive failures of "
-            "failedStep; past the retry budget the attempt rolls back.",
-        ),
-    ]
-    failed_generation: Annotated[
-        int | None,
-        Field(
-            default=None,
-            description="Generation whose attempt failed and was rolled back; "
-            "a new generation starts a new attempt.",
-        ),
-    ]
-    retry_token: Annotated[
-        str | None,
-        Field(
-            default=None,
-            description="Value of the aura.dev/retry annotation when the attempt "
-            "failed; changing the annotation starts a new attempt.",
-        ),
-    ]
-    rolled_back_at: Annotated[
-        datetime | None,
-        Field(
-            default=None,
-            description="When the rollback of the failed attempt finished deleting its cloud "
-            "objects.",
-        ),
-    ]
 
 
 class AgentStatus(_Wire):
