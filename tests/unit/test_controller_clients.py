@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import httpx
 import kopf
 import pytest
 
@@ -15,10 +14,9 @@ from aura.controller.clients.servercache import ServerCache
 from aura.controller.logfilter import KopfNoise
 from aura.controller.outcomes import Wait
 from aura.controller.reconcile.sweeper import Sweeper
-from aura.controller.runtime import Operator
 from aura.controller.settings import OperatorConfig
 from tests.fakes.hetzner import FakeHetzner
-from tests.fakes.kube import FakeConfigurator, FakeEvents, FakeHosts, FakeSecrets
+from tests.fakes.operator import fake_operator
 from tests.fakes.tailnet import FakeTailnet
 
 
@@ -97,17 +95,7 @@ def test_the_log_filter_lowers_exactly_the_waits_to_info() -> None:
 async def test_sweeper_deletes_unclaimed_servers_and_devices_after_the_grace() -> None:
     h, ts = FakeHetzner(), FakeTailnet()
     now = [0.0]
-    op = Operator(
-        config=OperatorConfig(namespace="ns", orphan_grace=10),
-        hetzner=h,
-        servers=ServerCache(h, label_selector=naming.MANAGED_SELECTOR, max_age=0),
-        tailnet=ts,
-        secrets=FakeSecrets(),
-        events=FakeEvents(),
-        hosts=FakeHosts(),
-        configurator=FakeConfigurator(),
-        http=httpx.AsyncClient(),
-    )
+    op = fake_operator(OperatorConfig(namespace="ns", orphan_grace=10), h, ts)
     live, gone, other_ns = (
         AgentRef("ns", "live", "u1"),
         AgentRef("ns", "gone", "u2"),

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 
 from aura.controller import naming
 from aura.controller.clients.kube import AgentRef
-from aura.controller.clients.servercache import ServerCache
 from aura.controller.reconcile.sweeper import Sweeper
-from aura.controller.runtime import Operator
 from aura.controller.settings import OperatorConfig
 from tests.fakes.hetzner import FakeHetzner
-from tests.fakes.kube import FakeConfigurator, FakeEvents, FakeHosts, FakeSecrets
+from tests.fakes.operator import fake_operator
 from tests.fakes.tailnet import FakeTailnet
 
 LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -81,17 +78,7 @@ def test_prefixes_cover_current_and_legacy_names() -> None:
 async def test_sweeper_keeps_a_live_agents_legacy_named_device_and_sweeps_a_new_orphan() -> None:
     h, ts = FakeHetzner(), FakeTailnet()
     now = [0.0]
-    op = Operator(
-        config=OperatorConfig(namespace="aura-demo", orphan_grace=10),
-        hetzner=h,
-        servers=ServerCache(h, label_selector=naming.MANAGED_SELECTOR, max_age=0),
-        tailnet=ts,
-        secrets=FakeSecrets(),
-        events=FakeEvents(),
-        hosts=FakeHosts(),
-        configurator=FakeConfigurator(),
-        http=httpx.AsyncClient(),
-    )
+    op = fake_operator(OperatorConfig(namespace="aura-demo", orphan_grace=10), h, ts)
     live, gone = AgentRef("aura-demo", "old", "u1"), AgentRef("aura-demo", "gone", "u2")
     for hostname in (naming.legacy_server_name(live), naming.server_name(gone)):
         key = await ts.create_auth_key(tags=["tag:aura-agent"], description="", expiry_seconds=1)
