@@ -58,7 +58,8 @@ def test_missing_runtime_secret_waits_without_cloud_calls_then_starts_when_it_ap
     start_operator(health_interval="600", sweep_interval="3600", cost_interval="3600")
     # The fleet's cost refresh reads prices, servers and images once at start-up, for no Agent
     # in particular; what this Agent causes is measured against that.
-    wait_for(lambda: cloud_calls(sandbox).get("GET /v1/pricing"), 30, what="cost refresh")
+    refresh = ("GET /v1/pricing", "GET /v1/servers", "GET /v1/images")
+    wait_for(lambda: all(cloud_calls(sandbox).get(c) for c in refresh), 30, what="cost refresh")
     fleet = cloud_calls(sandbox)
     manifest: dict[str, Any] = agent_manifest("gamma", namespace)
     manifest["spec"]["runtime"] = {"secretRef": {"name": SECRET}}
