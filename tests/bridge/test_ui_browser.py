@@ -180,7 +180,10 @@ async def test_fleet_page_live_filters_agent_page_and_actions(
         agent = bridge.agent("fleet-one")
         assert agent["spec"]["desiredState"] == "stopped"
         assert agent["metadata"]["annotations"]["aura.dev/last-action-by"] == "ops@example.com"
-        assert await actor.locator("button[data-action=start]").count() == 0
+        # Still Running while it stops: start is not offered for it (the fleet page lists the
+        # whole cluster's Agents, so only this row counts).
+        row = f"tr[data-agent='{ns}/fleet-one']"
+        assert await actor.locator(f"{row} button[data-action=start]").count() == 0
 
         # A customer-scoped token opens no fleet.
         outsider = await browser.new_page()
