@@ -221,3 +221,18 @@ async def serving(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+class LateStripe:
+    """A `StripeApi` whose adapter is set once the sandbox is up (`holder["api"]`): the bridge
+    must serve before the sandbox, which needs the bridge's URL for its webhook deliveries."""
+
+    def __init__(self, holder: dict[str, Any]) -> None:
+        self._holder = holder
+
+    async def retrieve_subscription(self, sub_id: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = await self._holder["api"].retrieve_subscription(sub_id)
+        return result
+
+    async def close(self) -> None:
+        await self._holder["api"].close()

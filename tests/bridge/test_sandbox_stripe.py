@@ -21,7 +21,7 @@ from aura.bridge.errors import Permanent
 from aura.bridge.stripe_api import StripeClientApi
 from aura.models import GROUP, PLURAL, VERSION
 from aura_sandbox.harness import Sandbox
-from tests.bridge.conftest import SECRET, TOKEN, serving
+from tests.bridge.conftest import SECRET, TOKEN, LateStripe, serving
 from tests.kube import Cluster
 from tests.polling import wait_for_async
 
@@ -34,20 +34,10 @@ async def bridge_url(cluster: Cluster, namespace: str) -> AsyncIterator[dict[str
     api = await kconfig.new_client_from_config(config_file=cluster.kubeconfig)
     holder: dict[str, Any] = {}
 
-    class LateStripe:
-        """Forwards to the sandbox adapter once the sandbox is up."""
-
-        async def retrieve_subscription(self, sub_id: str) -> dict[str, Any] | None:
-            result: dict[str, Any] | None = await holder["api"].retrieve_subscription(sub_id)
-            return result
-
-        async def close(self) -> None:
-            await holder["api"].close()
-
     config = BridgeConfig(
         webhook_secrets=(SECRET,), api_tokens=frozenset({TOKEN}), default_namespace=namespace
     )
-    app = create_app(config, api, LateStripe())
+    app = create_app(config, api, LateStripe(holder))
     async with app.router.lifespan_context(app), serving(app) as url:
         with Sandbox(
             time_scale=0.001,

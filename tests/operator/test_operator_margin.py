@@ -28,7 +28,7 @@ from aura.bridge.app import create_app
 from aura.bridge.config import BridgeConfig
 from aura.bridge.stripe_api import StripeClientApi
 from aura_sandbox.harness import Sandbox
-from tests.bridge.conftest import SECRET, TOKEN, serving
+from tests.bridge.conftest import SECRET, TOKEN, LateStripe, serving
 from tests.kube import Cluster
 from tests.operator.harness import OperatorProcess, events, get_agent, wait_for
 
@@ -45,18 +45,10 @@ async def world(cluster: Cluster, namespace: str, tmp_path: Path) -> AsyncIterat
     api = await kconfig.new_client_from_config(config_file=cluster.kubeconfig)
     holder: dict[str, Any] = {}
 
-    class LateStripe:
-        async def retrieve_subscription(self, sub_id: str) -> dict[str, Any] | None:
-            result: dict[str, Any] | None = await holder["api"].retrieve_subscription(sub_id)
-            return result
-
-        async def close(self) -> None:
-            await holder["api"].close()
-
     config = BridgeConfig(
         webhook_secrets=(SECRET,), api_tokens=frozenset({TOKEN}), default_namespace=namespace
     )
-    app = create_app(config, api, LateStripe())
+    app = create_app(config, api, LateStripe(holder))
     async with app.router.lifespan_context(app), serving(app) as url:
         with Sandbox(
             time_scale=0.02,
