@@ -34,6 +34,11 @@ _TUNING: list[tuple[str, str]] = [
     ("shutdown_timeout", "Seconds to wait for a graceful shutdown before poweroff."),
     ("step_retries", "Tries of a failing provisioning step before rolling back."),
     ("retry_backoff", "Base back-off in seconds between tries (doubles each try)."),
+    (
+        "attempt_backoff_max",
+        "Cap in seconds of the back-off before a new provisioning attempt after a transient "
+        "failure (quadratic in consecutive failures, with jitter).",
+    ),
     ("poll_interval", "Seconds between checks while waiting (boot, cloud-init, join)."),
     ("health_interval", "Seconds between health/drift checks of each Agent."),
     ("server_list_max_age", "Max age in seconds of the shared server list."),

@@ -47,6 +47,7 @@ class Reason:
     SHUTTING_DOWN = "ShuttingDown"  # ACPI shutdown sent; poweroff follows after a timeout
     POWERED_OFF = "PoweredOff"
     SERVER_MISSING = "ServerMissing"  # the server disappeared behind our back
+    NO_SERVER = "NoServer"  # stopped or suspended with no server: one is created on start
     INVALID_CREDENTIALS = "InvalidCredentials"
     # Configured
     WAITING_FOR_CLOUD_INIT = "WaitingForCloudInit"
@@ -67,6 +68,7 @@ class Reason:
     DELETING = "Deleting"
     DELETED = "Deleted"
     PROVISIONING_FAILED = "ProvisioningFailed"  # rolled back; spec change or annotation retries
+    RETRYING_AFTER_FAILURE = "RetryingAfterFailure"  # rolled back; retries by itself at a time
     INVALID_SPEC = "InvalidSpec"
     # Why a provisioning attempt failed (`errors.StepFailed.reason`; also the Warning Event)
     SERVER_NEVER_BOOTED = "ServerNeverBooted"
@@ -77,7 +79,13 @@ class Reason:
 
 
 # A Ready reason that means "this attempt is over and failed": phase Failed.
-FAILED_REASONS = frozenset({Reason.PROVISIONING_FAILED, Reason.INVALID_SPEC})
+FAILED_REASONS = frozenset(
+    {Reason.PROVISIONING_FAILED, Reason.RETRYING_AFTER_FAILURE, Reason.INVALID_SPEC}
+)
+# ServerReady reasons that say a server exists and is not (yet) off: stopping takes time.
+SERVER_UP_REASONS = frozenset(
+    {Reason.RUNNING, Reason.STARTING, Reason.CREATING, Reason.SHUTTING_DOWN}
+)
 
 
 def now() -> datetime:
@@ -160,9 +168,11 @@ def derive_phase(conditions: list[Condition], desired: DesiredState) -> Phase:
         return Phase.FAILED
     server_reason = reason_of(conditions, SERVER_READY)
     if desired in (DesiredState.STOPPED, DesiredState.SUSPENDED):
-        if server_reason in (Reason.POWERED_OFF, Reason.PENDING, Reason.QUEUED, None):
-            return Phase.STOPPED if desired == DesiredState.STOPPED else Phase.SUSPENDED
-        return Phase.STOPPING
+        # Stopping only while a server is up: off, never created, rolled back or missing
+        # all mean nothing runs, which is what was asked.
+        if server_reason in SERVER_UP_REASONS or is_true(conditions, SERVER_READY):
+            return Phase.STOPPING
+        return Phase.STOPPED if desired == DesiredState.STOPPED else Phase.SUSPENDED
     if not is_true(conditions, SERVER_READY):
         if server_reason in (Reason.QUEUED, Reason.PENDING, Reason.WAITING_FOR_RUNTIME_SECRET):
             return Phase.QUEUED

@@ -56,6 +56,8 @@ class OperatorConfig:
     shutdown_timeout: float = 120.0
     step_retries: int = 3
     retry_backoff: float = 5.0
+    attempt_backoff_max: float = 300.0
+    """Cap of the back-off before a new provisioning attempt after a transient failure."""
     poll_interval: float = 5.0
     health_interval: float = 30.0
     health_timeout: float = 5.0
