@@ -83,3 +83,37 @@ def test_rolled_back_then_stopped_shows_stopped_not_stopping(
     patch_spec(cluster, namespace, "parked", {"desiredState": "running"})
     wait_phase(cluster, namespace, "parked", "Running", timeout=60)
     assert len(servers_of(sandbox, uid)) == 1
+
+
+def _set_health(sandbox: Sandbox, server_id: int, **body: object) -> None:
+    import httpx
+
+    url = f"{sandbox.ready.admin_url.rstrip('/')}/servers/{server_id}/health"
+    httpx.put(url, json=body, timeout=10).raise_for_status()
+
+
+def test_a_wedged_gateway_is_unhealthy_although_http_answers(
+    cluster: Cluster,
+    namespace: str,
+    sandbox: Sandbox,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    op = start_operator(health_timeout="1")
+    apply(cluster, agent_manifest("wedge", namespace))
+    agent = wait_phase(cluster, namespace, "wedge", "Running", timeout=60)
+    healthy = condition(agent, "Healthy")
+    assert "handshake completed" in healthy["message"]  # the token the configurator wrote
+    server_id = agent["status"]["server"]["id"]
+
+    _set_health(sandbox, server_id, gateway="wedged", gateway_clears_on="never")
+    assert sandbox.server(server_id)["gateway"] == "wedged"
+    agent = wait_phase(cluster, namespace, "wedge", "Degraded", timeout=30)
+    assert "wedged" in condition(agent, "Healthy")["message"]
+
+    _set_health(sandbox, server_id, gateway="healthy")
+    wait_phase(cluster, namespace, "wedge", "Running", timeout=30)
+    import base64
+
+    data = cluster.core.read_namespaced_secret("wedge-gateway-token", namespace).data
+    token = base64.b64decode(data["OPENCLAW_GATEWAY_TOKEN"]).decode()
+    assert len(token) >= 32 and token not in op.log()

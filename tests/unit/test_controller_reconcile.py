@@ -12,6 +12,7 @@ import pytest
 
 from aura.configure.base import ConfigResult
 from aura.controller import errors, naming
+from aura.controller.clients.gateway import Probe
 from aura.controller.clients.kube import AgentRef
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.reconcile.agent import reconcile_agent
@@ -42,7 +43,21 @@ class FakeClock:
 class World:
     """An Operator wired to fakes, plus a helper to run passes like kopf would."""
 
+    async def handshake(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        handshake_seconds: float,
+        proxy: str | None = None,
+    ) -> Probe:
+        """The gateway's WebSocket: completes unless the test wedged it."""
+        self.handshakes.append(token)
+        return Probe(not self.wedged, "wedged" if self.wedged else "hello-ok")
+
     def __init__(self, **config: Any) -> None:
+        self.wedged = False
+        self.handshakes: list[str | None] = []
         self.hetzner = FakeHetzner()
         self.tailnet = FakeTailnet()
         self.secrets = FakeSecrets()
@@ -61,6 +76,7 @@ class World:
             configurator=self.configurator,
             http=httpx.AsyncClient(transport=ready),
             clock=self.clock,
+            handshake=self.handshake,
         )
         self.status = AgentStatus()
         self.spec = AgentSpec()

@@ -41,6 +41,7 @@ _TUNING: list[tuple[str, str]] = [
     ),
     ("poll_interval", "Seconds between checks while waiting (boot, cloud-init, join)."),
     ("health_interval", "Seconds between health/drift checks of each Agent."),
+    ("health_timeout", "Seconds a gateway probe (/readyz, then the WebSocket handshake) may take."),
     ("server_list_max_age", "Max age in seconds of the shared server list."),
     ("credentials_retry_delay", "Seconds before retrying after rejected credentials."),
     ("sweep_interval", "Seconds between orphan sweeps."),

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import httpx
 
 from aura.configure.base import Configurator
+from aura.controller.clients.gateway import Handshake, probe_handshake
 from aura.controller.clients.hetzner import HetznerApi
 from aura.controller.clients.hosts import HostObserver
 from aura.controller.clients.kube import AgentAnnotator, EventSink, SecretStore
@@ -95,6 +96,8 @@ class Operator:
     agents: AgentAnnotator | None = None
     """Pokes Agents waiting for their runtime Secret (`driver.runtime_secret_changed`)."""
     clock: Clock = utc_now
+    handshake: Handshake = probe_handshake
+    """The gateway's WebSocket handshake probe (clients/gateway.py)."""
     memory: PassMemory = field(default_factory=PassMemory)
     slots: ProvisioningSlots = field(init=False)
 

@@ -8,14 +8,17 @@ the product knows that a simulator exists, and this module only speaks HTTP to i
 Contract with the sandbox's admin API (owned by the sandbox):
 
     GET  {admin_url}/servers/{server_id}             {"cloud_init": "done", "gateway_url": ...}
-    POST {admin_url}/servers/{server_id}/configure   {"openclaw_version": "<version>"}
+    POST {admin_url}/servers/{server_id}/configure   {"openclaw_version": "<version>",
+                                                      "gateway_token"?: "<token>"}
       2xx -> configured (idempotent: configuring again succeeds)
       409 -> the server is not running yet
 
 `SimulatedConfigurator.configure()` maps 2xx to `ConfigResult(ok=True)` and 409 to
 `ConfigResult(ok=False)` with the sandbox's explanation. Network errors and other statuses raise
 `ConfigurationError` (naming only the status or the error's type), so the reconcile loop retries
-them like any transient failure. Nothing secret is sent.
+them like any transient failure. The only secret sent is the gateway token (what the playbook
+writes to the server), so the simulated gateway's handshake authenticates like a real one; it
+never appears in a message.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import httpx
 from aura.configure.base import ConfigResult, ConfigTarget, ConfigurationError
 
 __all__ = ["SandboxHosts", "SimulatedConfigurator"]
+
+GATEWAY_TOKEN_KEY = "OPENCLAW_GATEWAY_TOKEN"  # noqa: S105 (the key's name)
 
 MESSAGE_LIMIT = 500
 
@@ -84,9 +89,11 @@ class SimulatedConfigurator:
         url = f"{self.admin_url}/servers/{target.server_id}/configure"
         async with httpx.AsyncClient(transport=self._transport, timeout=self._timeout) as client:
             try:
-                response = await client.post(
-                    url, json={"openclaw_version": target.openclaw_version}
-                )
+                body = {"openclaw_version": target.openclaw_version}
+                token = target.runtime_env.get(GATEWAY_TOKEN_KEY)
+                if token:
+                    body["gateway_token"] = token
+                response = await client.post(url, json=body)
             except httpx.HTTPError as exc:
                 raise ConfigurationError(
                     f"sandbox configure of server {target.server_id}: {type(exc).__name__}"

@@ -1,4 +1,5 @@
-"""Running: the gateway's `/readyz` answers ready. Flips Healthy (and the phase) both ways.
+"""Running: the gateway's `/readyz` answers ready and its WebSocket handshake completes
+(`clients.gateway.probe_gateway`). Flips Healthy (and the phase) both ways.
 
 Called by the change handlers while an Agent comes up and by the timer afterwards. The first
 healthy answer ends the provisioning attempt (`attempt.end`).
@@ -7,9 +8,9 @@ healthy answer ends the provisioning attempt (`attempt.end`).
 from __future__ import annotations
 
 from aura.controller import conditions
-from aura.controller.clients.gateway import Probe, probe_readyz
+from aura.controller.clients.gateway import Probe, probe_gateway
 from aura.controller.conditions import FALSE, TRUE, Reason
-from aura.controller.reconcile import attempt
+from aura.controller.reconcile import attempt, prerequisites
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 
 
@@ -21,7 +22,17 @@ async def ensure_healthy(ctx: AgentContext) -> StepResult:
     url = await ctx.op.hosts.gateway_url(
         ctx.status.server.id, tailnet_ipv4, ctx.spec.runtime.gateway_port
     )
-    probe = await probe_readyz(ctx.op.http, url) if url else Probe(False, "no gateway address")
+    if url:
+        token = (await prerequisites.runtime_env(ctx)).get(prerequisites.GATEWAY_TOKEN_KEY)
+        probe = await probe_gateway(
+            ctx.op.http,
+            url,
+            token,
+            handshake_seconds=ctx.config.health_timeout,
+            handshake=ctx.op.handshake,
+        )
+    else:
+        probe = Probe(False, "no gateway address")
     was_healthy = conditions.is_true(ctx.status.conditions, conditions.HEALTHY)
     if probe.ok:
         ctx.set(conditions.HEALTHY, TRUE, Reason.GATEWAY_READY, probe.detail)
