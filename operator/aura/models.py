@@ -18,6 +18,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from aura.healing_models import HealingPolicy, HealingStatus
+
 GROUP = "aura.dev"
 VERSION = "v1alpha1"
 KIND = "Agent"
@@ -257,6 +259,7 @@ class AgentSpec(_Wire):
         Field(default_factory=TailscaleSpec, json_schema_extra=wire_default(TailscaleSpec)),
     ]
     billing: Annotated[BillingSpec | None, Field(default=None)]
+    healing: Annotated[HealingPolicy | None, Field(default=None)]
 
 
 class ConditionStatus(StrEnum):
@@ -393,6 +396,7 @@ class AgentStatus(_Wire):
     server: Annotated[ServerStatus | None, Field(default=None)]
     tailscale: Annotated[TailnetStatus | None, Field(default=None)]
     provisioning: Annotated[ProvisioningStatus | None, Field(default=None)]
+    healing: Annotated[HealingStatus | None, Field(default=None)]
     shutdown_requested_at: Annotated[
         datetime | None,
         Field(

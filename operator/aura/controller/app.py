@@ -21,7 +21,11 @@ from aura.controller.clients.hetzner import HcloudAdapter
 from aura.controller.clients.hosts import DirectHosts, HostObserver
 from aura.controller.clients.kube import KubeClients
 from aura.controller.clients.ratelimit import RateLimiter
-from aura.controller.clients.sandbox_world import SandboxHosts, SimulatedConfigurator
+from aura.controller.clients.sandbox_world import (
+    SandboxGatewayService,
+    SandboxHosts,
+    SimulatedConfigurator,
+)
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailscaleAdapter
 from aura.controller.reconcile.sweeper import Sweeper
@@ -76,6 +80,9 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
         hosts=hosts,
         configurator=_configurator(config),
         http=http,
+        gateway_service=(
+            SandboxGatewayService(http, config.sandbox_url) if config.sandbox_url else None
+        ),
     )
 
 

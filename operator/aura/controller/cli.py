@@ -39,6 +39,15 @@ _TUNING: list[tuple[str, str]] = [
         "Cap in seconds of the back-off before a new provisioning attempt after a transient "
         "failure (quadratic in consecutive failures, with jitter).",
     ),
+    ("heal_restart_after", "T1: seconds unhealthy before the gateway service is restarted."),
+    ("heal_reboot_after", "T2: seconds still unhealthy after a restart before a reboot."),
+    ("heal_replace_after", "T3: seconds still unhealthy after a reboot before a replacement."),
+    ("heal_cooldown", "Seconds after an Agent's last repair before a new episode repairs it."),
+    (
+        "heal_max_unhealthy_share",
+        "Share (0-1) of unhealthy Agents above which repairs stop fleet-wide.",
+    ),
+    ("heal_max_concurrent", "Repairs in flight at once across the fleet."),
     ("poll_interval", "Seconds between checks while waiting (boot, cloud-init, join)."),
     ("health_interval", "Seconds between health/drift checks of each Agent."),
     ("health_timeout", "Seconds a gateway probe (/readyz, then the WebSocket handshake) may take."),

@@ -47,6 +47,7 @@ class Reason:
     SHUTTING_DOWN = "ShuttingDown"  # ACPI shutdown sent; poweroff follows after a timeout
     POWERED_OFF = "PoweredOff"
     SERVER_MISSING = "ServerMissing"  # the server disappeared behind our back
+    REPLACING = "Replacing"  # the repair ladder deleted an unhealthy server; a new one comes
     NO_SERVER = "NoServer"  # stopped or suspended with no server: one is created on start
     INVALID_CREDENTIALS = "InvalidCredentials"
     # Configured

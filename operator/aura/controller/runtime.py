@@ -18,12 +18,13 @@ from datetime import UTC, datetime
 import httpx
 
 from aura.configure.base import Configurator
-from aura.controller.clients.gateway import Handshake, probe_handshake
+from aura.controller.clients.gateway import GatewayService, Handshake, probe_handshake
 from aura.controller.clients.hetzner import HetznerApi
 from aura.controller.clients.hosts import HostObserver
 from aura.controller.clients.kube import AgentAnnotator, EventSink, SecretStore
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailnetApi
+from aura.controller.healing_fleet import FleetHealing
 from aura.controller.settings import OperatorConfig
 
 Clock = Callable[[], datetime]
@@ -98,8 +99,15 @@ class Operator:
     clock: Clock = utc_now
     handshake: Handshake = probe_handshake
     """The gateway's WebSocket handshake probe (clients/gateway.py)."""
+    gateway_service: GatewayService | None = None
+    """Restarts an Agent's gateway service (the repair ladder's first rung); None: that rung
+    is skipped (no production adapter yet; see reconcile/repair.py)."""
     memory: PassMemory = field(default_factory=PassMemory)
     slots: ProvisioningSlots = field(init=False)
+    fleet: FleetHealing = field(init=False)
 
     def __post_init__(self) -> None:
         self.slots = ProvisioningSlots(self.config.max_concurrent_provisions)
+        self.fleet = FleetHealing(
+            self.config.heal_max_unhealthy_share, self.config.heal_max_concurrent
+        )

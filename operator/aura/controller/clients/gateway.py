@@ -144,6 +144,15 @@ def _hello(url: str, answer: dict[str, Any]) -> Probe:
     return Probe(False, f"{url}: connect refused: {code} {message}".rstrip())
 
 
+class GatewayService(Protocol):
+    """Restarts the gateway service on an Agent's server (`systemctl restart`)."""
+
+    async def restart(self, server_id: int) -> str:
+        """Restart it; returns what happened. Raises `errors.Retryable` when the host cannot
+        be reached or refuses (the ladder then climbs to the next rung)."""
+        ...
+
+
 class Handshake(Protocol):
     """`probe_handshake`'s signature (the Operator holds one; unit tests give a fake)."""
 

@@ -29,7 +29,7 @@ import httpx
 
 from aura.configure.base import ConfigResult, ConfigTarget, ConfigurationError
 
-__all__ = ["SandboxHosts", "SimulatedConfigurator"]
+__all__ = ["SandboxGatewayService", "SandboxHosts", "SimulatedConfigurator"]
 
 GATEWAY_TOKEN_KEY = "OPENCLAW_GATEWAY_TOKEN"  # noqa: S105 (the key's name)
 
@@ -64,6 +64,30 @@ class SandboxHosts:
         server = await self._server(server_id)
         url = server.get("gateway_url") if server else None
         return str(url) if url else None
+
+
+class SandboxGatewayService:
+    """Sandbox: `POST {admin_url}/servers/{id}/gateway/restart` restarts the simulated
+    gateway service (2xx: restarted; 409: the server is not running or unreachable)."""
+
+    def __init__(self, http: httpx.AsyncClient, admin_url: str) -> None:
+        self._http = http
+        self._admin = admin_url.rstrip("/")
+
+    async def restart(self, server_id: int) -> str:
+        from aura.controller import errors
+
+        url = f"{self._admin}/servers/{server_id}/gateway/restart"
+        try:
+            response = await self._http.post(url, json={})
+        except httpx.HTTPError as exc:
+            raise errors.Retryable(f"gateway restart: {type(exc).__name__}") from None
+        if response.status_code == httpx.codes.CONFLICT:
+            detail = _conflict_message(server_id, response).partition(": ")[2]
+            raise errors.Retryable(f"gateway restart refused: {detail or 'conflict'}")
+        if not response.is_success:
+            raise errors.Retryable(f"gateway restart answered {response.status_code}")
+        return "gateway service restarted"
 
 
 class SimulatedConfigurator:

@@ -2,7 +2,8 @@
 (`clients.gateway.probe_gateway`). Flips Healthy (and the phase) both ways.
 
 Called by the change handlers while an Agent comes up and by the timer afterwards. The first
-healthy answer ends the provisioning attempt (`attempt.end`).
+healthy answer ends the provisioning attempt (`attempt.end`). A gateway that fails after it
+was healthy is handed to the repair ladder (`repair.py`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from aura.controller import conditions
 from aura.controller.clients.gateway import Probe, probe_gateway
 from aura.controller.conditions import FALSE, TRUE, Reason
-from aura.controller.reconcile import attempt, prerequisites
+from aura.controller.reconcile import attempt, prerequisites, repair
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 
 
@@ -37,6 +38,7 @@ async def ensure_healthy(ctx: AgentContext) -> StepResult:
     if probe.ok:
         ctx.set(conditions.HEALTHY, TRUE, Reason.GATEWAY_READY, probe.detail)
         attempt.end(ctx)
+        repair.healthy(ctx)
         return DONE
     degraded = was_healthy or (
         conditions.reason_of(ctx.status.conditions, conditions.HEALTHY) == Reason.GATEWAY_UNHEALTHY
@@ -45,6 +47,8 @@ async def ensure_healthy(ctx: AgentContext) -> StepResult:
         if was_healthy:
             ctx.event("Warning", "Unhealthy", probe.detail)
         ctx.set(conditions.HEALTHY, FALSE, Reason.GATEWAY_UNHEALTHY, probe.detail)
+        if not attempt.running(ctx) and await repair.unhealthy(ctx, probe.detail):
+            return Wait(0.1, "replacing the server")
     else:
         ctx.set(conditions.HEALTHY, FALSE, Reason.GATEWAY_STARTING, probe.detail)
     return Wait(ctx.config.poll_interval, "gateway not ready")
