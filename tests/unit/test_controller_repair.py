@@ -156,3 +156,15 @@ async def test_fleet_short_circuit_and_concurrency_limit() -> None:
     w.op.fleet.release("another-agent")
     await w.one_pass()
     assert len(service.restarts) == 1
+
+
+async def test_a_pause_warns_each_agent_once() -> None:
+    w, service = await _running(heal_max_unhealthy_share=0.4)
+    w.wedged = True
+    w.op.memory.phases.update({REF.uid: "Degraded", "b": "Degraded", "c": "Running"})
+    await w.one_pass()
+    for _ in range(3):
+        w.clock.advance(T1)
+        await w.one_pass()
+    assert [e[1] for e in w.events.posted].count("RepairsPaused") == 1
+    assert service.restarts == []

@@ -25,6 +25,8 @@ class FleetHealing:
     max_share: float = 0.4
     max_concurrent: int = 5
     in_flight: set[str] = field(default_factory=set)
+    told: set[str] = field(default_factory=set)
+    """Agents already sent a `RepairsPaused` Warning in this pause (one Event per pause)."""
 
     @staticmethod
     def unhealthy_share(phases: Mapping[str, str]) -> tuple[int, int]:
@@ -46,3 +48,4 @@ class FleetHealing:
 
     def release(self, uid: str) -> None:
         self.in_flight.discard(uid)
+        self.told.discard(uid)

@@ -103,6 +103,9 @@ async def unhealthy(ctx: AgentContext, detail: str) -> bool:
     metrics.UNHEALTHY_SHARE.set(unhealthy_count / serving if serving else 0.0)
     if fleet.short_circuited(ctx.op.memory.phases):
         metrics.REPAIRS_PAUSED.set(1)
+        if ctx.ref.uid in fleet.told:
+            return False
+        fleet.told.add(ctx.ref.uid)
         ctx.event(
             "Warning",
             "RepairsPaused",
@@ -112,6 +115,7 @@ async def unhealthy(ctx: AgentContext, detail: str) -> bool:
         )
         return False
     metrics.REPAIRS_PAUSED.set(0)
+    fleet.told.discard(ctx.ref.uid)
     if not fleet.take(ctx.ref.uid):
         return False  # --heal-max-concurrent repairs in flight: wait for a free one
     return await _act(ctx, h, rung, detail)
