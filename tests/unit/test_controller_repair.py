@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from aura.configure.base import ConfigTarget
 from aura.controller import errors
 from aura.controller.reconcile.context import Done
 from aura.healing_models import HealingPolicy, Rung
@@ -21,10 +22,11 @@ class FakeGatewayService:
         self.fail: errors.AuraError | None = None
         self.heals = False
 
-    async def restart(self, server_id: int) -> str:
+    async def restart(self, target: ConfigTarget) -> str:
         if self.fail is not None:
             raise self.fail
-        self.restarts.append(server_id)
+        assert target.ssh_private_key and target.host  # the configurator's connection
+        self.restarts.append(target.server_id)
         if self.heals:
             self.world.wedged = False
         return "gateway service restarted"
@@ -168,3 +170,32 @@ async def test_a_pause_warns_each_agent_once() -> None:
         await w.one_pass()
     assert [e[1] for e in w.events.posted].count("RepairsPaused") == 1
     assert service.restarts == []
+
+
+async def test_the_production_restart_runs_the_restart_playbook_through_the_configurator() -> None:
+    from aura.configure.base import ConfigResult
+    from aura.controller.clients.gateway import ConfiguratorGatewayService
+    from tests.fakes.kube import FakeConfigurator
+
+    configurator = FakeConfigurator()
+    service = ConfiguratorGatewayService(configurator)
+    target = ConfigTarget(agent="ns/a", server_id=7, host="100.64.0.7", ssh_private_key="k")
+    assert "restarted over SSH" in await service.restart(target)
+    assert configurator.targets == [target]
+    configurator.results = [ConfigResult(ok=False, message="unit openclaw-gateway not found")]
+    with pytest.raises(errors.Retryable, match="not found"):
+        await service.restart(target)
+
+
+def test_the_restart_playbook_restarts_the_unit_the_runtime_role_installs() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2] / "ansible"
+    [play] = yaml.safe_load((root / "restart-gateway.yml").read_text())
+    defaults = yaml.safe_load((root / "roles/runtime/defaults/main.yml").read_text())
+    assert play["hosts"] == "aura_agents"
+    assert play["vars"]["restart_service_name"] == defaults["runtime_service_name"]
+    [task] = play["tasks"]
+    assert task["ansible.builtin.systemd_service"]["state"] == "restarted"

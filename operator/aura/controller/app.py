@@ -17,6 +17,7 @@ from prometheus_client import start_http_server
 
 from aura.configure.base import Configurator
 from aura.controller import credentials, handlers, naming, peering
+from aura.controller.clients.gateway import ConfiguratorGatewayService, GatewayService
 from aura.controller.clients.hetzner import HcloudAdapter
 from aura.controller.clients.hosts import DirectHosts, HostObserver
 from aura.controller.clients.kube import KubeClients
@@ -50,6 +51,18 @@ def _configurator(config: OperatorConfig) -> Configurator:
     )
 
 
+def _gateway_service(config: OperatorConfig, http: httpx.AsyncClient) -> GatewayService:
+    """The repair ladder's restart: the sandbox's admin endpoint, or the restart playbook
+    through Ansible with the configurator's connection settings."""
+    if config.sandbox_url and config.configurator in ("auto", "simulated"):
+        return SandboxGatewayService(http, config.sandbox_url)
+    from aura.configure.ansible import AnsibleConfigurator
+
+    return ConfiguratorGatewayService(
+        AnsibleConfigurator(playbook="restart-gateway.yml", timeout_seconds=120.0)
+    )
+
+
 async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
     http = httpx.AsyncClient(timeout=config.health_timeout)
     hetzner = HcloudAdapter(
@@ -80,9 +93,7 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
         hosts=hosts,
         configurator=_configurator(config),
         http=http,
-        gateway_service=(
-            SandboxGatewayService(http, config.sandbox_url) if config.sandbox_url else None
-        ),
+        gateway_service=_gateway_service(config, http),
     )
 
 

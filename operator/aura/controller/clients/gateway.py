@@ -20,6 +20,8 @@ import aiohttp
 import httpx
 
 from aura import __version__
+from aura.configure.base import ConfigTarget, ConfigurationError, Configurator
+from aura.controller import errors
 
 
 @dataclass(frozen=True)
@@ -135,22 +137,45 @@ async def _json_frame(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
 
 
 def _hello(url: str, answer: dict[str, Any]) -> Probe:
-    payload = answer.get("payload") if isinstance(answer.get("payload"), dict) else {}
+    payload = _object(answer.get("payload"))
     if answer.get("ok") is True and payload.get("type") == "hello-ok":
         return Probe(True, f"{url}: handshake completed (protocol {payload.get('protocol')})")
-    error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+    error = _object(answer.get("error"))
     code = str(error.get("code") or "error")[:64]
     message = " ".join(str(error.get("message") or "").split())[:200]
     return Probe(False, f"{url}: connect refused: {code} {message}".rstrip())
 
 
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 class GatewayService(Protocol):
     """Restarts the gateway service on an Agent's server (`systemctl restart`)."""
 
-    async def restart(self, server_id: int) -> str:
-        """Restart it; returns what happened. Raises `errors.Retryable` when the host cannot
-        be reached or refuses (the ladder then climbs to the next rung)."""
+    async def restart(self, target: ConfigTarget) -> str:
+        """Restart it on `target` (the configurator's connection); returns what happened.
+        Raises `errors.Retryable` when the host cannot be reached or refuses (the ladder
+        then climbs to the next rung)."""
         ...
+
+
+class ConfiguratorGatewayService:
+    """Production: run `ansible/restart-gateway.yml` through a configurator (an
+    `AnsibleConfigurator` for that playbook), over the same connection settings as the
+    configuration runs: pinned host key, per-agent key, over the tailnet."""
+
+    def __init__(self, configurator: Configurator) -> None:
+        self._configurator = configurator
+
+    async def restart(self, target: ConfigTarget) -> str:
+        try:
+            result = await self._configurator.configure(target)
+        except ConfigurationError as exc:
+            raise errors.Retryable(f"gateway restart: {exc}") from None
+        if not result.ok:
+            raise errors.Retryable(f"gateway restart failed: {result.message}"[:400])
+        return f"gateway service restarted over SSH in {result.duration_seconds:.1f}s"
 
 
 class Handshake(Protocol):

@@ -74,9 +74,10 @@ class SandboxGatewayService:
         self._http = http
         self._admin = admin_url.rstrip("/")
 
-    async def restart(self, server_id: int) -> str:
+    async def restart(self, target: ConfigTarget) -> str:
         from aura.controller import errors
 
+        server_id = target.server_id
         url = f"{self._admin}/servers/{server_id}/gateway/restart"
         try:
             response = await self._http.post(url, json={})

@@ -27,9 +27,11 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timedelta
 
+from aura.configure.base import ConfigTarget
 from aura.controller import conditions, errors, metrics
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
 from aura.controller.reconcile import attempt, cleanup, secrets
+from aura.controller.reconcile.configure import _target_address as target_address
 from aura.controller.reconcile.context import AgentContext
 from aura.healing_models import RUNGS, HealingPolicy, HealingStatus, RepairRecord, Rung
 
@@ -130,7 +132,7 @@ async def _act(ctx: AgentContext, h: HealingStatus, rung: Rung, detail: str) -> 
         if rung == Rung.RESTART:
             if ctx.op.gateway_service is None:
                 raise errors.Retryable("no gateway service adapter in this mode")
-            result = await ctx.op.gateway_service.restart(server_id)
+            result = await ctx.op.gateway_service.restart(await _target(ctx, server_id))
         elif rung == Rung.REBOOT:
             await ctx.op.hetzner.reboot(server_id)
             result = f"server {server_id} rebooted"
@@ -151,6 +153,25 @@ async def _act(ctx: AgentContext, h: HealingStatus, rung: Rung, detail: str) -> 
         f"gateway unhealthy for {took:.0f}s ({detail[:200]}): {rung.value}: {result}",
     )
     return replaced
+
+
+async def _target(ctx: AgentContext, server_id: int) -> ConfigTarget:
+    """Where and how to reach the host: as the configure step does, without the secrets the
+    playbook's configuration needs (a restart needs none)."""
+    host, port = target_address(ctx)
+    ssh = await secrets.ensure_ssh_material(ctx)
+    return ConfigTarget(
+        agent=f"{ctx.ref.namespace}/{ctx.ref.name}",
+        server_id=server_id,
+        host=host or "",
+        port=port,
+        user=ctx.config.ssh_user,
+        ssh_private_key=ssh.client_private_key,
+        ssh_host_public_key=ssh.host_public_key,
+        openclaw_version=ctx.spec.runtime.openclaw_version,
+        gateway_port=ctx.spec.runtime.gateway_port,
+        extra_vars=dict(ctx.config.ansible_extra_vars),
+    )
 
 
 def newest_ready_checkpoint(ctx: AgentContext) -> str | None:
