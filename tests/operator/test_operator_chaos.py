@@ -43,10 +43,9 @@ FAULTS: list[dict[str, Any]] = [
 
 @pytest.mark.xfail(
     strict=True,
-    reason="KNOWN DEFECT found by this run: an Agent stopped and started again while its "
-    "configuration run was interrupted resumes with no provisioning attempt, its gateway never "
-    "answers and it waits in Networking forever (never Degraded, so no repair). Fix, then "
-    "remove this mark.",
+    reason="KNOWN DEFECT found by this run: an Agent stopped and started again before its "
+    "device joined resumes with no provisioning attempt (so no tailnet-join timeout) and can "
+    "wait in Networking for a device that never comes. Fix, then remove this mark.",
 )
 def test_chaos_converges_without_duplicates_orphans_or_leaks(
     cluster: Cluster,
@@ -61,6 +60,9 @@ def test_chaos_converges_without_duplicates_orphans_or_leaks(
         boot_timeout="8",
         provision_deadline="40",
         health_timeout="1",
+        heal_restart_after="2",
+        heal_reboot_after="3",
+        heal_replace_after="4",
     )
     names = [f"chaos-{i:02d}" for i in range(AGENTS)]
     for fault in FAULTS:

@@ -40,8 +40,16 @@ async def ensure_healthy(ctx: AgentContext) -> StepResult:
         attempt.end(ctx)
         repair.healthy(ctx)
         return DONE
-    degraded = was_healthy or (
-        conditions.reason_of(ctx.status.conditions, conditions.HEALTHY) == Reason.GATEWAY_UNHEALTHY
+    # Outside a provisioning attempt nothing else would ever act on a gateway that does not
+    # answer (e.g. started again after a stop that interrupted its configuration): it is
+    # unhealthy, and the repair ladder takes it.
+    degraded = (
+        was_healthy
+        or not attempt.running(ctx)
+        or (
+            conditions.reason_of(ctx.status.conditions, conditions.HEALTHY)
+            == Reason.GATEWAY_UNHEALTHY
+        )
     )
     if degraded:
         if was_healthy:
