@@ -20,6 +20,7 @@ from pydantic.alias_generators import to_camel
 
 from aura.checkpoint_models import AgentSource, CheckpointPolicy, CheckpointScheduleStatus
 from aura.cost.wire import CostStatus, SubscriptionPrice
+from aura.healing_models import HealingPolicy, HealingStatus
 from aura.status_models import ProvisioningStatus, ServerStatus, TailnetStatus
 from aura.wire import (
     API_VERSION,
@@ -275,6 +276,7 @@ class AgentSpec(_Wire):
     billing: Annotated[BillingSpec | None, Field(default=None)]
     checkpoints: Annotated[CheckpointPolicy | None, Field(default=None)]
     source: Annotated[AgentSource | None, Field(default=None)]
+    healing: Annotated[HealingPolicy | None, Field(default=None)]
 
 
 class AgentStatus(_Wire):
@@ -299,6 +301,7 @@ class AgentStatus(_Wire):
     server: Annotated[ServerStatus | None, Field(default=None)]
     tailscale: Annotated[TailnetStatus | None, Field(default=None)]
     provisioning: Annotated[ProvisioningStatus | None, Field(default=None)]
+    healing: Annotated[HealingStatus | None, Field(default=None)]
     shutdown_requested_at: Annotated[
         datetime | None,
         Field(

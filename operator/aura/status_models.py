@@ -87,3 +87,20 @@ class ProvisioningStatus(_Wire):
             "objects.",
         ),
     ]
+    consecutive_failures: Annotated[
+        int,
+        Field(
+            default=0,
+            ge=0,
+            description="Attempts in a row that failed for a transient cause; sets the "
+            "back-off before the next one. A success (or a spec/annotation change) resets it.",
+        ),
+    ]
+    next_attempt_at: Annotated[
+        datetime | None,
+        Field(
+            default=None,
+            description="When the operator starts the next attempt by itself (transient "
+            "failures only; unset after a permanent one).",
+        ),
+    ]

@@ -21,6 +21,7 @@ class FakeHetzner:
         self.user_data: dict[int, str] = {}
         self.calls: Counter[str] = Counter()
         self.fail_next: dict[str, list[errors.AuraError]] = {}
+        self.reboots: list[int] = []
         self.lose_create_response = False
         self.hide_from_next_list: set[int] = set()  # an eventually consistent list
         self._ids = itertools.count(1000)
@@ -105,6 +106,11 @@ class FakeHetzner:
         self._enter("power_off")
         self._get(server_id)
         self.set_status(server_id, "off")
+
+    async def reboot(self, server_id: int) -> None:
+        self._enter("reboot")
+        self._get(server_id)
+        self.reboots.append(server_id)
 
     async def delete_server(self, server_id: int) -> None:
         self._enter("delete_server")

@@ -79,8 +79,10 @@ def test_server_that_never_boots_rolls_back_to_failed_then_annotation_retries(
     start_operator(boot_timeout="3", health_interval="600")
     agent = wait_phase(cluster, namespace, "noboot", "Failed", timeout=60)
     ready = condition(agent, "Ready")
-    assert ready["reason"] == "ProvisioningFailed"
+    # A timeout is transient: it would retry by itself after nextAttemptAt (10-16 s here).
+    assert ready["reason"] == "RetryingAfterFailure"
     assert "ServerNeverBooted" in ready["message"]
+    assert agent["status"]["provisioning"]["consecutiveFailures"] == 1
     assert agent["status"]["provisioning"]["failedStep"] == "boot"
     # Rolled back: server and auth key gone, no retry storm while Failed.
     wait_for(lambda: servers_of(sandbox, uid) == [], 20, what="server deleted")

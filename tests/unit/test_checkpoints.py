@@ -18,6 +18,7 @@ from aura.checkpoint_models import (
 from aura.controller.checkpoints import checkpoint, hold, retention, schedule
 from aura.controller.checkpoints.context import ObjectContext
 from aura.controller.checkpoints.labels import SCHEDULED
+from aura.controller.clients.gateway_service import GatewayState
 from aura.controller.clients.hetzner import ServerInfo
 from aura.controller.reconcile.context import Wait
 from aura.wire import parse_duration
@@ -27,14 +28,14 @@ from tests.unit.test_controller_reconcile import REF, World
 LOG = logging.getLogger("test")
 
 
-class NoGateway:
+class RecordingGateway:
     def __init__(self) -> None:
-        self.calls: list[bool] = []
+        self.calls: list[GatewayState] = []
 
-    async def set_running(self, target: Any, running: bool) -> Any:
+    async def set_state(self, target: Any, state: GatewayState) -> Any:
         from aura.configure.base import ConfigResult
 
-        self.calls.append(running)
+        self.calls.append(state)
         return ConfigResult(ok=True)
 
 
@@ -53,9 +54,9 @@ def _setup(**spec: Any) -> tuple[World, FakeCheckpointStore, Any]:
         },
     )
     status = AgentCheckpointStatus()
+    world.op.gateway_service = RecordingGateway()
     base = ObjectContext(
         op=world.op,
-        gateway=NoGateway(),
         namespace=REF.namespace,
         name="c1",
         uid="ckpt-uid",
@@ -96,8 +97,9 @@ async def test_a_lost_create_image_response_is_adopted_not_repeated() -> None:
 
 async def test_consistent_mode_stops_and_restarts_the_gateway() -> None:
     world, _store, cx = _setup()
-    gateway = cx.gateway
-    target_calls: list[bool] = gateway.calls
+    gateway = cx.op.gateway_service
+    assert isinstance(gateway, RecordingGateway)
+    target_calls = gateway.calls
 
     async def fake_target() -> Any:
         return None
@@ -105,7 +107,7 @@ async def test_consistent_mode_stops_and_restarts_the_gateway() -> None:
     cx.gateway_target = fake_target  # type: ignore[method-assign]
     await _until_settled(cx, world)
     assert cx.status.phase == CheckpointPhase.SUCCEEDED
-    assert target_calls == [False, True]
+    assert target_calls == [GatewayState.STOPPED, GatewayState.STARTED]
     assert checkpoint.QUIESCED in cx.status.indications
     assert not cx.status.gateway_stopped
 

@@ -12,6 +12,7 @@ import pytest
 
 from aura.configure.base import ConfigResult
 from aura.controller import errors, naming
+from aura.controller.clients.gateway import Probe
 from aura.controller.clients.kube import AgentRef
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.reconcile.agent import reconcile_agent
@@ -42,7 +43,21 @@ class FakeClock:
 class World:
     """An Operator wired to fakes, plus a helper to run passes like kopf would."""
 
+    async def handshake(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        handshake_seconds: float,
+        proxy: str | None = None,
+    ) -> Probe:
+        """The gateway's WebSocket: completes unless the test wedged it."""
+        self.handshakes.append(token)
+        return Probe(not self.wedged, "wedged" if self.wedged else "hello-ok")
+
     def __init__(self, **config: Any) -> None:
+        self.wedged = False
+        self.handshakes: list[str | None] = []
         self.hetzner = FakeHetzner()
         self.tailnet = FakeTailnet()
         self.secrets = FakeSecrets()
@@ -51,7 +66,7 @@ class World:
         self.clock = FakeClock()
         ready = httpx.MockTransport(lambda r: httpx.Response(200, json={"ready": True}))
         self.op = Operator(
-            config=OperatorConfig(server_list_max_age=0, poll_interval=0, **config),
+            config=OperatorConfig(**{"server_list_max_age": 0, "poll_interval": 0, **config}),
             hetzner=self.hetzner,
             servers=ServerCache(self.hetzner, label_selector=naming.MANAGED_SELECTOR, max_age=0),
             tailnet=self.tailnet,
@@ -61,10 +76,12 @@ class World:
             configurator=self.configurator,
             http=httpx.AsyncClient(transport=ready),
             clock=self.clock,
+            handshake=self.handshake,
         )
         self.status = AgentStatus()
         self.spec = AgentSpec()
         self.generation = 1
+        self.annotations: dict[str, str] = {}
 
     def ctx(self) -> AgentContext:
         return AgentContext(
@@ -72,7 +89,7 @@ class World:
             ref=REF,
             spec=self.spec,
             generation=self.generation,
-            annotations={},
+            annotations=dict(self.annotations),
             status=self.status,
             log=logging.getLogger("test"),
         )
@@ -167,12 +184,12 @@ async def test_failing_configuration_past_the_budget_rolls_back_to_failed() -> N
     assert w.status.provisioning is not None
     assert w.status.provisioning.failed_step == "configure"
     ready = next(c for c in w.status.conditions if c.type == "Ready")
-    assert ready.reason == "ProvisioningFailed" and "RetryBudgetExhausted" in ready.message
+    assert ready.reason == "RetryingAfterFailure" and "RetryBudgetExhausted" in ready.message
     assert w.hetzner.servers == {}
     assert ("ns", "agent-tailnet-authkey") not in w.secrets.data
-    # Sticky: no new attempt without a spec change or the retry annotation.
+    # Sticky during the back-off: no new attempt until nextAttemptAt.
     creates = w.hetzner.calls["create_server"]
-    assert isinstance(await w.one_pass(), Done)
+    assert isinstance(await w.one_pass(), Wait)
     assert w.hetzner.calls["create_server"] == creates
     # A new generation retries from scratch and succeeds.
     w.generation = 2
@@ -226,9 +243,9 @@ async def test_provision_deadline_rolls_back_whatever_step_is_running() -> None:
     assert isinstance(await w.one_pass(), Wait)  # at the deadline, not past it
     assert w.status.provisioning.step == "boot"
     w.clock.advance(1)
-    assert isinstance(await w.one_pass(), Done)
+    assert isinstance(await w.one_pass(), Wait)  # the automatic retry, after a back-off
     ready = next(c for c in w.status.conditions if c.type == "Ready")
-    assert ready.reason == "ProvisioningFailed"
+    assert ready.reason == "RetryingAfterFailure"
     assert "ProvisionDeadlineExceeded" in ready.message
     assert w.hetzner.servers == {}
     assert w.status.provisioning.failed_step == "boot"
@@ -247,7 +264,7 @@ async def test_a_step_timeout_counts_from_when_the_attempt_began_waiting_in_it()
         assert isinstance(await w.one_pass(), Wait)
     assert w.status.provisioning.since == began
     w.clock.advance(1)
-    assert isinstance(await w.one_pass(), Done)
+    assert isinstance(await w.one_pass(), Wait)
     ready = next(c for c in w.status.conditions if c.type == "Ready")
     assert "ServerNeverBooted" in ready.message
     assert w.status.provisioning.failed_step == "boot"

@@ -18,13 +18,13 @@ from prometheus_client import start_http_server
 from aura.configure.base import Configurator
 from aura.configure.proxy import ansible_ssh_env, http_proxy_url
 from aura.controller import checkpoint_handlers, credentials, handlers, naming, peering
-from aura.controller.checkpoints.gateway import (
+from aura.controller.checkpoints.store import KubeCheckpointStore
+from aura.controller.checkpoints.sweeper import ImageSweeper
+from aura.controller.clients.gateway_service import (
     SERVICE_PLAYBOOK,
     GatewayService,
     PlaybookGatewayService,
 )
-from aura.controller.checkpoints.store import KubeCheckpointStore
-from aura.controller.checkpoints.sweeper import ImageSweeper
 from aura.controller.clients.hetzner import HcloudAdapter
 from aura.controller.clients.hosts import DirectHosts, HostObserver
 from aura.controller.clients.kube import KubeClients
@@ -94,12 +94,14 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
         hosts=hosts,
         configurator=_configurator(config),
         http=http,
-        checkpoints=KubeCheckpointStore(kube.api),  # hook: checkpoints
+        checkpoints=KubeCheckpointStore(kube.api),
+        gateway_service=_gateway_service(config),
     )
 
 
 def _gateway_service(config: OperatorConfig) -> GatewayService:
-    """How a consistent checkpoint stops and starts the gateway (checkpoints/gateway.py)."""
+    """How the gateway service is started, stopped (a consistent checkpoint) and restarted
+    (the repair ladder): clients/gateway_service.py."""
     if isinstance(configurator := _configurator(config), SimulatedConfigurator):
         return SandboxGatewayService(configurator.admin_url)
     from aura.configure.ansible import AnsibleConfigurator
@@ -160,7 +162,7 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
         await kopf.operator(
             registry=registry,
             settings=settings,
-            memo=SimpleNamespace(operator=op, gateway=_gateway_service(config), cost=cost),
+            memo=SimpleNamespace(operator=op, cost=cost),
             namespaces=[config.namespace] if config.namespace else [],
             clusterwide=not config.namespace,
             # Mandatory peering under `--peering`, else standalone (one replica); peering.py.

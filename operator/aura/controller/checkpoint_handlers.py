@@ -1,7 +1,6 @@
 """kopf registration of the checkpoint controller (controller/checkpoints/): AgentCheckpoint
 and AgentRestore change and delete handlers, and the per-Agent schedule timer. Each handler
-delegates in a line; the shared Operator arrives as `memo.operator`, the gateway service as
-`memo.gateway`."""
+delegates in a line; the shared Operator arrives as `memo.operator`."""
 
 from __future__ import annotations
 
@@ -27,26 +26,26 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     async def checkpoint(
         body: kopf.Body, patch: kopf.Patch, memo: Any, logger: Logger, **_: Any
     ) -> None:
-        await drive_checkpoint(memo.operator, memo.gateway, body, patch, logger, deleting=False)
+        await drive_checkpoint(memo.operator, body, patch, logger, deleting=False)
 
     @kopf.on.delete(*CHECKPOINTS, registry=registry)
     async def checkpoint_deleted(
         body: kopf.Body, patch: kopf.Patch, memo: Any, logger: Logger, **_: Any
     ) -> None:
-        await drive_checkpoint(memo.operator, memo.gateway, body, patch, logger, deleting=True)
+        await drive_checkpoint(memo.operator, body, patch, logger, deleting=True)
 
     @kopf.on.create(*RESTORES, registry=registry)
     @kopf.on.resume(*RESTORES, registry=registry)
     async def restore(
         body: kopf.Body, patch: kopf.Patch, memo: Any, logger: Logger, **_: Any
     ) -> None:
-        await drive_restore(memo.operator, memo.gateway, body, patch, logger, deleting=False)
+        await drive_restore(memo.operator, body, patch, logger, deleting=False)
 
     @kopf.on.delete(*RESTORES, registry=registry)
     async def restore_deleted(
         body: kopf.Body, patch: kopf.Patch, memo: Any, logger: Logger, **_: Any
     ) -> None:
-        await drive_restore(memo.operator, memo.gateway, body, patch, logger, deleting=True)
+        await drive_restore(memo.operator, body, patch, logger, deleting=True)
 
     @kopf.timer(
         GROUP,

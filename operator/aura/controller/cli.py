@@ -34,8 +34,23 @@ _TUNING: list[tuple[str, str]] = [
     ("shutdown_timeout", "Seconds to wait for a graceful shutdown before poweroff."),
     ("step_retries", "Tries of a failing provisioning step before rolling back."),
     ("retry_backoff", "Base back-off in seconds between tries (doubles each try)."),
+    (
+        "attempt_backoff_max",
+        "Cap in seconds of the back-off before a new provisioning attempt after a transient "
+        "failure (quadratic in consecutive failures, with jitter).",
+    ),
+    ("heal_restart_after", "T1: seconds unhealthy before the gateway service is restarted."),
+    ("heal_reboot_after", "T2: seconds still unhealthy after a restart before a reboot."),
+    ("heal_replace_after", "T3: seconds still unhealthy after a reboot before a replacement."),
+    ("heal_cooldown", "Seconds after an Agent's last repair before a new episode repairs it."),
+    (
+        "heal_max_unhealthy_share",
+        "Share (0-1) of unhealthy Agents above which repairs stop fleet-wide.",
+    ),
+    ("heal_max_concurrent", "Repairs in flight at once across the fleet."),
     ("poll_interval", "Seconds between checks while waiting (boot, cloud-init, join)."),
     ("health_interval", "Seconds between health/drift checks of each Agent."),
+    ("health_timeout", "Seconds a gateway probe (/readyz, then the WebSocket handshake) may take."),
     ("server_list_max_age", "Max age in seconds of the shared server list."),
     ("credentials_retry_delay", "Seconds before retrying after rejected credentials."),
     ("sweep_interval", "Seconds between orphan sweeps."),

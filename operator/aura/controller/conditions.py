@@ -49,6 +49,8 @@ class Reason:
     SHUTTING_DOWN = "ShuttingDown"  # ACPI shutdown sent; poweroff follows after a timeout
     POWERED_OFF = "PoweredOff"
     SERVER_MISSING = "ServerMissing"  # the server disappeared behind our back
+    REPLACING = "Replacing"  # the repair ladder deleted an unhealthy server; a new one comes
+    NO_SERVER = "NoServer"  # stopped or suspended with no server: one is created on start
     INVALID_CREDENTIALS = "InvalidCredentials"
     # Configured
     WAITING_FOR_CLOUD_INIT = "WaitingForCloudInit"
@@ -71,6 +73,7 @@ class Reason:
     CHECKPOINTING = "Checkpointing"  # an AgentCheckpoint holds the Agent (checkpoints/hold.py)
     RESTORING = "Restoring"  # an AgentRestore holds the Agent
     PROVISIONING_FAILED = "ProvisioningFailed"  # rolled back; spec change or annotation retries
+    RETRYING_AFTER_FAILURE = "RetryingAfterFailure"  # rolled back; retries by itself at a time
     INVALID_SPEC = "InvalidSpec"
     # Why a provisioning attempt failed (`errors.StepFailed.reason`; also the Warning Event)
     SERVER_NEVER_BOOTED = "ServerNeverBooted"
@@ -91,9 +94,15 @@ QUEUED_REASONS = frozenset(
     }
 )
 # A Ready reason that means "this attempt is over and failed": phase Failed.
-FAILED_REASONS = frozenset({Reason.PROVISIONING_FAILED, Reason.INVALID_SPEC})
+FAILED_REASONS = frozenset(
+    {Reason.PROVISIONING_FAILED, Reason.RETRYING_AFTER_FAILURE, Reason.INVALID_SPEC}
+)
 # A Ready reason that means "held by a checkpoint or restore": its own phase.
 HELD_PHASES = {Reason.CHECKPOINTING: Phase.CHECKPOINTING, Reason.RESTORING: Phase.RESTORING}
+# ServerReady reasons that say a server exists and is not (yet) off: stopping takes time.
+SERVER_UP_REASONS = frozenset(
+    {Reason.RUNNING, Reason.STARTING, Reason.CREATING, Reason.SHUTTING_DOWN}
+)
 
 
 def now() -> datetime:
@@ -178,9 +187,11 @@ def derive_phase(conditions: list[Condition], desired: DesiredState) -> Phase:
         return HELD_PHASES[ready_reason]
     server_reason = reason_of(conditions, SERVER_READY)
     if desired in (DesiredState.STOPPED, DesiredState.SUSPENDED):
-        if server_reason in (Reason.POWERED_OFF, Reason.PENDING, Reason.QUEUED, None):
-            return Phase.STOPPED if desired == DesiredState.STOPPED else Phase.SUSPENDED
-        return Phase.STOPPING
+        # Stopping only while a server is up: off, never created, rolled back or missing
+        # all mean nothing runs, which is what was asked.
+        if server_reason in SERVER_UP_REASONS or is_true(conditions, SERVER_READY):
+            return Phase.STOPPING
+        return Phase.STOPPED if desired == DesiredState.STOPPED else Phase.SUSPENDED
     if not is_true(conditions, SERVER_READY):
         if server_reason in QUEUED_REASONS:
             return Phase.QUEUED

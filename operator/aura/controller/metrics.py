@@ -41,6 +41,18 @@ PHASE_SINCE = Gauge(
     "When each Agent entered its current phase (Unix time); one series per Agent.",
     ["namespace", "agent", "phase"],
 )
+REPAIRS = Counter(
+    "aura_repairs_total",
+    "Repairs of unhealthy Agents by rung (restart, reboot, replace) and result (ok, failed).",
+    ["rung", "result"],
+)
+REPAIRS_PAUSED = Gauge(
+    "aura_fleet_repairs_paused",
+    "1 while repairs are paused because too many Agents are unhealthy at once, else 0.",
+)
+UNHEALTHY_SHARE = Gauge(
+    "aura_fleet_unhealthy_share", "Share of serving Agents whose gateway is unhealthy (0-1)."
+)
 OPERATOR_ACTIVE = Gauge(
     "aura_operator_active",
     "1 while this replica may act (standalone, or the active one under kopf peering), else 0.",

@@ -19,11 +19,14 @@ import httpx
 
 from aura.configure.base import Configurator
 from aura.controller.checkpoints.store import CheckpointStore
+from aura.controller.clients.gateway import Handshake, probe_handshake
+from aura.controller.clients.gateway_service import GatewayService
 from aura.controller.clients.hetzner import HetznerApi
 from aura.controller.clients.hosts import HostObserver
 from aura.controller.clients.kube import AgentAnnotator, EventSink, SecretStore
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailnetApi
+from aura.controller.healing_fleet import FleetHealing
 from aura.controller.settings import OperatorConfig
 from aura.cost.kube import BudgetReader
 
@@ -99,8 +102,14 @@ class Operator:
     clock: Clock = utc_now
     budgets: BudgetReader | None = None
     """AgentBudgets, read before every server create (the BlockNew gate, `aura.cost.gate`)."""
+    handshake: Handshake = probe_handshake
+    """The gateway's WebSocket handshake probe (clients/gateway.py)."""
+    gateway_service: GatewayService | None = None
+    """Starts, stops and restarts an Agent's gateway service (a consistent checkpoint's
+    quiesce, the repair ladder's first rung); None: those steps fail with a clear message."""
     memory: PassMemory = field(default_factory=PassMemory)
     slots: ProvisioningSlots = field(init=False)
+    fleet: FleetHealing = field(init=False)
     holds: dict[str, str] = field(default_factory=dict)
     """Agent UID -> the checkpoint or restore holding it, set before the Agent's status says
     so: a pass started from an older watch event must not slip a power action in."""
@@ -109,3 +118,6 @@ class Operator:
 
     def __post_init__(self) -> None:
         self.slots = ProvisioningSlots(self.config.max_concurrent_provisions)
+        self.fleet = FleetHealing(
+            self.config.heal_max_unhealthy_share, self.config.heal_max_concurrent
+        )

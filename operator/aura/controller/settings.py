@@ -62,6 +62,20 @@ class OperatorConfig:
     shutdown_timeout: float = 120.0
     step_retries: int = 3
     retry_backoff: float = 5.0
+    attempt_backoff_max: float = 300.0
+    """Cap of the back-off before a new provisioning attempt after a transient failure."""
+    heal_restart_after: float = 60.0
+    """T1: seconds a Running Agent's gateway is unhealthy before its service is restarted."""
+    heal_reboot_after: float = 180.0
+    """T2: seconds still unhealthy after the restart before the server is rebooted."""
+    heal_replace_after: float = 300.0
+    """T3: seconds still unhealthy after the reboot before the server is replaced."""
+    heal_cooldown: float = 900.0
+    """Seconds after an Agent's last repair before a new episode may repair it again."""
+    heal_max_unhealthy_share: float = 0.4
+    """Above this share of unhealthy Agents, repairs stop (the fault is ours or the network's)."""
+    heal_max_concurrent: int = 5
+    """Repairs in flight at once across the fleet."""
     poll_interval: float = 5.0
     health_interval: float = 30.0
     health_timeout: float = 5.0

@@ -2,7 +2,6 @@
 
 store.py       reads and writes of the Aura kinds (Agents, checkpoints, restores)
 labels.py      the labels on every snapshot image, and their selectors
-gateway.py     stopping and starting the gateway service for a consistent snapshot
 hold.py        an Agent held by a checkpoint or restore: its power and delete wait
 checkpoint.py  the AgentCheckpoint steps: Pending -> InProgress -> Succeeded | Failed
 restore.py     the AgentRestore steps: readiness, hold, rebuild, release

@@ -31,8 +31,8 @@ from aura.checkpoint_models import (
 from aura.controller import conditions, errors
 from aura.controller.checkpoints import hold
 from aura.controller.checkpoints.context import FAILURE, PROGRESSING, READY, ObjectContext
-from aura.controller.checkpoints.gateway import set_gateway
 from aura.controller.checkpoints.labels import DELETION_POLICY, checkpoint_selector, image_labels
+from aura.controller.clients.gateway_service import GatewayState, set_gateway
 from aura.controller.conditions import FALSE, TRUE
 from aura.controller.reconcile.context import DONE, StepResult, Wait
 from aura.models import Phase
@@ -157,7 +157,10 @@ async def _ensure_quiesced(cx: Checkpoint) -> StepResult:
         return Wait(0.1, "recording that the gateway will be stopped")
     try:
         await set_gateway(
-            cx.gateway, await cx.gateway_target(), False, cx.op.config.configure_timeout
+            cx.op.gateway_service,
+            await cx.gateway_target(),
+            GatewayState.STOPPED,
+            cx.op.config.configure_timeout,
         )
     except errors.Retryable as exc:
         cx.set(PROGRESSING, TRUE, "GatewayStopFailed", f"{exc}; retrying until the deadline")
@@ -213,7 +216,10 @@ async def _ensure_available(cx: Checkpoint) -> StepResult:
 async def _ensure_resumed(cx: Checkpoint) -> StepResult:
     if cx.status.gateway_stopped:
         await set_gateway(
-            cx.gateway, await cx.gateway_target(), True, cx.op.config.configure_timeout
+            cx.op.gateway_service,
+            await cx.gateway_target(),
+            GatewayState.STARTED,
+            cx.op.config.configure_timeout,
         )
         cx.status.gateway_stopped = False
     return DONE

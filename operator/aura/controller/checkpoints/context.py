@@ -12,7 +12,6 @@ from typing import Any
 
 from aura.configure.base import ConfigTarget
 from aura.controller import conditions, errors
-from aura.controller.checkpoints.gateway import GatewayService
 from aura.controller.checkpoints.store import CheckpointStore, Obj
 from aura.controller.clients.hetzner import ServerInfo
 from aura.controller.clients.kube import AgentRef
@@ -30,7 +29,6 @@ class ObjectContext:
     """One AgentCheckpoint or AgentRestore during one pass."""
 
     op: Operator
-    gateway: GatewayService
     namespace: str
     name: str
     uid: str

@@ -19,7 +19,6 @@ from aura.checkpoint_models import (
 from aura.controller import errors
 from aura.controller.checkpoints import checkpoint, restore
 from aura.controller.checkpoints.context import ObjectContext, dump
-from aura.controller.checkpoints.gateway import GatewayService
 from aura.controller.driver import drive_timer, merge_patch
 from aura.controller.reconcile.context import Logger, Wait
 from aura.controller.runtime import Operator
@@ -28,13 +27,10 @@ from aura.models import PLURAL
 S = TypeVar("S", bound=BaseModel)
 
 
-def _base(
-    op: Operator, gateway: GatewayService, body: kopf.Body, logger: Logger, status: Any
-) -> ObjectContext:
+def _base(op: Operator, body: kopf.Body, logger: Logger, status: Any) -> ObjectContext:
     meta = body["metadata"]
     return ObjectContext(
         op=op,
-        gateway=gateway,
         namespace=meta["namespace"],
         name=meta["name"],
         uid=meta["uid"],
@@ -99,7 +95,6 @@ async def _agent_pass(cx: ObjectContext) -> None:
 
 async def drive_checkpoint(
     op: Operator,
-    gateway: GatewayService,
     body: kopf.Body,
     patch: kopf.Patch,
     logger: Logger,
@@ -109,14 +104,13 @@ async def drive_checkpoint(
     spec = AgentCheckpointSpec.model_validate(dict(body.get("spec") or {}))
     status = AgentCheckpointStatus.model_validate(dict(body.get("status") or {}))
     before = dump(status)
-    cx = checkpoint.new(_base(op, gateway, body, logger, status), spec, status)
+    cx = checkpoint.new(_base(op, body, logger, status), spec, status)
     work = (lambda: checkpoint.finalize(cx)) if deleting else (lambda: checkpoint.reconcile(cx))
     await _run(cx, status, patch, work, before)
 
 
 async def drive_restore(
     op: Operator,
-    gateway: GatewayService,
     body: kopf.Body,
     patch: kopf.Patch,
     logger: Logger,
@@ -126,6 +120,6 @@ async def drive_restore(
     spec = AgentRestoreSpec.model_validate(dict(body.get("spec") or {}))
     status = AgentRestoreStatus.model_validate(dict(body.get("status") or {}))
     before = dump(status)
-    cx = restore.new(_base(op, gateway, body, logger, status), spec, status)
+    cx = restore.new(_base(op, body, logger, status), spec, status)
     work = (lambda: restore.finalize(cx)) if deleting else (lambda: restore.reconcile(cx))
     await _run(cx, status, patch, work, before)

@@ -92,6 +92,10 @@ class HetznerApi(Protocol):
 
     async def power_off(self, server_id: int) -> None: ...
 
+    async def reboot(self, server_id: int) -> None:
+        """A soft reboot (ACPI); the repair ladder's second rung."""
+        ...
+
     async def delete_server(self, server_id: int) -> None:
         """Raises `errors.NotFound` when the server is already gone."""
         ...
@@ -283,6 +287,9 @@ class HcloudAdapter:
         await self._call(
             f"power off {server_id}", self._client.servers.power_off, Server(server_id)
         )
+
+    async def reboot(self, server_id: int) -> None:
+        await self._call(f"reboot {server_id}", self._client.servers.reboot, Server(server_id))
 
     async def delete_server(self, server_id: int) -> None:
         await self._call(

@@ -8,18 +8,23 @@ the product knows that a simulator exists, and this module only speaks HTTP to i
 Contract with the sandbox's admin API (owned by the sandbox):
 
     GET  {admin_url}/servers/{server_id}             {"cloud_init": "done", "gateway_url": ...}
-    POST {admin_url}/servers/{server_id}/configure   {"openclaw_version": "<version>"}
+    POST {admin_url}/servers/{server_id}/configure   {"openclaw_version": "<version>",
+                                                      "gateway_token"?: "<token>"}
       2xx -> configured (idempotent: configuring again succeeds)
       409 -> the server is not running yet
     POST {admin_url}/servers/{server_id}/gateway     {"running": false | true}
-      2xx -> the simulated gateway service is stopped / started (idempotent); a stopped one
+    POST {admin_url}/servers/{server_id}/gateway/restart   {}
+      2xx -> the simulated gateway service is stopped / started (idempotent) / restarted; a
+             stopped one
              neither answers /readyz nor writes to the server's disk
       409 -> the server is not running
 
 `SimulatedConfigurator.configure()` maps 2xx to `ConfigResult(ok=True)` and 409 to
 `ConfigResult(ok=False)` with the sandbox's explanation. Network errors and other statuses raise
 `ConfigurationError` (naming only the status or the error's type), so the reconcile loop retries
-them like any transient failure. Nothing secret is sent.
+them like any transient failure. The only secret sent is the gateway token (what the playbook
+writes to the server), so the simulated gateway's handshake authenticates like a real one; it
+never appears in a message.
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ import time
 import httpx
 
 from aura.configure.base import ConfigResult, ConfigTarget, ConfigurationError
+from aura.controller.clients.gateway_service import GatewayState
 
 __all__ = ["SandboxGatewayService", "SandboxHosts", "SimulatedConfigurator"]
+
+GATEWAY_TOKEN_KEY = "OPENCLAW_GATEWAY_TOKEN"  # noqa: S105 (the key's name)
 
 MESSAGE_LIMIT = 500
 
@@ -88,9 +96,11 @@ class SimulatedConfigurator:
         url = f"{self.admin_url}/servers/{target.server_id}/configure"
         async with httpx.AsyncClient(transport=self._transport, timeout=self._timeout) as client:
             try:
-                response = await client.post(
-                    url, json={"openclaw_version": target.openclaw_version}
-                )
+                body = {"openclaw_version": target.openclaw_version}
+                token = target.runtime_env.get(GATEWAY_TOKEN_KEY)
+                if token:
+                    body["gateway_token"] = token
+                response = await client.post(url, json=body)
             except httpx.HTTPError as exc:
                 raise ConfigurationError(
                     f"sandbox configure of server {target.server_id}: {type(exc).__name__}"
@@ -110,17 +120,26 @@ class SimulatedConfigurator:
 
 
 class SandboxGatewayService:
-    """Stops and starts a simulated gateway service (a consistent checkpoint's quiesce)."""
+    """Starts, stops and restarts a simulated gateway service (`GatewayService`)."""
 
     def __init__(self, admin_url: str, *, timeout_seconds: float = 10.0) -> None:
         self.admin_url = admin_url.rstrip("/")
         self._timeout = timeout_seconds
 
-    async def set_running(self, target: ConfigTarget, running: bool) -> ConfigResult:
+    async def set_state(self, target: ConfigTarget, state: GatewayState) -> ConfigResult:
         started = time.monotonic()
         url = f"{self.admin_url}/servers/{target.server_id}/gateway"
+        if state == GatewayState.RESTARTED:
+            url, body = f"{url}/restart", {}
+        else:
+            body = {"running": state == GatewayState.STARTED}
         async with httpx.AsyncClient(timeout=self._timeout) as client:
-            response = await client.post(url, json={"running": running})
+            try:
+                response = await client.post(url, json=body)
+            except httpx.HTTPError as exc:
+                raise ConfigurationError(
+                    f"sandbox gateway of server {target.server_id}: {type(exc).__name__}"
+                ) from None
         took = time.monotonic() - started
         if response.status_code == httpx.codes.CONFLICT:
             message = _conflict_message(target.server_id, response)
@@ -133,7 +152,10 @@ class SandboxGatewayService:
                 "(POST /admin/servers/{id}/gateway); use mode: online"
             )
             return ConfigResult(ok=False, message=message, duration_seconds=took)
-        response.raise_for_status()
+        if not response.is_success:
+            raise ConfigurationError(
+                f"sandbox gateway of server {target.server_id} answered {response.status_code}"
+            )
         return ConfigResult(ok=True, duration_seconds=took)
 
 

@@ -77,7 +77,7 @@ async def reconcile_agent(ctx: AgentContext) -> StepResult:
 async def _run(ctx: AgentContext) -> StepResult:
     if attempt.failed(ctx):
         await attempt.finish_rollback(ctx)
-        return DONE
+        return _after_failure(ctx)
     ctx.status.shutdown_requested_at = None
     try:
         result = await _run_steps(ctx, PREREQUISITE_STEPS)
@@ -91,11 +91,23 @@ async def _run(ctx: AgentContext) -> StepResult:
         if not attempt.running(ctx):
             raise  # not provisioning (e.g. powering a stopped agent back on): no rollback
         await attempt.roll_back(ctx, exc)
-        return DONE
+        return _after_failure(ctx)
     finally:
         if not attempt.failed(ctx):
             _summarize_ready(ctx)
     return result
+
+
+def _after_failure(ctx: AgentContext) -> StepResult:
+    """A failed attempt waits for its automatic retry (transient cause) or for the user.
+
+    The wait comes back at least every `--poll-interval`: kopf holds a change that arrives
+    while its handler waits until the wait ends, and a user who stops the Agent or fixes its
+    spec during a long back-off must not wait for it (the pass is cheap: no cloud call)."""
+    delay = attempt.retry_delay(ctx)
+    if delay is None:
+        return DONE
+    return Wait(max(min(delay, ctx.config.poll_interval), 0.1), "retrying after failure")
 
 
 async def _run_steps(ctx: AgentContext, steps: tuple[tuple[str, Step], ...]) -> StepResult:
@@ -146,6 +158,8 @@ async def _stop(ctx: AgentContext, desired: DesiredState) -> StepResult:
         ctx.set(conditions.HEALTHY, FALSE, reason, f"agent is {desired.value}")
     if isinstance(result, Wait):
         ctx.set(conditions.READY, FALSE, reason, f"stopping: {why}")
+    elif ctx.status.server is None:
+        ctx.set(conditions.READY, FALSE, reason, f"{why}; no server, one will be created on start")
     else:
         ctx.set(conditions.READY, FALSE, reason, why)
     return result

@@ -12,19 +12,35 @@ with timestamps (never a condition's reason or lastTransitionTime):
     failedGeneration,         a failed attempt stays failed (no retry storm) for this generation
     retryToken                and value of the aura.dev/retry annotation; changing either retries
     rolledBackAt              its rollback finished deleting what it created
+    consecutiveFailures,      transient failures in a row, and when the next attempt starts by
+    nextAttemptAt             itself (`backoff_seconds`); unset after a permanent failure
 
 While it runs, an attempt holds one of the `--max-concurrent-provisions` slots (taken before
 the first create, released at its end, on failure, on stop and on delete).
 
 An attempt fails when a step exhausts its retry budget or its timeout, when the deadline
-passes, or on a permanent API error. It is then rolled back: the failure is recorded, Ready
-says why (`ProvisioningFailed`) and the attempt's cloud objects (device, server, auth key) are
-deleted; the SSH and gateway-token Secrets are kept, they hold no cloud object.
+passes, or on a permanent API error. It is then rolled back: the failure is recorded and the
+attempt's cloud objects (device, server, auth key) are deleted; the SSH and gateway-token
+Secrets are kept, they hold no cloud object.
+
+What comes next depends on the cause (KubeVirt's start-failure back-off):
+
+- transient (a step's timeout or retry budget, the deadline: timeouts, 5xx, lost responses
+  behind them): Ready says `RetryingAfterFailure` and when; a new attempt starts by itself at
+  `nextAttemptAt`, after `backoff_seconds(consecutiveFailures)`, quadratic with jitter and
+  capped by `--attempt-backoff-max`. A success resets the count (the attempt's memory goes).
+- permanent (invalid input, unknown type or location, a budget block: `errors.Permanent`):
+  Ready says `ProvisioningFailed`; nothing retries until the spec or the `aura.dev/retry`
+  annotation changes. (Rejected credentials never fail an attempt: they are retried slowly,
+  see `errors.to_kopf`, so fixed credentials resume it.)
 
 Time comes from the injected clock (`ctx.now()`).
 """
 
 from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
 
 from aura.controller import conditions, errors, metrics, naming
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
@@ -52,25 +68,61 @@ def running(ctx: AgentContext) -> bool:
     return p is not None and p.failed_generation is None
 
 
-def failed(ctx: AgentContext) -> bool:
-    """True while the last attempt failed and neither the spec nor the annotation changed."""
+def _user_retry(ctx: AgentContext) -> bool:
+    """The spec or the retry annotation changed since the last attempt failed."""
     p = ctx.status.provisioning
-    return (
-        p is not None
-        and p.failed_generation == ctx.generation
-        and p.retry_token == retry_token(ctx)
+    return p is not None and (
+        p.failed_generation != ctx.generation or p.retry_token != retry_token(ctx)
     )
+
+
+def failed(ctx: AgentContext) -> bool:
+    """True while the last attempt failed and nothing says to try again yet: neither the spec
+    nor the annotation changed, and its back-off (transient causes only) has not run out or
+    its rollback is still deleting."""
+    p = ctx.status.provisioning
+    if p is None or p.failed_generation is None or _user_retry(ctx):
+        return False
+    if p.next_attempt_at is None or p.rolled_back_at is None:
+        return True
+    return ctx.now() < p.next_attempt_at
+
+
+def retry_delay(ctx: AgentContext) -> float | None:
+    """Seconds until a failed attempt's automatic retry; None when none is planned."""
+    p = ctx.status.provisioning
+    if p is None or p.next_attempt_at is None:
+        return None
+    return max(0.0, (p.next_attempt_at - ctx.now()).total_seconds())
+
+
+def backoff_seconds(failures: int, cap: float, rng: random.Random | None = None) -> float:
+    """The wait before the next attempt after `failures` transient failures in a row.
+
+    KubeVirt's start-failure back-off: `interval * failures**2` plus a jitter of up to half
+    of that plus `interval / 10`, capped at `cap`; `interval = cap / 30` (10 s at the default
+    cap of 300 s, so 10-16 s, 40-61 s, 90-136 s, 160-241 s, then 300 s).
+    """
+    interval = cap / 30
+    delay = interval * max(failures, 1) ** 2
+    jitter = (rng or random).uniform(0, delay / 2 + interval / 10)
+    return float(min(cap, delay + jitter))
 
 
 def begin_if_needed(ctx: AgentContext) -> None:
     """Start an attempt when the Agent has no server, or retry one that failed earlier."""
     p = ctx.status.provisioning
     if p is not None and p.failed_generation is not None:
-        # The failed attempt is no longer current: the spec or the annotation changed.
+        # The failed attempt is no longer current: its back-off ran out (the transient failure
+        # count carries over), or the spec or the annotation changed (a fresh start).
+        carried = 0 if _user_retry(ctx) else p.consecutive_failures
         _begin(ctx, p.attempt + 1)
+        assert ctx.status.provisioning is not None
+        ctx.status.provisioning.consecutive_failures = carried
         for type_ in conditions.TYPES:
             ctx.set(type_, UNKNOWN, Reason.PENDING, "retrying provisioning")
-        ctx.event("Normal", "RetryingProvisioning", f"starting attempt {p.attempt + 1}")
+        why = f"after {carried} transient failure(s)" if carried else "on request"
+        ctx.event("Normal", "RetryingProvisioning", f"starting attempt {p.attempt + 1} {why}")
     elif p is None and (ctx.status.server is None or ctx.status.server.id is None):
         _begin(ctx, 1)
 
@@ -156,7 +208,8 @@ def abandon(ctx: AgentContext) -> None:
 
 
 async def roll_back(ctx: AgentContext, cause: errors.StepFailed | errors.Permanent) -> None:
-    """Record the failure, then delete the attempt's cloud objects (raises if incomplete)."""
+    """Record the failure and when to retry, then delete the attempt's cloud objects (raises
+    if incomplete). See the module docstring for which causes retry by themselves."""
     step = cause.step if isinstance(cause, errors.StepFailed) else "server"
     p = ctx.status.provisioning or ProvisioningStatus(attempt=1)
     p.failed_generation = ctx.generation
@@ -164,11 +217,22 @@ async def roll_back(ctx: AgentContext, cause: errors.StepFailed | errors.Permane
     p.failed_step = step
     p.rolled_back_at = None
     ctx.status.provisioning = p
-    message = (
-        f"{cause.reason}: {cause}. Rolled back; change the spec or the "
-        f"{naming.RETRY_ANNOTATION} annotation to try again"
-    )
-    ctx.set(conditions.READY, FALSE, Reason.PROVISIONING_FAILED, message)
+    if isinstance(cause, errors.StepFailed):
+        p.consecutive_failures += 1
+        wait = backoff_seconds(p.consecutive_failures, ctx.config.attempt_backoff_max)
+        p.next_attempt_at = _whole_second_after(ctx.now() + timedelta(seconds=wait))
+        message = (
+            f"{cause.reason}: {cause}. Rolled back; {_retry_phrase(p.next_attempt_at, wait)} "
+            f"({p.consecutive_failures} failure(s) in a row)"
+        )
+        ctx.set(conditions.READY, FALSE, Reason.RETRYING_AFTER_FAILURE, message)
+    else:
+        p.next_attempt_at = None
+        message = (
+            f"{cause.reason}: {cause}. Rolled back; change the spec or the "
+            f"{naming.RETRY_ANNOTATION} annotation to try again"
+        )
+        ctx.set(conditions.READY, FALSE, Reason.PROVISIONING_FAILED, message)
     ctx.event("Warning", cause.reason, f"provisioning failed at step {step}: {cause}")
     metrics.ROLLBACKS.labels(ctx.ref.namespace, step).inc()
     await finish_rollback(ctx)
@@ -187,3 +251,13 @@ async def finish_rollback(ctx: AgentContext) -> None:
     for type_ in _ROLLED_BACK_TYPES:
         ctx.set(type_, FALSE, Reason.ROLLED_BACK, "deleted by the rollback of a failed attempt")
     ctx.event("Normal", Reason.ROLLED_BACK, "deleted the server, tailnet device and auth key")
+
+
+def _retry_phrase(at: datetime, wait: float) -> str:
+    return f"retrying at {at.isoformat()} (in {wait:.0f}s)"
+
+
+def _whole_second_after(at: datetime) -> datetime:
+    """`at` rounded up to a whole second, as Kubernetes stores and shows times."""
+    whole = at.replace(microsecond=0)
+    return whole + timedelta(seconds=1) if whole != at else whole

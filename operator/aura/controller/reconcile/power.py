@@ -19,6 +19,12 @@ async def ensure_powered_off(ctx: AgentContext) -> StepResult:
     if server is None:
         ctx.status.server = None
         ctx.status.shutdown_requested_at = None
+        ctx.set(
+            conditions.SERVER_READY,
+            FALSE,
+            Reason.NO_SERVER,
+            "no server exists; one will be created on start",
+        )
         return DONE
     record_server(ctx, server)
     if server.status == "off":
