@@ -109,8 +109,7 @@ build_node_binaries() {
     for c in "${NODE_COMMANDS[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
     printf ')\n'
   } >"$work/tools.go"
-  log "resolving the Kubernetes v$K8S_VERSION module graph"
-  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  go_mod_tidy "$work" "Kubernetes v$K8S_VERSION"
   local v="v$K8S_VERSION" pkgs=() c
   for c in "${NODE_COMMANDS[@]}"; do [[ -x "$NODE_BIN/$c" ]] || pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   # Real version strings (kubectl version parses them); -X only changes the link step.
@@ -153,8 +152,7 @@ func init() {
 
 func main() { coremain.Run() }
 SRC
-  log "resolving the CoreDNS v$COREDNS_VERSION module graph"
-  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  go_mod_tidy "$work" "CoreDNS v$COREDNS_VERSION"
   # Static, so the image can hold the binary alone; netgo keeps DNS resolution in Go.
   CGO_ENABLED=0 go_build_progress "coredns v$COREDNS_VERSION" "$work" "$COREDNS_BIN/coredns.tmp" \
     -tags netgo -ldflags "-s -w" -- .
@@ -193,7 +191,7 @@ func main() {
 	}
 }
 SRC
-  (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$PAUSE_BIN/pause.tmp" .)
+  CGO_ENABLED=0 go_build_progress pause "$work" "$PAUSE_BIN/pause.tmp" -ldflags "-s -w" -- .
   mv "$PAUSE_BIN/pause.tmp" "$PAUSE_BIN/pause"
 }
 
@@ -203,8 +201,7 @@ build_helm() {
   printf 'module aura.dev/cluster/helm\n\ngo %s\n\nrequire helm.sh/helm/v3 v%s\n' \
     "$GO_DIRECTIVE" "$HELM_VERSION" >"$work/go.mod"
   printf '//go:build tools\n\npackage tools\n\nimport _ "helm.sh/helm/v3/cmd/helm"\n' >"$work/tools.go"
-  log "resolving the Helm v$HELM_VERSION module graph"
-  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  go_mod_tidy "$work" "Helm v$HELM_VERSION"
   # As Helm's Makefile: the Kubernetes version Helm assumes without a cluster (`helm template`,
   # `helm lint`, a chart's kubeVersion check) follows the client-go it is built with.
   local k8s major minor flags
@@ -282,14 +279,18 @@ ensure_docker() {
   wait_for dockerd 60 docker_ready
 }
 
+debootstrap_quietly() {
+  debootstrap --variant=minbase bookworm "$1" "$MIRROR" >"$1.log" 2>&1 \
+    || { tail -n 30 "$1.log" >&2; rm -rf "$1" "$1.log"; die "debootstrap failed"; }
+}
+
 build_rootfs_tar() {
   command -v debootstrap >/dev/null || die "debootstrap is missing (hack/apt-packages.txt)"
   local tmp="$CACHE_DIR/cluster/rootfs.tmp.$$" started=$SECONDS
   mkdir -p "$CACHE_DIR/cluster"
   rm -rf "$tmp"
   log "debootstrap: Debian bookworm minbase from $MIRROR (first time only; about a minute)"
-  debootstrap --variant=minbase bookworm "$tmp" "$MIRROR" >"$tmp.log" 2>&1 \
-    || { tail -n 30 "$tmp.log" >&2; rm -rf "$tmp" "$tmp.log"; die "debootstrap failed"; }
+  with_heartbeat cluster "running debootstrap (log: $tmp.log)" debootstrap_quietly "$tmp"
   rm -rf "$tmp.log" "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/* "$tmp"/var/log/*.log
   tar -C "$tmp" --numeric-owner -cf "$ROOTFS_TAR.tmp" .
   rm -rf "$tmp"
@@ -350,7 +351,7 @@ cmd_images() {
   fi
   if ! have_image "$PYTHON_IMAGE"; then
     log "making $PYTHON_IMAGE (Debian's python3 + the host's CA certificates; about 30 s)"
-    build_python_image
+    with_heartbeat cluster "making $PYTHON_IMAGE" build_python_image
   fi
   if ((SECONDS - started > 1)); then log "local base images made in $((SECONDS - started))s"; fi
 }
@@ -653,6 +654,8 @@ spec:
 YAML
 }
 
+import_image() { docker save "$1" | CTR images import - >/dev/null; }
+
 # Images reach the node by `docker save | ctr import`; a marker with docker's image id skips an
 # import whose image is already there (containerd's store survives `down`).
 cmd_load() {
@@ -664,7 +667,7 @@ cmd_load() {
   fi
   local started=$SECONDS
   log "importing $image into the node's containerd"
-  docker save "$image" | CTR images import - >/dev/null
+  with_heartbeat cluster "importing $image" import_image "$image"
   mkdir -p "$(dirname "$marker")" && echo "$id" >"$marker"
   log "imported $image in $((SECONDS - started))s"
 }
