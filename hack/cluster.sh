@@ -2,6 +2,7 @@
 # A real single-node Kubernetes cluster on this machine, for the deployment tests and by hand.
 #
 #   hack/cluster.sh build     build (or reuse) every binary and local image it needs
+#   hack/cluster.sh helm      build Helm if needed, print its path (tailscaled: the same)
 #   hack/cluster.sh up        build if needed, start the node, write .cluster/kubeconfig
 #   hack/cluster.sh image     build the project image (unmodified Dockerfile, local base image)
 #   hack/cluster.sh load IMG  copy a docker image into the node's containerd (no registry)
@@ -29,6 +30,7 @@ K8S_VERSION="${AURA_K8S_VERSION:-1.35.4}"
 ETCD_VERSION="${AURA_ETCD_VERSION:-3.6.16}"
 COREDNS_VERSION="${AURA_COREDNS_VERSION:-1.14.7}"
 HELM_VERSION="${AURA_HELM_VERSION:-3.19.0}"
+TAILSCALE_VERSION="${AURA_TAILSCALE_VERSION:-1.102.5}"
 BASE_VERSION=1 # bump to rebuild the debootstrap'd base images
 GO_DIRECTIVE="1.25.0"
 
@@ -39,6 +41,7 @@ NODE_BIN="$CACHE_DIR/cluster/k8s-$K8S_VERSION"
 COREDNS_BIN="$CACHE_DIR/cluster/coredns-$COREDNS_VERSION"
 HELM_BIN="$CACHE_DIR/helm/helm-$HELM_VERSION-2" # -N: bump when the build flags change
 PAUSE_BIN="$CACHE_DIR/cluster/pause-1"
+TAILSCALED_BIN="$CACHE_DIR/tailscale/tailscaled-$TAILSCALE_VERSION"
 ROOTFS_TAR="$CACHE_DIR/cluster/debian-bookworm-minbase-$BASE_VERSION.tar"
 RUN_DIR="${AURA_CLUSTER_DIR:-$ROOT/.cluster}"
 KUBECONFIG_FILE="$RUN_DIR/kubeconfig"
@@ -60,6 +63,8 @@ COREDNS_IMAGE="aura.local/coredns:$COREDNS_VERSION"
 DEBIAN_IMAGE="aura.local/debian:bookworm-$BASE_VERSION"
 PYTHON_IMAGE="aura.local/python:3.11-slim-bookworm-$BASE_VERSION"
 PROJECT_IMAGE="${AURA_IMAGE:-ghcr.io/aura-dev/aura:0.1.0}"
+# tailscaled alone, for the tests' tailnet sidecar (tests/cluster/test_tailnet_sidecar.py).
+TAILSCALED_IMAGE="aura.local/tailscaled:$TAILSCALE_VERSION"
 
 STAGING_MODULES=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
   cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api
@@ -215,6 +220,23 @@ build_helm() {
   mv "$HELM_BIN/helm.tmp" "$HELM_BIN/helm"
 }
 
+# The real Tailscale daemon, for the deployment tests' sidecar: run there in userspace
+# networking mode with its SOCKS5 and HTTP proxies, as the production sidecar image runs it.
+build_tailscaled() {
+  local work="$CACHE_DIR/tailscale/src/tailscale-$TAILSCALE_VERSION"
+  mkdir -p "$work" "$TAILSCALED_BIN"
+  printf 'module aura.dev/cluster/tailscale\n\ngo %s\n\nrequire tailscale.com v%s\n' \
+    "$GO_DIRECTIVE" "$TAILSCALE_VERSION" >"$work/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "tailscale.com/cmd/tailscaled"\n' >"$work/tools.go"
+  go_mod_tidy "$work" "Tailscale v$TAILSCALE_VERSION"
+  # Static, so its image holds the binary alone; the version stamp is what `--version` prints.
+  local flags="-s -w -X tailscale.com/version.shortStamp=$TAILSCALE_VERSION"
+  flags+=" -X tailscale.com/version.longStamp=$TAILSCALE_VERSION-aura"
+  CGO_ENABLED=0 go_build_progress "tailscaled v$TAILSCALE_VERSION" "$work" \
+    "$TAILSCALED_BIN/tailscaled.tmp" -ldflags "$flags" -- tailscale.com/cmd/tailscaled
+  mv "$TAILSCALED_BIN/tailscaled.tmp" "$TAILSCALED_BIN/tailscaled"
+}
+
 # Each step is skipped when its output is cached; the whole build says what it does.
 cmd_build() {
   local started=$SECONDS
@@ -222,6 +244,7 @@ cmd_build() {
   [[ -x "$PAUSE_BIN/pause" ]] || { log "building the pause binary"; build_pause; }
   cmd_build_node
   cmd_coredns
+  cmd_tailscaled >/dev/null
   if ((SECONDS - started > 1)); then log "binaries built in $((SECONDS - started))s"; fi
   exec 8>&- # release the build lock: daemons started later must not inherit it
 }
@@ -250,6 +273,15 @@ cmd_coredns() {
     log "building CoreDNS v$COREDNS_VERSION into $COREDNS_BIN (first time only; a few minutes)"
     build_coredns
   fi
+}
+
+cmd_tailscaled() {
+  build_lock tailscale
+  if [[ ! -x "$TAILSCALED_BIN/tailscaled" ]]; then
+    log "building tailscaled v$TAILSCALE_VERSION into $TAILSCALED_BIN (first time only; several minutes)"
+    build_tailscaled
+  fi
+  echo "$TAILSCALED_BIN/tailscaled"
 }
 
 cmd_helm() {
@@ -343,6 +375,10 @@ cmd_images() {
   if [[ -x "$COREDNS_BIN/coredns" ]] && ! have_image "$COREDNS_IMAGE"; then
     log "making $COREDNS_IMAGE"
     import_binary_image "$COREDNS_IMAGE" "$COREDNS_BIN/coredns" 65532:65532
+  fi
+  if [[ -x "$TAILSCALED_BIN/tailscaled" ]] && ! have_image "$TAILSCALED_IMAGE"; then
+    log "making $TAILSCALED_IMAGE"
+    import_binary_image "$TAILSCALED_IMAGE" "$TAILSCALED_BIN/tailscaled" 65532:65532
   fi
   if ! have_image "$DEBIAN_IMAGE"; then
     [[ -f "$ROOTFS_TAR" ]] || build_rootfs_tar
@@ -840,6 +876,7 @@ case "${1:-}" in
   build) cmd_build ;;
   build-node) cmd_build_node ;;
   helm) cmd_helm ;;
+  tailscaled) cmd_tailscaled ;;
   coredns) cmd_coredns ;;
   images) cmd_images ;;
   image) shift; cmd_image "$@" ;;
@@ -848,5 +885,5 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 build|helm|up|down|status|env|image|load IMAGE" >&2; exit 2 ;;
+  *) echo "usage: $0 build|helm|tailscaled|up|down|status|env|image|load IMAGE" >&2; exit 2 ;;
 esac
