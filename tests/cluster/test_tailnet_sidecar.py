@@ -16,18 +16,21 @@ test's "tailnet hosts" on the node's address (10.89.0.1) just as, logged in, the
 to 100.x addresses over WireGuard: the operator's side of the path is the production one.
 
 What is proven, in the operator's own container (uid 10001, the Pod's environment):
-- the operator minted the sidecar's auth key into its Secret, and the sidecar (which reads it
-  from there) started; Agents reconcile to Running with every gateway probe sent through the
-  HTTP proxy;
+- the operator minted the sidecar's auth key (tagged tag:aura-operator, reusable, ephemeral)
+  into its Secret, and the sidecar, which reads it from there, started; an Agent reconciles to
+  Running with its gateway probes carried by the sidecar (a counting rule in the Pod's network
+  namespace sees the sidecar's user open connections to the sandbox);
 - a gateway probe and an Ansible run (ssh with the SOCKS5 ProxyCommand, the production wiring
-  from `build_operator`) reach a gateway and an sshd on the host through the proxy;
-- no direct connection is attempted: in the Pod's network namespace a firewall rule rejects
-  TCP from uid 10001 to those hosts and counts what it rejects; the count stays 0 with the
-  proxy, and the same run without the proxy is rejected and counted (the guard works).
+  from `build_operator`) reach a gateway and an sshd on the host through the sidecar;
+- no direct connection is attempted: a rule in the Pod's network namespace rejects new TCP
+  connections from uid 10001 to those hosts and counts them; the count stays 0 with the proxy,
+  and the same run without the proxy is rejected and counted (the guard works).
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import getpass
 import json
 import os
@@ -42,6 +45,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -252,17 +256,22 @@ def pod_netns(pod_ip: str) -> str:
     raise AssertionError(f"no network namespace holds {pod_ip}")
 
 
-class DirectGuard:
-    """A firewall rule in the Pod's network namespace: TCP from the operator's uid straight to
-    the given ports on the node's address is rejected, and counted."""
+class PodRule:
+    """One firewall rule in a Pod's network namespace (OUTPUT chain), for the duration of a
+    `with` block: new TCP connections from `uid` to `ports` on the node's address are counted
+    and, with `reject`, refused. Rules in the Pod's own namespace see which container (by user
+    id) opens a connection, which the node's firewall cannot: the containers share one address."""
 
-    def __init__(self, netns: str, ports: list[int]) -> None:
+    def __init__(self, netns: str, uid: int, ports: list[int], *, reject: bool) -> None:
         self.netns = netns
+        self.comment = f"aura-test-{uid}-{'reject' if reject else 'count'}"
         self.rule = [
-            "OUTPUT", "-p", "tcp", "-d", NODE_IP, "-m", "multiport",
-            "--dports", ",".join(map(str, ports)), "-m", "owner", "--uid-owner", str(OPERATOR_UID),
-            "-j", "REJECT", "--reject-with", "tcp-reset",
+            "OUTPUT", "-p", "tcp", "--syn", "-d", NODE_IP, "-m", "multiport",
+            "--dports", ",".join(map(str, ports)), "-m", "owner", "--uid-owner", str(uid),
+            "-m", "comment", "--comment", self.comment,
         ]  # fmt: skip
+        if reject:
+            self.rule += ["-j", "REJECT", "--reject-with", "tcp-reset"]
 
     def iptables(self, *args: str) -> str:
         return subprocess.run(
@@ -272,20 +281,20 @@ class DirectGuard:
             check=True,
         ).stdout
 
-    def __enter__(self) -> DirectGuard:
+    def __enter__(self) -> PodRule:
         self.iptables("-I", *self.rule)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.iptables("-D", *self.rule)
 
-    def rejected(self) -> int:
-        """Packets the rule has rejected so far (each direct connection attempt sends one)."""
+    def connections(self) -> int:
+        """New connections the rule has matched so far (one SYN each, retries included)."""
         out = self.iptables("-L", "OUTPUT", "-v", "-n", "-x")
         for line in out.splitlines():
-            if "REJECT" in line and "owner UID match 10001" in line:
+            if f"/* {self.comment} */" in line:
                 return int(line.split()[0])
-        raise AssertionError(f"the guard rule is gone:\n{out}")
+        raise AssertionError(f"rule {self.comment} is gone:\n{out}")
 
 
 # Run inside the operator's container: the production wiring (`build_operator`) with the
@@ -341,8 +350,10 @@ def test_the_operator_mints_the_sidecar_key_and_agents_run_with_probes_through_t
     node = with_sidecar
     secret = node.get_json("-n", SYSTEM_NS, "get", "secret", "aura-operator-tailnet")
     assert set(secret["data"]) >= {"TS_AUTHKEY", "AURA_KEY_ID", "AURA_KEY_EXPIRES"}
-    keys = host_sandbox.admin("/tailnet/keys")
-    assert keys, "the sandbox's tailnet holds no key"
+    key_id = base64.b64decode(secret["data"]["AURA_KEY_ID"]).decode()
+    keys = {k["id"]: k for k in host_sandbox.admin("/tailnet/keys")["keys"]}
+    create = keys[key_id]["capabilities"]["devices"]["create"]
+    assert create["tags"] == ["tag:aura-operator"] and create["reusable"] and create["ephemeral"]
     for pod in operator_pods(node):
         statuses = {c["name"]: c for c in pod["status"]["containerStatuses"]}
         assert statuses["tailscale"]["ready"] and statuses["operator"]["ready"], statuses
@@ -353,14 +364,29 @@ def test_the_operator_mints_the_sidecar_key_and_agents_run_with_probes_through_t
         )  # fmt: skip
         assert _TAILSCALE_VERSION in version, version
     figure("tailnet sidecar", f"tailscaled {_TAILSCALE_VERSION} (userspace, SOCKS5 + HTTP proxy)")
+    # The sandbox answers the operator's host observations and gateway probes (which go
+    # through the HTTP proxy) on its one port, as well as its cloud API calls (which do not):
+    # counting the sidecar's own connections to that port shows the probes took the proxy.
+    port = urlsplit(host_sandbox.admin_url).port
+    assert port is not None
+    counters = [
+        PodRule(pod_netns(p["status"]["podIP"]), SIDECAR_UID, [port], reject=False)
+        for p in operator_pods(node)
+    ]
     namespace = f"ts-{os.urandom(4).hex()}"
     node.kubectl("create", "namespace", namespace)
-    try:
-        apply(node, [agent("through-sidecar", namespace)])
-        wait_running(node, namespace, "through-sidecar")
-        assert len(servers_in(host_sandbox, namespace)) == 1
-    finally:
-        node.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=180s")
+    with contextlib.ExitStack() as stack:
+        for counter in counters:
+            stack.enter_context(counter)
+        try:
+            apply(node, [agent("through-sidecar", namespace)])
+            wait_running(node, namespace, "through-sidecar")
+            assert len(servers_in(host_sandbox, namespace)) == 1
+            via_sidecar = sum(c.connections() for c in counters)
+        finally:
+            node.kubectl("delete", "namespace", namespace, "--wait=true", "--timeout=180s")
+    assert via_sidecar > 0, "no probe went through the sidecar"
+    figure("connections the sidecar carried for one Agent to Running", str(via_sidecar))
 
 
 def test_gateway_probe_and_ansible_go_only_through_the_sidecar_proxy(
@@ -389,12 +415,18 @@ def test_gateway_probe_and_ansible_go_only_through_the_sidecar_proxy(
             },
         },
     }
-    with DirectGuard(pod_netns(pod_ip), [gateway.port, node_sshd.port]) as guard:
+    ports = [gateway.port, node_sshd.port]
+    netns = pod_netns(pod_ip)
+    with (
+        PodRule(netns, OPERATOR_UID, ports, reject=True) as guard,
+        PodRule(netns, SIDECAR_UID, ports, reject=False) as sidecar,
+    ):
         result = run_in_operator(node, pod["metadata"]["name"], {**job, "via_proxy": True})
         assert result["uid"] == OPERATOR_UID
         assert result["probe_ok"], result
         assert result["ansible_ok"], result
-        assert guard.rejected() == 0, "the operator tried a direct connection"
+        assert guard.connections() == 0, "the operator tried a direct connection"
+        assert sidecar.connections() >= 2, "the sidecar did not carry both connections"
         # Both hosts were reached, from the Pod's address (the sidecar shares its network).
         assert gateway.clients and set(gateway.clients) == {pod_ip}, gateway.clients
         assert (out_dir / "ok.txt").exists()
@@ -404,5 +436,5 @@ def test_gateway_probe_and_ansible_go_only_through_the_sidecar_proxy(
         (out_dir / "ok.txt").unlink()
         direct = run_in_operator(node, pod["metadata"]["name"], {**job, "via_proxy": False})
         assert not direct["probe_ok"] and not direct["ansible_ok"], direct
-        assert guard.rejected() >= 2, "a direct attempt went unnoticed"
+        assert guard.connections() >= 2, "a direct attempt went unnoticed"
         assert not (out_dir / "ok.txt").exists()
