@@ -3,11 +3,12 @@
 `manifests/` is deployed with the production component `manifests/components/tailnet-sidecar`
 on the real node (hack/cluster.sh). The sidecar container runs the real Tailscale daemon,
 `tailscaled` v1.102.5 built from the Go module proxy (`hack/cluster.sh tailscaled`), in
-userspace networking mode with its SOCKS5 server and outbound HTTP proxy on 127.0.0.1:1055,
-exactly the flags the official image's entrypoint passes for the component's TS_USERSPACE,
-TS_SOCKS5_SERVER and TS_OUTBOUND_HTTP_PROXY_LISTEN. The test patches only that container's
-image and command (the official image cannot be pulled here), plus a user id of its own so the
-Pod's firewall can tell the proxy's connections from the operator's.
+userspace networking mode with its SOCKS5 server and outbound HTTP proxy on 127.0.0.1:1055:
+the argv that containerboot, the official image's entrypoint, builds from the component's
+TS_USERSPACE, TS_STATE_DIR, TS_SOCKS5_SERVER and TS_OUTBOUND_HTTP_PROXY_LISTEN
+(cmd/containerboot/tailscaled.go), plus --no-logs-no-support. The test patches only that
+container's image and command (the official image cannot be pulled here), plus a user id of its
+own so that the Pod's firewall can tell the proxy's connections from the operator's.
 
 The daemon is not logged in to a control server (the sandbox simulates Tailscale's API, not
 its coordination server). In userspace mode tailscaled dials every destination outside its
