@@ -12,6 +12,8 @@ fi
 stamp=.venv/.aura-installed
 if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" || operator/pyproject.toml -nt "$stamp" ]]; then
   echo "bootstrap: installing Aura, the sandbox and the dev tools into .venv" >&2
-  .venv/bin/pip install -q -e '.[dev]' -e ./operator
+  # shellcheck source=hack/lib/heartbeat.sh
+  source hack/lib/heartbeat.sh
+  with_heartbeat bootstrap "installing (pip)" .venv/bin/pip install -q -e '.[dev]' -e ./operator
   touch "$stamp"
 fi

@@ -2,6 +2,7 @@
 # A real single-node Kubernetes cluster on this machine, for the deployment tests and by hand.
 #
 #   hack/cluster.sh build     build (or reuse) every binary and local image it needs
+#   hack/cluster.sh helm      build Helm if needed, print its path (tailscaled: the same)
 #   hack/cluster.sh up        build if needed, start the node, write .cluster/kubeconfig
 #   hack/cluster.sh image     build the project image (unmodified Dockerfile, local base image)
 #   hack/cluster.sh load IMG  copy a docker image into the node's containerd (no registry)
@@ -29,6 +30,7 @@ K8S_VERSION="${AURA_K8S_VERSION:-1.35.4}"
 ETCD_VERSION="${AURA_ETCD_VERSION:-3.6.16}"
 COREDNS_VERSION="${AURA_COREDNS_VERSION:-1.14.7}"
 HELM_VERSION="${AURA_HELM_VERSION:-3.19.0}"
+TAILSCALE_VERSION="${AURA_TAILSCALE_VERSION:-1.102.5}"
 BASE_VERSION=1 # bump to rebuild the debootstrap'd base images
 GO_DIRECTIVE="1.25.0"
 
@@ -39,6 +41,7 @@ NODE_BIN="$CACHE_DIR/cluster/k8s-$K8S_VERSION"
 COREDNS_BIN="$CACHE_DIR/cluster/coredns-$COREDNS_VERSION"
 HELM_BIN="$CACHE_DIR/helm/helm-$HELM_VERSION-2" # -N: bump when the build flags change
 PAUSE_BIN="$CACHE_DIR/cluster/pause-1"
+TAILSCALED_BIN="$CACHE_DIR/tailscale/tailscaled-$TAILSCALE_VERSION"
 ROOTFS_TAR="$CACHE_DIR/cluster/debian-bookworm-minbase-$BASE_VERSION.tar"
 RUN_DIR="${AURA_CLUSTER_DIR:-$ROOT/.cluster}"
 KUBECONFIG_FILE="$RUN_DIR/kubeconfig"
@@ -60,6 +63,8 @@ COREDNS_IMAGE="aura.local/coredns:$COREDNS_VERSION"
 DEBIAN_IMAGE="aura.local/debian:bookworm-$BASE_VERSION"
 PYTHON_IMAGE="aura.local/python:3.11-slim-bookworm-$BASE_VERSION"
 PROJECT_IMAGE="${AURA_IMAGE:-ghcr.io/aura-dev/aura:0.1.0}"
+# tailscaled alone, for the tests' tailnet sidecar (tests/cluster/test_tailnet_sidecar.py).
+TAILSCALED_IMAGE="aura.local/tailscaled:$TAILSCALE_VERSION"
 
 STAGING_MODULES=(api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
   cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api
@@ -109,8 +114,7 @@ build_node_binaries() {
     for c in "${NODE_COMMANDS[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
     printf ')\n'
   } >"$work/tools.go"
-  log "resolving the Kubernetes v$K8S_VERSION module graph"
-  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  go_mod_tidy "$work" "Kubernetes v$K8S_VERSION"
   local v="v$K8S_VERSION" pkgs=() c
   for c in "${NODE_COMMANDS[@]}"; do [[ -x "$NODE_BIN/$c" ]] || pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   # Real version strings (kubectl version parses them); -X only changes the link step.
@@ -153,8 +157,7 @@ func init() {
 
 func main() { coremain.Run() }
 SRC
-  log "resolving the CoreDNS v$COREDNS_VERSION module graph"
-  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  go_mod_tidy "$work" "CoreDNS v$COREDNS_VERSION"
   # Static, so the image can hold the binary alone; netgo keeps DNS resolution in Go.
   CGO_ENABLED=0 go_build_progress "coredns v$COREDNS_VERSION" "$work" "$COREDNS_BIN/coredns.tmp" \
     -tags netgo -ldflags "-s -w" -- .
@@ -193,7 +196,7 @@ func main() {
 	}
 }
 SRC
-  (cd "$work" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$PAUSE_BIN/pause.tmp" .)
+  CGO_ENABLED=0 go_build_progress pause "$work" "$PAUSE_BIN/pause.tmp" -ldflags "-s -w" -- .
   mv "$PAUSE_BIN/pause.tmp" "$PAUSE_BIN/pause"
 }
 
@@ -203,8 +206,7 @@ build_helm() {
   printf 'module aura.dev/cluster/helm\n\ngo %s\n\nrequire helm.sh/helm/v3 v%s\n' \
     "$GO_DIRECTIVE" "$HELM_VERSION" >"$work/go.mod"
   printf '//go:build tools\n\npackage tools\n\nimport _ "helm.sh/helm/v3/cmd/helm"\n' >"$work/tools.go"
-  log "resolving the Helm v$HELM_VERSION module graph"
-  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  go_mod_tidy "$work" "Helm v$HELM_VERSION"
   # As Helm's Makefile: the Kubernetes version Helm assumes without a cluster (`helm template`,
   # `helm lint`, a chart's kubeVersion check) follows the client-go it is built with.
   local k8s major minor flags
@@ -218,6 +220,23 @@ build_helm() {
   mv "$HELM_BIN/helm.tmp" "$HELM_BIN/helm"
 }
 
+# The real Tailscale daemon, for the deployment tests' sidecar: run there in userspace
+# networking mode with its SOCKS5 and HTTP proxies, as the production sidecar image runs it.
+build_tailscaled() {
+  local work="$CACHE_DIR/tailscale/src/tailscale-$TAILSCALE_VERSION"
+  mkdir -p "$work" "$TAILSCALED_BIN"
+  printf 'module aura.dev/cluster/tailscale\n\ngo %s\n\nrequire tailscale.com v%s\n' \
+    "$GO_DIRECTIVE" "$TAILSCALE_VERSION" >"$work/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "tailscale.com/cmd/tailscaled"\n' >"$work/tools.go"
+  go_mod_tidy "$work" "Tailscale v$TAILSCALE_VERSION"
+  # Static, so its image holds the binary alone; the version stamp is what `--version` prints.
+  local flags="-s -w -X tailscale.com/version.shortStamp=$TAILSCALE_VERSION"
+  flags+=" -X tailscale.com/version.longStamp=$TAILSCALE_VERSION-aura"
+  CGO_ENABLED=0 go_build_progress "tailscaled v$TAILSCALE_VERSION" "$work" \
+    "$TAILSCALED_BIN/tailscaled.tmp" -ldflags "$flags" -- tailscale.com/cmd/tailscaled
+  mv "$TAILSCALED_BIN/tailscaled.tmp" "$TAILSCALED_BIN/tailscaled"
+}
+
 # Each step is skipped when its output is cached; the whole build says what it does.
 cmd_build() {
   local started=$SECONDS
@@ -225,6 +244,7 @@ cmd_build() {
   [[ -x "$PAUSE_BIN/pause" ]] || { log "building the pause binary"; build_pause; }
   cmd_build_node
   cmd_coredns
+  cmd_tailscaled >/dev/null
   if ((SECONDS - started > 1)); then log "binaries built in $((SECONDS - started))s"; fi
   exec 8>&- # release the build lock: daemons started later must not inherit it
 }
@@ -255,6 +275,15 @@ cmd_coredns() {
   fi
 }
 
+cmd_tailscaled() {
+  build_lock tailscale
+  if [[ ! -x "$TAILSCALED_BIN/tailscaled" ]]; then
+    log "building tailscaled v$TAILSCALE_VERSION into $TAILSCALED_BIN (first time only; several minutes)"
+    build_tailscaled
+  fi
+  echo "$TAILSCALED_BIN/tailscaled"
+}
+
 cmd_helm() {
   build_lock helm
   if [[ ! -x "$HELM_BIN/helm" ]]; then
@@ -282,14 +311,18 @@ ensure_docker() {
   wait_for dockerd 60 docker_ready
 }
 
+debootstrap_quietly() {
+  debootstrap --variant=minbase bookworm "$1" "$MIRROR" >"$1.log" 2>&1 \
+    || { tail -n 30 "$1.log" >&2; rm -rf "$1" "$1.log"; die "debootstrap failed"; }
+}
+
 build_rootfs_tar() {
   command -v debootstrap >/dev/null || die "debootstrap is missing (hack/apt-packages.txt)"
   local tmp="$CACHE_DIR/cluster/rootfs.tmp.$$" started=$SECONDS
   mkdir -p "$CACHE_DIR/cluster"
   rm -rf "$tmp"
   log "debootstrap: Debian bookworm minbase from $MIRROR (first time only; about a minute)"
-  debootstrap --variant=minbase bookworm "$tmp" "$MIRROR" >"$tmp.log" 2>&1 \
-    || { tail -n 30 "$tmp.log" >&2; rm -rf "$tmp" "$tmp.log"; die "debootstrap failed"; }
+  with_heartbeat cluster "running debootstrap (log: $tmp.log)" debootstrap_quietly "$tmp"
   rm -rf "$tmp.log" "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/* "$tmp"/var/log/*.log
   tar -C "$tmp" --numeric-owner -cf "$ROOTFS_TAR.tmp" .
   rm -rf "$tmp"
@@ -343,6 +376,10 @@ cmd_images() {
     log "making $COREDNS_IMAGE"
     import_binary_image "$COREDNS_IMAGE" "$COREDNS_BIN/coredns" 65532:65532
   fi
+  if [[ -x "$TAILSCALED_BIN/tailscaled" ]] && ! have_image "$TAILSCALED_IMAGE"; then
+    log "making $TAILSCALED_IMAGE"
+    import_binary_image "$TAILSCALED_IMAGE" "$TAILSCALED_BIN/tailscaled" 65532:65532
+  fi
   if ! have_image "$DEBIAN_IMAGE"; then
     [[ -f "$ROOTFS_TAR" ]] || build_rootfs_tar
     log "making $DEBIAN_IMAGE"
@@ -350,7 +387,7 @@ cmd_images() {
   fi
   if ! have_image "$PYTHON_IMAGE"; then
     log "making $PYTHON_IMAGE (Debian's python3 + the host's CA certificates; about 30 s)"
-    build_python_image
+    with_heartbeat cluster "making $PYTHON_IMAGE" build_python_image
   fi
   if ((SECONDS - started > 1)); then log "local base images made in $((SECONDS - started))s"; fi
 }
@@ -653,6 +690,8 @@ spec:
 YAML
 }
 
+import_image() { docker save "$1" | CTR images import - >/dev/null; }
+
 # Images reach the node by `docker save | ctr import`; a marker with docker's image id skips an
 # import whose image is already there (containerd's store survives `down`).
 cmd_load() {
@@ -664,7 +703,7 @@ cmd_load() {
   fi
   local started=$SECONDS
   log "importing $image into the node's containerd"
-  docker save "$image" | CTR images import - >/dev/null
+  with_heartbeat cluster "importing $image" import_image "$image"
   mkdir -p "$(dirname "$marker")" && echo "$id" >"$marker"
   log "imported $image in $((SECONDS - started))s"
 }
@@ -837,6 +876,7 @@ case "${1:-}" in
   build) cmd_build ;;
   build-node) cmd_build_node ;;
   helm) cmd_helm ;;
+  tailscaled) cmd_tailscaled ;;
   coredns) cmd_coredns ;;
   images) cmd_images ;;
   image) shift; cmd_image "$@" ;;
@@ -845,5 +885,5 @@ case "${1:-}" in
   down) cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
-  *) echo "usage: $0 build|helm|up|down|status|env|image|load IMAGE" >&2; exit 2 ;;
+  *) echo "usage: $0 build|helm|tailscaled|up|down|status|env|image|load IMAGE" >&2; exit 2 ;;
 esac

@@ -48,7 +48,7 @@ package tools
 
 import _ "go.etcd.io/etcd/server/v3"
 SRC
-  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  go_mod_tidy "$work" "etcd v$ETCD_VERSION"
   go_build_progress "etcd v$ETCD_VERSION" "$work" "$BIN_DIR/etcd.tmp" -- go.etcd.io/etcd/server/v3
   mv "$BIN_DIR/etcd.tmp" "$BIN_DIR/etcd"
 }
@@ -70,7 +70,7 @@ package tools
 
 import _ "k8s.io/kubernetes/cmd/kube-apiserver"
 SRC
-  (cd "$work" && GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>&1 || true)
+  go_mod_tidy "$work" "Kubernetes v$K8S_VERSION"
   go_build_progress "kube-apiserver v$K8S_VERSION" "$work" "$BIN_DIR/kube-apiserver.tmp" \
     -- k8s.io/kubernetes/cmd/kube-apiserver
   mv "$BIN_DIR/kube-apiserver.tmp" "$BIN_DIR/kube-apiserver"

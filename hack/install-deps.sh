@@ -15,7 +15,10 @@ if ((${#missing[@]})); then
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
   echo "install-deps: apt-get install ${missing[*]}" >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # shellcheck source=hack/lib/heartbeat.sh
+  source hack/lib/heartbeat.sh
+  DEBIAN_FRONTEND=noninteractive with_heartbeat install-deps "installing Debian packages" \
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v kubectl >/dev/null || { echo "install-deps: kubectl is required (see README)" >&2; exit 1; }
 command -v go >/dev/null || { echo "install-deps: Go >= 1.25 is required to build the control plane" >&2; exit 1; }

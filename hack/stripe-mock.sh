@@ -14,6 +14,8 @@ BIN_DIR="${AURA_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/aura}/stripe-mock/$VE
 BIN="$BIN_DIR/stripe-mock"
 
 log() { echo "stripe-mock: $*" >&2; }
+# shellcheck source=hack/lib/heartbeat.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/heartbeat.sh"
 
 cmd_build() {
   if [[ -x "$BIN" ]]; then
@@ -29,7 +31,7 @@ cmd_build() {
   # the final rename atomic: a killed build leaves no half-written binary.
   BUILD_TMP="$(mktemp -d "$BIN_DIR/.build.XXXXXX")"
   trap 'rm -rf "$BUILD_TMP"' EXIT
-  GOBIN="$BUILD_TMP" go install -trimpath -ldflags='-s -w' \
+  GOBIN="$BUILD_TMP" with_heartbeat stripe-mock "building" go install -trimpath -ldflags='-s -w' \
     "github.com/stripe/stripe-mock@$VERSION"
   mv "$BUILD_TMP/stripe-mock" "$BIN"
   log "built in $((SECONDS - started))s"

@@ -7,9 +7,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 hack/bootstrap.sh
 hack/lint.sh
 # Build what the suite needs before pytest starts, so a first run says what it builds and how
-# far along it is (pytest would capture the output): the control-plane and node binaries, Helm,
-# and the project image (tests/cluster; needs root for dockerd).
+# far along it is (pytest would capture the output): the control-plane and node binaries,
+# stripe-mock, promtool, Helm, and the project image (tests/cluster; needs root for dockerd).
 hack/envtest.sh build
+hack/stripe-mock.sh build
+hack/promtool.sh >/dev/null
 hack/cluster.sh build
 hack/cluster.sh helm >/dev/null
 if [[ $(id -u) -eq 0 ]]; then hack/cluster.sh image; fi

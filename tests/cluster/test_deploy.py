@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import hcloud
@@ -49,10 +50,11 @@ def wait_for(fn: Callable[[], T | None], timeout: float, what: str, interval: fl
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
-def render(sandbox: HostSandbox) -> list[Obj]:
-    """`kubectl kustomize manifests/` with working Secrets and the operator in sandbox mode."""
+def render(sandbox: HostSandbox, source: Path = REPO / "manifests") -> list[Obj]:
+    """`kubectl kustomize <source>` (default manifests/) with working Secrets and the operator
+    in sandbox mode."""
     out = subprocess.run(
-        ["kubectl", "kustomize", str(REPO / "manifests")],
+        ["kubectl", "kustomize", str(source)],
         capture_output=True,
         text=True,
         check=True,
@@ -76,7 +78,8 @@ def render(sandbox: HostSandbox) -> list[Obj]:
                 "AURA_API_TOKENS": API_TOKEN,
             }
         elif obj["kind"] == "Deployment" and name == "aura-operator":
-            container = obj["spec"]["template"]["spec"]["containers"][0]
+            containers = obj["spec"]["template"]["spec"]["containers"]
+            container = next(c for c in containers if c["name"] == "operator")
             container["env"].append({"name": "AURA_SANDBOX_URL", "value": sandbox.admin_url})
     return objects
 
