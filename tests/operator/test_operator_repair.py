@@ -16,6 +16,7 @@ from tests.operator.harness import (
     OperatorProcess,
     agent_manifest,
     apply,
+    apply_running,
     devices,
     events,
     get_agent,
@@ -52,11 +53,6 @@ def _wait_event(cluster: Cluster, namespace: str, name: str, reason: str, n: int
     )
 
 
-def _running(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
-    apply(cluster, agent_manifest(name, namespace))
-    return wait_phase(cluster, namespace, name, "Running", timeout=60)
-
-
 def test_restart_heals_then_the_cooldown_escalates_to_a_reboot(
     cluster: Cluster,
     namespace: str,
@@ -64,7 +60,7 @@ def test_restart_heals_then_the_cooldown_escalates_to_a_reboot(
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
     start_operator(**LADDER)
-    agent = _running(cluster, namespace, "ladder")
+    agent = apply_running(cluster, namespace, "ladder")
     server_id = agent["status"]["server"]["id"]
 
     _health(sandbox, server_id, gateway="unhealthy", gateway_clears_on="restart")
@@ -94,7 +90,7 @@ def test_a_wedged_gateway_that_a_restart_does_not_fix_is_rebooted(
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
     start_operator(**LADDER)
-    agent = _running(cluster, namespace, "wedged")
+    agent = apply_running(cluster, namespace, "wedged")
     server_id = agent["status"]["server"]["id"]
     _health(sandbox, server_id, gateway="wedged", gateway_clears_on="reboot")
     _wait_event(cluster, namespace, "wedged", "Repaired")
@@ -113,7 +109,7 @@ def test_an_unreachable_server_is_replaced_blank(
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
     start_operator(**LADDER)
-    agent = _running(cluster, namespace, "lost")
+    agent = apply_running(cluster, namespace, "lost")
     uid, server_id = agent["metadata"]["uid"], agent["status"]["server"]["id"]
     _health(sandbox, server_id, reachable=False, reachable_clears_on="never")
     _wait_event(cluster, namespace, "lost", "RepairReplace")

@@ -8,6 +8,7 @@ against the retry budget; its message (never containing secrets) lands in the co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 
@@ -85,10 +86,20 @@ async def config_target(ctx: AgentContext, ssh: secrets.SshMaterial) -> ConfigTa
     start the gateway around a checkpoint)."""
     assert ctx.status.server is not None
     assert ctx.status.server.id is not None
+    return dataclasses.replace(
+        connection_target(ctx, ssh, ctx.status.server.id),
+        runtime_env=await prerequisites.runtime_env(ctx),
+        settings=dict(ctx.spec.runtime.settings),
+    )
+
+
+def connection_target(ctx: AgentContext, ssh: secrets.SshMaterial, server_id: int) -> ConfigTarget:
+    """How the configurator reaches server `server_id`, without the Agent's runtime
+    configuration (enough for a play that only drives the gateway service)."""
     host, port = _target_address(ctx)
     return ConfigTarget(
         agent=f"{ctx.ref.namespace}/{ctx.ref.name}",
-        server_id=ctx.status.server.id,
+        server_id=server_id,
         host=host or "",
         port=port,
         user=ctx.config.ssh_user,
@@ -96,8 +107,6 @@ async def config_target(ctx: AgentContext, ssh: secrets.SshMaterial) -> ConfigTa
         ssh_host_public_key=ssh.host_public_key,
         openclaw_version=ctx.spec.runtime.openclaw_version,
         gateway_port=ctx.spec.runtime.gateway_port,
-        runtime_env=await prerequisites.runtime_env(ctx),
-        settings=dict(ctx.spec.runtime.settings),
         extra_vars=dict(ctx.config.ansible_extra_vars),
     )
 

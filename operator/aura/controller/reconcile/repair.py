@@ -27,12 +27,11 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timedelta
 
-from aura.configure.base import ConfigTarget
-from aura.controller import conditions, errors, metrics
+from aura.controller import errors, metrics
 from aura.controller.clients.gateway_service import GatewayState, set_gateway
-from aura.controller.conditions import FALSE, UNKNOWN, Reason
-from aura.controller.reconcile import attempt, cleanup, secrets
-from aura.controller.reconcile.configure import _target_address as target_address
+from aura.controller.conditions import Reason
+from aura.controller.reconcile import replace, secrets
+from aura.controller.reconcile.configure import connection_target
 from aura.controller.reconcile.context import AgentContext
 from aura.healing_models import RUNGS, HealingPolicy, HealingStatus, RepairRecord, Rung
 
@@ -131,7 +130,8 @@ async def _act(ctx: AgentContext, h: HealingStatus, rung: Rung, detail: str) -> 
     replaced = False
     try:
         if rung == Rung.RESTART:
-            target = await _target(ctx, server_id)
+            ssh = await secrets.ensure_ssh_material(ctx)
+            target = connection_target(ctx, ssh, server_id)
             result = await set_gateway(
                 ctx.op.gateway_service, target, GatewayState.RESTARTED, ctx.config.configure_timeout
             )
@@ -157,29 +157,10 @@ async def _act(ctx: AgentContext, h: HealingStatus, rung: Rung, detail: str) -> 
     return replaced
 
 
-async def _target(ctx: AgentContext, server_id: int) -> ConfigTarget:
-    """Where and how to reach the host: as the configure step does, without the secrets the
-    playbook's configuration needs (a restart needs none)."""
-    host, port = target_address(ctx)
-    ssh = await secrets.ensure_ssh_material(ctx)
-    return ConfigTarget(
-        agent=f"{ctx.ref.namespace}/{ctx.ref.name}",
-        server_id=server_id,
-        host=host or "",
-        port=port,
-        user=ctx.config.ssh_user,
-        ssh_private_key=ssh.client_private_key,
-        ssh_host_public_key=ssh.host_public_key,
-        openclaw_version=ctx.spec.runtime.openclaw_version,
-        gateway_port=ctx.spec.runtime.gateway_port,
-        extra_vars=dict(ctx.config.ansible_extra_vars),
-    )
-
-
 def newest_ready_checkpoint(ctx: AgentContext) -> str | None:
-    """HOOK (checkpoints branch): the newest ready AgentCheckpoint of this Agent, to restore
-    the replacement from. Until checkpoints land on main there is none: replacements are
-    blank, and the Event says so."""
+    """The newest ready AgentCheckpoint of this Agent, to restore the replacement from.
+    Not looked up yet (replacements are created blank, and the Event says so): creating a
+    server from an Agent's own checkpoint arrives with hibernation (issue 12)."""
     return None
 
 
@@ -189,14 +170,7 @@ async def _replace(ctx: AgentContext, server_id: int) -> str:
     with contextlib.suppress(errors.NotFound):
         await ctx.op.hetzner.delete_server(server_id)
     ctx.op.servers.forget(server_id)
-    await cleanup.delete_devices(ctx)
-    await secrets.delete_tailnet_key(ctx)
-    attempt.restart(ctx)
-    ctx.status.server = None
-    ctx.status.tailscale = None
-    for type_ in (conditions.CONFIGURED, conditions.TAILNET_JOINED, conditions.HEALTHY):
-        ctx.set(type_, UNKNOWN, Reason.PENDING, "server is being replaced")
-    ctx.set(conditions.SERVER_READY, FALSE, Reason.REPLACING, f"replacing server {server_id}")
+    await replace.start_replacement(ctx, Reason.REPLACING, f"replacing server {server_id}")
     if checkpoint is None:
         return f"server {server_id} deleted; the replacement starts blank (no ready checkpoint)"
     return f"server {server_id} deleted; the replacement restores checkpoint {checkpoint}"

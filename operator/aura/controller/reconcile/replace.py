@@ -16,6 +16,13 @@ from aura.controller.reconcile.context import AgentContext
 async def replace_vanished_server(ctx: AgentContext, message: str) -> None:
     """Forget the vanished server, delete its device and auth key, start a new attempt."""
     ctx.event("Warning", "ServerMissing", message)
+    await start_replacement(ctx, Reason.SERVER_MISSING, message)
+
+
+async def start_replacement(ctx: AgentContext, reason: str, message: str) -> None:
+    """With the server gone (or being deleted): delete its device and spent auth key, forget
+    it in status and start a new attempt, which creates the replacement. ServerReady says
+    `reason` and `message`; the conditions that depended on the server go back to Pending."""
     await cleanup.delete_devices(ctx)
     await secrets.delete_tailnet_key(ctx)
     attempt.restart(ctx)
@@ -23,4 +30,4 @@ async def replace_vanished_server(ctx: AgentContext, message: str) -> None:
     ctx.status.tailscale = None
     for type_ in (conditions.CONFIGURED, conditions.TAILNET_JOINED, conditions.HEALTHY):
         ctx.set(type_, UNKNOWN, Reason.PENDING, "server is being replaced")
-    ctx.set(conditions.SERVER_READY, FALSE, Reason.SERVER_MISSING, message)
+    ctx.set(conditions.SERVER_READY, FALSE, reason, message)
