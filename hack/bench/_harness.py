@@ -5,6 +5,8 @@ files whose name starts with `_`).
   a temporary directory, on free ports), the CRDs from `crds/` applied and Established; stopped
   and removed on exit, also after an error or Ctrl-C. Nothing is shared with `make demo`, the
   tests or another benchmark, and nothing is left behind.
+- `test_cluster()`: the same, as the tests' `tests.kube.Cluster` (for benchmarks that reuse the
+  tests' helpers).
 - `sandbox_process()`: the simulator (`python -m aura_sandbox`, i.e. `aura sandbox`) as a
   child process; yields its ready line (URLs, tokens).
 - `machine()`: cores and load average, printed with every figure: other work on the machine
@@ -96,6 +98,23 @@ def control_plane() -> Iterator[ControlPlane]:
         with contextlib.suppress(SystemExit):
             _envtest("down", run_dir)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def test_cluster() -> Iterator[Any]:
+    """`control_plane()` as the tests' `tests.kube.Cluster`, for benchmarks built on the tests'
+    helpers: private, with the CRDs, stopped and removed on exit like `control_plane()`."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from kubernetes import config
+    from tests.kube import Cluster
+
+    with control_plane() as cp:
+        api = config.new_client_from_config(config_file=cp.kubeconfig)
+        try:
+            yield Cluster(kubeconfig=cp.kubeconfig, api=api, started_here=False)
+        finally:
+            api.close()
 
 
 @contextlib.contextmanager

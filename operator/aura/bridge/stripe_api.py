@@ -14,8 +14,8 @@ expect), the library's CA bundle, no proxy from the environment. It does not go 
 pipeline (a user-agent JSON and an AI-agent environment scan per request, a logfmt line
 formatted for every request whether logged or not, the response wrapped and unwrapped) cost
 0.8 ms of CPU per call against 0.4 ms for the same GET on aiohttp, the largest single share
-of the bridge's CPU at 200 events/s. Everything else Aura does with Stripe (sandbox tests,
-demo, benches) uses the official client.
+of the bridge's CPU at 200 events/s. The sandbox's conformance tests and the demo drive
+Stripe with the official client.
 """
 
 from __future__ import annotations
@@ -46,14 +46,15 @@ def classify(status: int, body: bytes) -> Permanent | Retryable:
     """The error for a non-200, non-404 answer, named by status and Stripe's error code."""
     try:
         error = json.loads(body).get("error") or {}
-        code = error.get("code") or error.get("type") or ""
+        code = str(error.get("code") or error.get("type") or "")
     except (ValueError, AttributeError):
         code = ""
+    what = f"{status} {code}".strip()
     if status in (401, 403):
         return Permanent(f"stripe rejected the API key ({status})")
     if 400 <= status < 500 and status not in (408, 409, 429):
-        return Permanent(f"stripe refused the request ({status} {code})".replace(" )", ")"))
-    return Retryable(f"stripe unavailable ({status} {code})".replace(" )", ")"))
+        return Permanent(f"stripe refused the request ({what})")
+    return Retryable(f"stripe unavailable ({what})")
 
 
 class StripeClientApi:
