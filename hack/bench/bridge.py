@@ -277,7 +277,9 @@ def invoice(sub: str) -> dict[str, object]:
     }
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    """Until the bridge's watch is synced. Generous: on a machine busy with other work (load 20
+    on two cores) its start-up alone took over 30 s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
