@@ -5,6 +5,8 @@ files whose name starts with `_`).
   a temporary directory, on free ports), the CRDs from `crds/` applied and Established; stopped
   and removed on exit, also after an error or Ctrl-C. Nothing is shared with `make demo`, the
   tests or another benchmark, and nothing is left behind.
+- `test_cluster()`: the same, as the tests' `tests.kube.Cluster` (for benchmarks that reuse the
+  tests' helpers).
 - `sandbox_process()`: the simulator (`python -m aura_sandbox`, i.e. `aura sandbox`) as a
   child process; yields its ready line (URLs, tokens).
 - `machine()`: cores and load average, printed with every figure: other work on the machine
@@ -30,11 +32,28 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 ENVTEST = REPO / "hack" / "envtest.sh"
 SANDBOX_COMMAND = [sys.executable, "-m", "aura_sandbox"]
+# The same command with uvloop's policy installed first, so its `asyncio.run` runs on uvloop.
+SANDBOX_ON_UVLOOP = [
+    sys.executable,
+    "-c",
+    "import asyncio, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy());"
+    " from aura_sandbox.cli import command; command(prog_name='aura sandbox')",
+]
 
 
 @dataclass(frozen=True)
 class ControlPlane:
     kubeconfig: str
+    run_dir: str = ""
+
+    def pids(self) -> dict[str, int]:
+        """{"etcd": pid, "kube-apiserver": pid} from `hack/envtest.sh`'s pid files."""
+        found = {}
+        for component in ("etcd", "kube-apiserver"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                text = (Path(self.run_dir) / f"{component}.pid").read_text()
+                found[component] = int(text.split()[0])
+        return found
 
     def kubectl(self, *args: str, input: str | None = None) -> str:
         """kubectl against this control plane; stdout, or SystemExit naming the failure."""
@@ -71,7 +90,7 @@ def control_plane() -> Iterator[ControlPlane]:
     run_dir = tempfile.mkdtemp(prefix="aura-bench-envtest-")
     try:
         line = _envtest("up", run_dir).strip().splitlines()[-1]
-        cp = ControlPlane(kubeconfig=line.removeprefix("export KUBECONFIG="))
+        cp = ControlPlane(kubeconfig=line.removeprefix("export KUBECONFIG="), run_dir=run_dir)
         cp.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
         cp.kubectl("wait", "--for=condition=Established", "--timeout=60s", "crd/agents.aura.dev")
         yield cp
@@ -82,10 +101,33 @@ def control_plane() -> Iterator[ControlPlane]:
 
 
 @contextlib.contextmanager
-def sandbox_process(*args: str, cpu: int | None = None) -> Iterator[dict[str, Any]]:
+def test_cluster() -> Iterator[Any]:
+    """`control_plane()` as the tests' `tests.kube.Cluster`, for benchmarks built on the tests'
+    helpers: private, with the CRDs, stopped and removed on exit like `control_plane()`."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from kubernetes import config
+    from tests.kube import Cluster
+
+    with control_plane() as cp:
+        api = config.new_client_from_config(config_file=cp.kubeconfig)
+        try:
+            yield Cluster(kubeconfig=cp.kubeconfig, api=api, started_here=False)
+        finally:
+            api.close()
+
+
+@contextlib.contextmanager
+def sandbox_process(
+    *args: str, cpu: int | None = None, uvloop: bool = False
+) -> Iterator[dict[str, Any]]:
     """`python -m aura_sandbox --port 0 ARGS` as a child; yields its ready line, stops it on exit.
-    `cpu` pins it to one core (`taskset`) when the machine has more than one."""
-    cmd = [*SANDBOX_COMMAND, "--port", "0", *args]
+    `cpu` pins it to one core (`taskset`) when the machine has more than one. `uvloop` serves
+    it on uvloop's event loop (the sandbox's own command uses asyncio's): for benchmarks where
+    the sandbox only stands in for a remote API and its CPU would compete with what is
+    measured."""
+    command = SANDBOX_ON_UVLOOP if uvloop else SANDBOX_COMMAND
+    cmd = [*command, "--port", "0", *args]
     if cpu is not None and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         cmd = ["taskset", "-c", str(cpu), *cmd]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -94,7 +136,9 @@ def sandbox_process(*args: str, cpu: int | None = None) -> Iterator[dict[str, An
         line = proc.stdout.readline()
         if not line:
             raise SystemExit(f"aura sandbox exited ({proc.wait()}) before it was ready")
-        yield json.loads(line)
+        info = json.loads(line)
+        info["pid"] = proc.pid
+        yield info
     finally:
         stop(proc)
 
@@ -108,6 +152,15 @@ def stop(proc: subprocess.Popen[Any], timeout: float = 10, sig: int = signal.SIG
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> str:

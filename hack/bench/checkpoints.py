@@ -3,10 +3,10 @@
     .venv/bin/python hack/bench/checkpoints.py                  # --time-scale 1 (~15 min)
     .venv/bin/python hack/bench/checkpoints.py --time-scale 0.1
 
-Starts (or reuses) the local control plane, an in-process sandbox and `aura operator` with
-its default intervals, provisions one Agent, then prints for each operation the wall time
-(divided by the time scale, i.e. in simulated seconds) and the Hetzner API calls the sandbox
-served meanwhile, by route:
+Starts a private control plane with the CRDs (`_harness.test_cluster`, stopped at the end), an
+in-process sandbox and `aura operator` with its default intervals, provisions one Agent, then
+prints for each operation the wall time (divided by the time scale, i.e. in simulated seconds)
+and the Hetzner API calls the sandbox served meanwhile, by route:
 
 - checkpoint (mode online): AgentCheckpoint created -> readyToUse;
 - restore (StopTarget): AgentRestore created -> the Agent Running again;
@@ -33,7 +33,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.kube import Cluster, fresh_namespace, start_cluster  # noqa: E402
+from _harness import machine, test_cluster  # noqa: E402
+from tests.kube import Cluster, fresh_namespace  # noqa: E402
 
 from aura.models import GROUP, VERSION  # noqa: E402
 from aura_sandbox.harness import Sandbox  # noqa: E402
@@ -78,9 +79,9 @@ def main() -> int:
     args = parser.parse_args()
     scale = args.time_scale
     limit = 3600 * scale + 120
-    cluster = start_cluster()
-    ns = next(fresh_namespace(cluster, "bench-ckpt"))
-    with Sandbox(time_scale=scale) as sandbox:
+    print(f"machine at the start: {machine()}", flush=True)
+    with test_cluster() as cluster, Sandbox(time_scale=scale) as sandbox:
+        ns = next(fresh_namespace(cluster, "bench-ckpt"))
         env = {
             **os.environ,
             "KUBECONFIG": cluster.kubeconfig,
@@ -158,6 +159,7 @@ def main() -> int:
         for route, count in sorted(calls.items()):
             print(f"    {count:4d}  {route}")
     print(f"operator log: {log_path}")
+    print(f"machine at the end: {machine()}")
     return 0
 
 

@@ -3,8 +3,8 @@
 
     .venv/bin/python hack/bench/hostile.py [--seconds 30] [--rate 4] [--mode both]
 
-Starts (or reuses) the local control plane with the CRDs applied (the tests' own helpers,
-`tests/kube.py`), then for each mode starts `aura bridge` as a subprocess in a fresh namespace,
+Starts a private control plane with the CRDs applied (`_harness.test_cluster`, stopped at the
+end), then for each mode starts `aura bridge` as a subprocess in a fresh namespace,
 floods it for `--seconds` (oversize declared bodies, chunked bodies, drip-fed headers and
 bodies, bursts of forged signatures; see `tests/bridge/flood.py`) while genuine signed events
 create Agents and pause them at `--rate` events per second. Prints, per mode, the bridge's peak
@@ -32,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from _harness import machine, test_cluster  # noqa: E402
 from tests.bridge.flood import (  # noqa: E402 (the repository root is put on the path first)
     MEMORY_LIMIT,
     NO_LIMITS,
@@ -42,7 +43,7 @@ from tests.bridge.flood import (  # noqa: E402 (the repository root is put on th
     percentile,
     start_bridge,
 )
-from tests.kube import Cluster, fresh_namespace, start_cluster, stop_cluster  # noqa: E402
+from tests.kube import Cluster, fresh_namespace  # noqa: E402
 
 from aura.models import GROUP, PLURAL, VERSION  # noqa: E402
 
@@ -147,17 +148,14 @@ def main() -> int:
     parser.add_argument("--forged-kib", type=int, default=256, help="size of a forged body")
     args = parser.parse_args()
 
-    cluster = start_cluster()
     modes = ["limits", "no-limits"] if args.mode == "both" else [args.mode]
     modes = ["quiet", *modes] if args.baseline else modes
     results = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="aura-hostile-") as tmp:
-            logs = Path(os.environ.get("AURA_BENCH_LOGS", tmp))
-            for mode in modes:
-                results.append(run_mode(cluster, mode, args, logs))
-    finally:
-        stop_cluster(cluster)
+    print(f"machine at the start: {machine()}", flush=True)
+    with test_cluster() as cluster, tempfile.TemporaryDirectory(prefix="aura-hostile-") as tmp:
+        logs = Path(os.environ.get("AURA_BENCH_LOGS", tmp))
+        for mode in modes:
+            results.append(run_mode(cluster, mode, args, logs))
 
     print(
         f"hostile soak: {args.seconds:g} s flood of {args.oversize} x {args.oversize_mib} MiB "
@@ -178,8 +176,7 @@ def main() -> int:
     for r in results:
         print(f"  {r['mode']}: signed answers {r['codes']}")
         print(f"  {r['mode']}: hostile outcomes {r['hostile']}")
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"  machine: {os.cpu_count()} CPUs, load average {load}; Pod memory limit 256 MiB")
+    print(f"  machine: {machine()}; Pod memory limit 256 MiB")
     failed = [
         r
         for r in results

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +18,7 @@ from kubernetes_asyncio import config as kconfig
 
 from aura.bridge.app import create_app
 from aura.bridge.config import BridgeConfig
-from aura.bridge.errors import Permanent
+from aura.bridge.errors import Permanent, Retryable
 from aura.bridge.stripe_api import StripeClientApi
 from aura.models import GROUP, PLURAL, VERSION
 from aura_sandbox.harness import Sandbox
@@ -205,3 +206,46 @@ async def test_adapter_returns_plain_json_and_classifies_errors() -> None:
             await wrong.retrieve_subscription(sub.id)
         assert "sk_test_wrong" not in str(refused.value)
         await wrong.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "message"),
+    [
+        ({"kind": "http_error", "status": 500}, Retryable, "stripe unavailable (500"),
+        ({"kind": "http_error", "status": 409, "code": "lock_timeout"}, Retryable, "409"),
+        ({"kind": "rate_limit"}, Retryable, "stripe unavailable (429"),
+        ({"kind": "http_error", "status": 400, "code": "parameter_invalid"}, Permanent, "400"),
+        ({"kind": "http_error", "status": 403}, Permanent, "rejected the API key (403)"),
+        ({"kind": "timeout", "delay": 3}, Retryable, "stripe unreachable"),
+    ],
+)
+async def test_adapter_classifies_stripe_failures(
+    fault: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """Each answer Stripe may give to the re-read, injected by the sandbox on the one route the
+    adapter calls: transient ones are `Retryable` (the event's own object is used), refusals
+    `Permanent`; neither message carries the key. The next read succeeds again."""
+    with Sandbox() as sb:
+        base, key = sb.info["stripe_url"], sb.info["stripe_api_key"]
+        client = stripe.StripeClient(key, base_addresses={"api": base})
+        customer = await asyncio.to_thread(client.v1.customers.create, {"name": "faults"})
+        price = await asyncio.to_thread(
+            client.v1.prices.create, {"currency": "eur", "unit_amount": 900}
+        )
+        sub = await asyncio.to_thread(
+            client.v1.subscriptions.create,
+            {"customer": customer.id, "items": [{"price": price.id}]},
+        )
+        async with httpx.AsyncClient() as admin:
+            spec = {**fault, "method": "GET", "path": "^/stripe/v1/subscriptions/"}
+            added = await admin.post(f"{sb.info['admin_url']}/faults", json=spec)
+            assert added.status_code == 201, added.text
+        adapter = StripeClientApi(key, base, timeout=0.5)
+        try:
+            with pytest.raises(error, match=re.escape(message)) as raised:
+                await adapter.retrieve_subscription(sub.id)
+            assert key not in str(raised.value)
+            found = await adapter.retrieve_subscription(sub.id)
+            assert found is not None and found["id"] == sub.id
+        finally:
+            await adapter.close()

@@ -5,7 +5,7 @@ Module map (each module's docstring states its contract):
 - `config`      BridgeConfig from flags and environment; plans (price id -> size/runtime).
 - `signature`   `Stripe-Signature` verification with several secrets (rotation).
 - `mapping`     pure: subscription status / event type -> desired state (the README table).
-- `stripe_api`  the `StripeApi` Protocol and its adapter on the official `stripe` client.
+- `stripe_api`  the `StripeApi` Protocol and its adapter (the subscription GET on aiohttp).
 - `errors`      the error tree (`Retryable`, `Permanent`, ...); Kubernetes errors are classified
                 once, in `agents`.
 - `agents`      the typed `Agent` view and the Agent store on kubernetes_asyncio (find, create,

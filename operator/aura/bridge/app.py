@@ -2,7 +2,8 @@
 
 The caller owns the Kubernetes `ApiClient` and the `StripeApi`; the app's lifespan owns the
 Agent watch (SSE) and, when a grace period is configured, the periodic past-due sweep.
-Every request first passes `limits.RequestLimits` (body size, webhook concurrency).
+Every request first passes `limits.RequestLimits` (body size, webhook concurrency); webhook
+deliveries are then answered by `webhook.WebhookEndpoint` without FastAPI's routing.
 Routes: the webhook (`webhook`), the status API (`status_api`), the fleet API and token
 minting (`fleet_api`), the status pages under `/ui/` (`ui`), `/healthz` (the process is
 up), `/readyz` (the Agent watch is synced with the apiserver), `/metrics`, `/openapi.json`.
@@ -82,13 +83,16 @@ def create_app(
     app.state.processor = processor
     app.state.watcher = watcher
     app.state.metrics = metrics
+    hook = webhook.Webhook(config, processor, metrics)
+    # Innermost: the limits (and the scope guard, outside them) still see every delivery.
+    app.add_middleware(webhook.WebhookEndpoint, webhook=hook)
     app.add_middleware(
         RequestLimits,
         limits=config.limits,
         webhook_path=webhook.WEBHOOK_PATH,
         refused=metrics.refuse,
     )
-    app.include_router(webhook.router(config, processor, metrics))
+    app.include_router(webhook.router(hook))
     app.include_router(status_api.router(config, store, watcher, metrics))
     app.include_router(fleet_api.router(config, store, api))
     ui.install(app)
