@@ -31,7 +31,7 @@ from aura.configure.base import ConfigTarget
 from aura.controller import conditions, errors, metrics
 from aura.controller.clients.gateway_service import GatewayState, set_gateway
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
-from aura.controller.reconcile import attempt, cleanup, secrets
+from aura.controller.reconcile import attempt, cleanup, replace, secrets
 from aura.controller.reconcile.configure import _target_address as target_address
 from aura.controller.reconcile.context import AgentContext
 from aura.healing_models import RUNGS, HealingPolicy, HealingStatus, RepairRecord, Rung
@@ -176,16 +176,9 @@ async def _target(ctx: AgentContext, server_id: int) -> ConfigTarget:
     )
 
 
-def newest_ready_checkpoint(ctx: AgentContext) -> str | None:
-    """HOOK (checkpoints branch): the newest ready AgentCheckpoint of this Agent, to restore
-    the replacement from. Until checkpoints land on main there is none: replacements are
-    blank, and the Event says so."""
-    return None
-
-
 async def _replace(ctx: AgentContext, server_id: int) -> str:
     """Delete the server, its device and auth key; a new attempt creates the replacement."""
-    checkpoint = newest_ready_checkpoint(ctx)
+    source = await replace.restore_source(ctx)
     with contextlib.suppress(errors.NotFound):
         await ctx.op.hetzner.delete_server(server_id)
     ctx.op.servers.forget(server_id)
@@ -197,6 +190,4 @@ async def _replace(ctx: AgentContext, server_id: int) -> str:
     for type_ in (conditions.CONFIGURED, conditions.TAILNET_JOINED, conditions.HEALTHY):
         ctx.set(type_, UNKNOWN, Reason.PENDING, "server is being replaced")
     ctx.set(conditions.SERVER_READY, FALSE, Reason.REPLACING, f"replacing server {server_id}")
-    if checkpoint is None:
-        return f"server {server_id} deleted; the replacement starts blank (no ready checkpoint)"
-    return f"server {server_id} deleted; the replacement restores checkpoint {checkpoint}"
+    return f"server {server_id} deleted; {source}"
