@@ -73,6 +73,9 @@ class _CheckpointController:
         w = self.w
         status = w.status.model_copy(deep=True)
         status.phase = derive_phase(status.conditions, w.spec.desired_state)
+        # The hold lives in the Agent's status on the apiserver, written by the checkpoint.
+        stored = await self.store.get(PLURAL, REF.namespace, REF.name) or {}
+        status.checkpoint_in_progress = (stored.get("status") or {}).get("checkpointInProgress")
         self.store.put(PLURAL, {
             "metadata": {"namespace": REF.namespace, "name": REF.name, "uid": REF.uid},
             "spec": w.spec.model_dump(mode="json", by_alias=True, exclude_none=True),

@@ -228,7 +228,9 @@ async def _vanished(ctx: AgentContext, hib: HibernationStatus) -> StepResult:
     assert ctx.op.checkpoints is not None
     await ctx.op.checkpoints.delete(CHECKPOINT_PLURAL, ctx.ref.namespace, hib.checkpoint)
     newest = await lookup.newest_ready(ctx)
-    if newest is None:
+    if newest is None and hib.server_id is None:
+        hib.checkpoint, hib.image_id, hib.size_gb = "", None, None  # never had a server
+    elif newest is None:
         hib.checkpoint, hib.image_id, hib.size_gb = "", None, None
         lost = "no ready checkpoint: the data is lost; a wake starts blank"
         ctx.event("Warning", "ServerMissing", f"the server vanished during hibernation, {lost}")
@@ -258,12 +260,15 @@ async def _finish(ctx: AgentContext, hib: HibernationStatus) -> StepResult:
     await _drop_older(ctx, hib.checkpoint)
     took = ctx.seconds_since(hib.started_at)
     saving = _saving_phrase(hib)
-    ctx.event(
-        "Normal",
-        "Hibernated",
-        f"server {hib.server_id} deleted after {took:.0f}s; data in checkpoint "
-        f"{hib.checkpoint or '(none)'} (image {hib.image_id}){saving}",
-    )
+    if hib.server_id is None:
+        ctx.event("Normal", "Hibernated", "no server existed: nothing to keep or delete")
+    else:
+        ctx.event(
+            "Normal",
+            "Hibernated",
+            f"server {hib.server_id} deleted after {took:.0f}s; data in checkpoint "
+            f"{hib.checkpoint or '(none)'} (image {hib.image_id}){saving}",
+        )
     mark_hibernated(ctx, hib)
     return DONE
 
