@@ -132,6 +132,9 @@ async def ensure_hibernated(ctx: AgentContext) -> StepResult:
     if hib.state == HibernationState.HIBERNATING:
         return await _hibernating(ctx, hib)
     server = await find_server(ctx)
+    if server is not None and await server_gone(ctx, server.id):
+        ctx.op.servers.forget(server.id)  # a list older than our delete
+        server = None
     if server is not None:
         # A wake got as far as a server (or one appeared): its data may be newer than the
         # checkpoint, so it is checkpointed again rather than deleted.
