@@ -104,10 +104,15 @@ def test_hibernate_deletes_the_server_and_wake_brings_the_data_back(
     assert woke["status"]["tailscale"]["hostname"] == hostname
     assert woke["status"]["tailscale"]["deviceId"] != agent["status"]["tailscale"]["deviceId"]
     assert "hibernation" not in woke["status"] and "serverSource" not in woke["status"]
-    reasons = [e["reason"] for e in events(cluster, namespace, "sleepy")]
+    history = events(cluster, namespace, "sleepy")
+    reasons = [e["reason"] for e in history]
     for seen in ("Hibernating", "Hibernated", "Waking", "Woke"):
         assert seen in reasons
     assert reasons.index("Hibernated") < reasons.index("Waking") < reasons.index("Woke")
+    phases = [e["reason"] for e in history if " -> " in e["message"]]  # phase changes
+    assert phases[phases.index("Hibernating") :] == [
+        "Hibernating", "Hibernated", "Waking", "Configuring", "Networking", "Running",
+    ]  # fmt: skip
 
 
 def test_a_stopped_agent_hibernates_by_itself_after_hibernate_after(

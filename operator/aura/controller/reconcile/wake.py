@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from aura.checkpoint_models import CHECKPOINT_PLURAL
 from aura.controller import conditions
-from aura.controller.conditions import FALSE, Reason
+from aura.controller.conditions import FALSE, UNKNOWN, Reason
 from aura.controller.reconcile import hibernate
 from aura.controller.reconcile.context import AgentContext, StepResult, Wait
 from aura.controller.reconcile.source import WAKE
@@ -54,6 +54,10 @@ async def before_running(ctx: AgentContext) -> StepResult | None:
         ctx.status.server_source = None
         what = "a blank image (no checkpoint held the data)"
     ctx.status.stopped_at = None
+    # Nothing of the hibernated state carries over: each is verified afresh on the new server
+    # (a Hibernated reason left on one of them would summarise Ready back to Hibernated).
+    for type_ in (conditions.CONFIGURED, conditions.TAILNET_JOINED, conditions.HEALTHY):
+        ctx.set(type_, UNKNOWN, Reason.PENDING, "waking: verified once the server runs")
     ctx.set(conditions.SERVER_READY, FALSE, Reason.WAKING, f"creating a server from {what}")
     ctx.set(conditions.READY, FALSE, Reason.WAKING, f"waking from {what}")
     ctx.event("Normal", "Waking", f"creating a server from {what}")
