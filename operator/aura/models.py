@@ -21,6 +21,7 @@ from pydantic.alias_generators import to_camel
 from aura.checkpoint_models import AgentSource, CheckpointPolicy, CheckpointScheduleStatus
 from aura.cost.wire import CostStatus, SubscriptionPrice
 from aura.healing_models import HealingPolicy, HealingStatus
+from aura.hibernation_models import HibernationStatus, LifecyclePolicy, ServerSource
 from aura.status_models import ProvisioningStatus, ServerStatus, TailnetStatus
 from aura.wire import (
     API_VERSION,
@@ -74,6 +75,7 @@ class DesiredState(StrEnum):
     STOPPED = "stopped"
     SUSPENDED = "suspended"
     DELETED = "deleted"
+    HIBERNATED = "hibernated"  # checkpoint, then no server: costs only the snapshot
 
 
 class Phase(StrEnum):
@@ -94,6 +96,9 @@ class Phase(StrEnum):
     FAILED = "Failed"
     CHECKPOINTING = "Checkpointing"  # an AgentCheckpoint holds the Agent (checkpoint_models)
     RESTORING = "Restoring"  # an AgentRestore is rebuilding its server
+    HIBERNATING = "Hibernating"  # checkpoint, then the server is deleted (hibernation_models)
+    HIBERNATED = "Hibernated"  # no server; the data is in a checkpoint
+    WAKING = "Waking"  # a server is being created from the hibernation checkpoint
 
 
 class ServerSpec(_Wire):
@@ -249,7 +254,10 @@ class AgentSpec(_Wire):
 
     desired_state: Annotated[
         DesiredState,
-        Field(default=DesiredState.RUNNING, description="running, stopped, suspended or deleted."),
+        Field(
+            default=DesiredState.RUNNING,
+            description="running, stopped, suspended, hibernated or deleted.",
+        ),
     ]
     desired_state_reason: Annotated[
         str | None,
@@ -277,6 +285,7 @@ class AgentSpec(_Wire):
     checkpoints: Annotated[CheckpointPolicy | None, Field(default=None)]
     source: Annotated[AgentSource | None, Field(default=None)]
     healing: Annotated[HealingPolicy | None, Field(default=None)]
+    lifecycle: Annotated[LifecyclePolicy | None, Field(default=None)]
 
 
 class AgentStatus(_Wire):
@@ -329,6 +338,16 @@ class AgentStatus(_Wire):
     ]
     checkpoints: Annotated[CheckpointScheduleStatus | None, Field(default=None)]
     cost: Annotated[CostStatus | None, Field(default=None)]
+    hibernation: Annotated[HibernationStatus | None, Field(default=None)]
+    server_source: Annotated[ServerSource | None, Field(default=None)]
+    stopped_at: Annotated[
+        datetime | None,
+        Field(
+            default=None,
+            description="When the server was found off for a stop or suspend; automatic "
+            "hibernation counts from it.",
+        ),
+    ]
 
 
 class Agent(BaseModel):

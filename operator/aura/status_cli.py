@@ -34,7 +34,7 @@ def agent_rows(
     agents: Iterable[dict[str, Any]], events: Iterable[dict[str, Any]], now: datetime
 ) -> list[list[str]]:
     """One row per Agent: namespace, name, phase, age in phase, desired, IPs, cost
-    (month to date, projected, margin), last event."""
+    (month to date, projected, margin), checkpoints, hibernation, last event."""
     latest: dict[tuple[str, str], history.Entry] = {}
     by_agent: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for event in events:
@@ -56,6 +56,7 @@ def agent_rows(
                 (status.get("tailscale") or {}).get("ipv4") or "-",
                 *cost_cells(status.get("cost")),
                 checkpoint_cell(status, now),
+                hibernation_cell(status, now),
                 f"{last.reason}: {last.message}"[:80] if last else "-",
             ]
         )
@@ -113,6 +114,37 @@ def checkpoint_cell(status: dict[str, Any], now: datetime) -> str:
     if nxt is not None:
         parts.append(f"next in {human_age(now, nxt)}" if nxt > now else "next due")
     return ", ".join(parts)
+
+
+def hibernation_cell(status: dict[str, Any], now: datetime) -> str:
+    """`status.hibernation` at a glance: `3h, saves 4.27 EUR/mo`, `hibernating`, `waking`."""
+    hib = status.get("hibernation") or {}
+    state = hib.get("state")
+    if not state:
+        return "-"
+    if state != "Hibernated":
+        return str(state).lower()
+    since = human_age(history.parse_time(hib.get("since")), now)
+    saving = hib.get("monthlySaving")
+    if not isinstance(saving, (int, float)):
+        return since
+    return f"{since}, saves {saving:.2f} {hib.get('currency') or ''}/mo".replace(" /mo", "/mo")
+
+
+def hibernation_total(agents: Iterable[dict[str, Any]]) -> str | None:
+    """`HIBERNATED: n Agents, saving x EUR/month` over the listed Agents, or None."""
+    count, saving, currencies = 0, 0.0, set()
+    for agent in agents:
+        hib = (agent.get("status") or {}).get("hibernation") or {}
+        if hib.get("state") != "Hibernated":
+            continue
+        count += 1
+        saving += hib.get("monthlySaving") or 0.0
+        currencies.add(hib.get("currency") or "")
+    if not count:
+        return None
+    unit = "/".join(sorted(c for c in currencies if c)) or "?"
+    return f"HIBERNATED: {count} Agent(s), saving {saving:.2f} {unit}/month (net)"
 
 
 def event_rows(events: Iterable[dict[str, Any]], now: datetime) -> list[list[str]]:
@@ -178,8 +210,9 @@ def command(name: str | None, namespace: str | None, show_events: bool) -> None:
         click.echo(render_table(header, event_rows(events, now)))
         return
     header = ["NAMESPACE", "NAME", "PHASE", "IN PHASE", "DESIRED", "PUBLIC IP", "TAILNET IP",
-              "COST MTD", "PROJECTED", "MARGIN", "CHECKPOINTS", "LAST EVENT"]  # fmt: skip
+              "COST MTD", "PROJECTED", "MARGIN", "CHECKPOINTS", "HIBERNATED",
+              "LAST EVENT"]  # fmt: skip
     click.echo(render_table(header, agent_rows(agents, events, now)))
-    total = fleet_total(agents)
-    if total is not None:
-        click.echo(total)
+    for total in (fleet_total(agents), hibernation_total(agents)):
+        if total is not None:
+            click.echo(total)

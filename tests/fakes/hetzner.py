@@ -32,6 +32,7 @@ class FakeHetzner:
         self.lose_image_response = False
         self.image_disk_gb = 40.0
         self.image_size_gb = 1.5
+        self.server_images: dict[int, str | int] = {}  # server ID -> the image it was created from
 
     def _enter(self, method: str) -> None:
         self.calls[method] += 1
@@ -73,6 +74,7 @@ class FakeHetzner:
             outgoing_traffic=0,
         )
         self.servers[server.id] = server
+        self.server_images[server.id] = image
         self.user_data[server.id] = user_data
         if self.lose_create_response:
             self.lose_create_response = False

@@ -81,6 +81,17 @@ R = DesiredState.RUNNING
         ({"ServerReady": ("False", "PoweredOff")}, DesiredState.SUSPENDED, Phase.SUSPENDED),
         ({"Ready": ("False", "Deleting")}, DesiredState.DELETED, Phase.DELETING),
         ({"Ready": ("False", "Deleted")}, DesiredState.DELETED, Phase.DELETED),
+        # Hibernation: its Ready reasons win whatever desiredState (automatic hibernation
+        # leaves stopped/suspended); Waking lasts until the new server runs.
+        ({}, DesiredState.HIBERNATED, Phase.HIBERNATING),
+        ({"ServerReady": ("True", "Running")}, DesiredState.HIBERNATED, Phase.HIBERNATING),
+        ({"Ready": ("False", "Hibernating")}, DesiredState.STOPPED, Phase.HIBERNATING),
+        ({"Ready": ("False", "Hibernated")}, DesiredState.HIBERNATED, Phase.HIBERNATED),
+        ({"Ready": ("False", "Hibernated")}, DesiredState.SUSPENDED, Phase.HIBERNATED),
+        ({"Ready": ("False", "HibernationFailed")}, DesiredState.HIBERNATED, Phase.FAILED),
+        ({"ServerReady": ("False", "Waking"), "Ready": ("False", "Waking")}, R, Phase.WAKING),
+        ({"ServerReady": ("False", "Waking")}, R, Phase.WAKING),
+        ({"Ready": ("False", "Hibernated")}, DesiredState.DELETED, Phase.DELETING),
     ],
 )
 def test_derive_phase(

@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aura.status_cli import agent_rows, checkpoint_cell, fleet_total, human_age, render_table
+from aura.status_cli import (
+    agent_rows,
+    checkpoint_cell,
+    fleet_total,
+    hibernation_cell,
+    hibernation_total,
+    human_age,
+    render_table,
+)
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -46,9 +54,10 @@ def test_rows_pick_the_latest_event_per_agent() -> None:
         "-",
         "-",
         "-",
+        "-",
         "Late: 2",
     ]
-    assert rows[1] == ["b", "y", "-", "-", "stopped", "-", "-", "-", "-", "-", "-", "-"]
+    assert rows[1] == ["b", "y", "-", "-", "stopped", "-", "-", "-", "-", "-", "-", "-", "-"]
 
 
 def test_checkpoint_cell_shows_last_and_next() -> None:
@@ -83,3 +92,26 @@ def test_cost_columns_and_fleet_total() -> None:
     unpriced = {**cost, "margin": None}
     agents[0]["status"]["cost"] = unpriced
     assert (fleet_total(agents) or "").endswith("margin -")
+
+
+def test_hibernated_agents_show_since_when_and_what_they_save() -> None:
+    hib = {"state": "Hibernated", "since": (NOW - timedelta(hours=3)).isoformat(),
+           "monthlySaving": 4.2656, "currency": "EUR", "checkpoint": "x-hibernate-1"}  # fmt: skip
+    agents = [
+        {"metadata": {"namespace": "a", "name": "x"}, "status": {"hibernation": hib}},
+        {"metadata": {"namespace": "a", "name": "y"}, "status": {"hibernation": dict(hib)}},
+        {"metadata": {"namespace": "a", "name": "z"},
+         "status": {"hibernation": {**hib, "state": "Waking"}}},
+        {"metadata": {"namespace": "a", "name": "w"}, "status": {}},
+    ]  # fmt: skip
+    assert hibernation_cell(agents[0]["status"], NOW) == "3h, saves 4.27 EUR/mo"
+    assert hibernation_cell(agents[2]["status"], NOW) == "waking"
+    assert hibernation_cell({}, NOW) == "-"
+    assert [r[11] for r in agent_rows(agents, [], NOW)] == [
+        "-",
+        "3h, saves 4.27 EUR/mo",
+        "3h, saves 4.27 EUR/mo",
+        "waking",
+    ]
+    assert hibernation_total(agents) == "HIBERNATED: 2 Agent(s), saving 8.53 EUR/month (net)"
+    assert hibernation_total(agents[3:]) is None

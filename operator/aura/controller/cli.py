@@ -65,6 +65,11 @@ _TUNING: list[tuple[str, str]] = [
     ("checkpoint_jitter", "Window in seconds that spreads a fleet's scheduled checkpoints."),
     ("checkpoint_schedule_interval", "Seconds between checks of each checkpoint schedule."),
     (
+        "hibernate_after",
+        "Seconds a stopped or suspended Agent stays so before it hibernates by itself "
+        "(0: off; spec.lifecycle.hibernateAfter overrides).",
+    ),
+    (
         "peering_lifetime",
         "Seconds a replica's peering keep-alive stays valid (failover time after a crash).",
     ),

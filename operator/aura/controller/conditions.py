@@ -51,6 +51,7 @@ class Reason:
     SERVER_MISSING = "ServerMissing"  # the server disappeared behind our back
     REPLACING = "Replacing"  # the repair ladder deleted an unhealthy server; a new one comes
     NO_SERVER = "NoServer"  # stopped or suspended with no server: one is created on start
+    WAKING = "Waking"  # being created (or booting) from the hibernation checkpoint
     INVALID_CREDENTIALS = "InvalidCredentials"
     # Configured
     WAITING_FOR_CLOUD_INIT = "WaitingForCloudInit"
@@ -72,6 +73,9 @@ class Reason:
     DELETED = "Deleted"
     CHECKPOINTING = "Checkpointing"  # an AgentCheckpoint holds the Agent (checkpoints/hold.py)
     RESTORING = "Restoring"  # an AgentRestore holds the Agent
+    HIBERNATING = "Hibernating"  # checkpoint being taken; the server is deleted after it
+    HIBERNATED = "Hibernated"  # no server; the data is in a checkpoint (also on ServerReady)
+    HIBERNATION_FAILED = "HibernationFailed"  # the checkpoint failed; server kept, powered off
     PROVISIONING_FAILED = "ProvisioningFailed"  # rolled back; spec change or annotation retries
     RETRYING_AFTER_FAILURE = "RetryingAfterFailure"  # rolled back; retries by itself at a time
     INVALID_SPEC = "InvalidSpec"
@@ -99,6 +103,13 @@ FAILED_REASONS = frozenset(
 )
 # A Ready reason that means "held by a checkpoint or restore": its own phase.
 HELD_PHASES = {Reason.CHECKPOINTING: Phase.CHECKPOINTING, Reason.RESTORING: Phase.RESTORING}
+# A Ready reason of hibernation: its own phase, whatever desiredState (automatic hibernation
+# leaves `stopped` or `suspended`). Only `running` leaves it, through Waking.
+HIBERNATION_PHASES = {
+    Reason.HIBERNATING: Phase.HIBERNATING,
+    Reason.HIBERNATED: Phase.HIBERNATED,
+    Reason.HIBERNATION_FAILED: Phase.FAILED,
+}
 # ServerReady reasons that say a server exists and is not (yet) off: stopping takes time.
 SERVER_UP_REASONS = frozenset(
     {Reason.RUNNING, Reason.STARTING, Reason.CREATING, Reason.SHUTTING_DOWN}
@@ -185,7 +196,12 @@ def derive_phase(conditions: list[Condition], desired: DesiredState) -> Phase:
         return Phase.FAILED
     if ready_reason in HELD_PHASES:
         return HELD_PHASES[ready_reason]
+    if ready_reason in HIBERNATION_PHASES:
+        return HIBERNATION_PHASES[ready_reason]
     server_reason = reason_of(conditions, SERVER_READY)
+    if desired == DesiredState.HIBERNATED:
+        # Hibernation has not written its reason yet (first pass after the change).
+        return Phase.HIBERNATING
     if desired in (DesiredState.STOPPED, DesiredState.SUSPENDED):
         # Stopping only while a server is up: off, never created, rolled back or missing
         # all mean nothing runs, which is what was asked.
@@ -195,6 +211,8 @@ def derive_phase(conditions: list[Condition], desired: DesiredState) -> Phase:
     if not is_true(conditions, SERVER_READY):
         if server_reason in QUEUED_REASONS:
             return Phase.QUEUED
+        if server_reason == Reason.WAKING:
+            return Phase.WAKING
         # A server configured before is being powered back on, not provisioned again.
         return Phase.STARTING if is_true(conditions, CONFIGURED) else Phase.PROVISIONING
     if not is_true(conditions, CONFIGURED):

@@ -29,6 +29,7 @@ from aura.controller.clients.tailscale import TailnetApi
 from aura.controller.healing_fleet import FleetHealing
 from aura.controller.settings import OperatorConfig
 from aura.cost.kube import BudgetReader
+from aura.cost.prices import PriceCache
 
 Clock = Callable[[], datetime]
 
@@ -115,6 +116,8 @@ class Operator:
     so: a pass started from an older watch event must not slip a power action in."""
     checkpoints: CheckpointStore | None = None
     """AgentCheckpoint/AgentRestore reads and writes (controller/checkpoints/store.py)."""
+    prices: PriceCache | None = None
+    """Hetzner's price list, shared with the cost job: what a hibernation saves per month."""
 
     def __post_init__(self) -> None:
         self.slots = ProvisioningSlots(self.config.max_concurrent_provisions)

@@ -93,6 +93,9 @@ class OperatorConfig:
     checkpoint_poll_interval: float = 15.0
     checkpoint_jitter: float = 3600.0
     checkpoint_schedule_interval: float = 60.0
+    hibernate_after: float = 0.0
+    """Seconds a stopped or suspended Agent waits before it hibernates by itself (0: never);
+    an Agent's spec.lifecycle.hibernateAfter overrides it."""
 
     liveness: str | None = None
     """kopf's liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz (None: off)."""

@@ -30,15 +30,17 @@ def _wall() -> datetime:
 
 
 def build(op: Operator, kube: KubeClients) -> CostService:
-    """The process's CostService; also installs the BlockNew gate's reader on `op`."""
+    """The process's CostService; also installs the BlockNew gate's reader and the shared
+    price list on `op`."""
     cost_kube = CostKube(kube.api)
     op.budgets = cost_kube
+    op.prices = PriceCache(
+        op.hetzner, max_age=op.config.price_max_age, monotonic=time.monotonic, wall=_wall
+    )
     return CostService(
         hetzner=op.hetzner,
         servers=op.servers,
-        prices=PriceCache(
-            op.hetzner, max_age=op.config.price_max_age, monotonic=time.monotonic, wall=_wall
-        ),
+        prices=op.prices,
         kube=cost_kube,
         list_agents=kube.list_agents,
         namespace=op.config.namespace,

@@ -38,7 +38,7 @@ from aura.controller.reconcile.context import DONE, StepResult, Wait
 from aura.models import Phase
 from aura.wire import parse_duration
 
-HOLDABLE = {Phase.RUNNING, Phase.DEGRADED, Phase.STOPPED, Phase.SUSPENDED}
+HOLDABLE = {Phase.RUNNING, Phase.DEGRADED, Phase.STOPPED, Phase.SUSPENDED, Phase.HIBERNATING}
 QUIESCED, ONLINE, POWERED_OFF = "GatewayQuiesced", "Online", "PoweredOff"
 
 

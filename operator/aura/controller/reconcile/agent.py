@@ -5,6 +5,8 @@
                tailnet -> gateway healthy
     stopped    graceful shutdown, poweroff after a timeout      (phase Stopped)
     suspended  the same, with the reason                        (phase Suspended)
+    hibernated checkpoint, then the server is deleted             (hibernate.py; Hibernated)
+               (also a stop or suspend that lasted hibernateAfter; `running` wakes: wake.py)
     deleted    device, server, auth key, SSH Secret removed     (phase Deleted; object stays)
 
 Every pass starts from what it reads, so a pass may start at any point and the operator may
@@ -27,13 +29,16 @@ from aura.controller.reconcile import (
     budget,
     configure,
     health,
+    hibernate,
     power,
     prerequisites,
     server,
     tailnet,
+    wake,
 )
 from aura.controller.reconcile.cleanup import delete_cloud_objects
 from aura.controller.reconcile.context import DONE, AgentContext, Done, StepResult, Wait
+from aura.hibernation_models import HibernationCause
 from aura.models import DesiredState
 
 Step = Callable[[AgentContext], Awaitable[StepResult]]
@@ -63,11 +68,17 @@ async def reconcile_agent(ctx: AgentContext) -> StepResult:
         return Wait(0.1, "accepted")
     conditions.initialize_conditions(ctx.status.conditions, ctx.generation, at=ctx.now())
     if (held := await hold.wait_if_held(ctx)) is not None:  # hook: checkpoints
+        hibernate.while_held(ctx)
         return held
     try:
+        if hibernate.wanted(ctx):
+            return await hibernate.ensure_hibernated(ctx)
         if desired == DesiredState.RUNNING:
             return await _run(ctx)
-        return await _stop(ctx, desired)
+        result = await _stop(ctx, desired)
+        if isinstance(result, Done) and hibernate.auto_due(ctx):
+            return hibernate.begin(ctx, HibernationCause.AUTOMATIC)
+        return result
     except errors.InvalidCredentials as exc:
         ctx.set(conditions.SERVER_READY, FALSE, Reason.INVALID_CREDENTIALS, str(exc))
         ctx.set(conditions.READY, FALSE, Reason.INVALID_CREDENTIALS, str(exc))
@@ -78,7 +89,10 @@ async def _run(ctx: AgentContext) -> StepResult:
     if attempt.failed(ctx):
         await attempt.finish_rollback(ctx)
         return _after_failure(ctx)
+    if (woken := await wake.before_running(ctx)) is not None:
+        return woken
     ctx.status.shutdown_requested_at = None
+    ctx.status.stopped_at = None
     try:
         result = await _run_steps(ctx, PREREQUISITE_STEPS)
         if isinstance(result, Done):
@@ -95,6 +109,8 @@ async def _run(ctx: AgentContext) -> StepResult:
     finally:
         if not attempt.failed(ctx):
             _summarize_ready(ctx)
+    if conditions.is_true(ctx.status.conditions, conditions.READY):
+        wake.after_running(ctx)
     return result
 
 
@@ -162,6 +178,8 @@ async def _stop(ctx: AgentContext, desired: DesiredState) -> StepResult:
         ctx.set(conditions.READY, FALSE, reason, f"{why}; no server, one will be created on start")
     else:
         ctx.set(conditions.READY, FALSE, reason, why)
+        # Off since when: automatic hibernation (--hibernate-after) counts from it.
+        ctx.status.stopped_at = ctx.status.stopped_at or ctx.now().replace(microsecond=0)
     return result
 
 

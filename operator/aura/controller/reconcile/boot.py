@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aura.controller import conditions
 from aura.controller.conditions import FALSE, TRUE, Reason
-from aura.controller.reconcile import attempt
+from aura.controller.reconcile import attempt, source
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 
 
@@ -29,6 +29,7 @@ async def ensure_server_running(ctx: AgentContext) -> StepResult:
         ctx.set(conditions.SERVER_READY, FALSE, Reason.STARTING, f"powering on server {server_id}")
     elif state in ("initializing", "starting"):
         reason = Reason.CREATING if state == "initializing" else Reason.STARTING
+        reason = Reason.WAKING if source.waking(ctx) else reason  # phase Waking until it runs
         ctx.set(conditions.SERVER_READY, FALSE, reason, f"server {server_id} is {state}")
     else:
         ctx.set(conditions.SERVER_READY, FALSE, Reason.STARTING, f"server {server_id} is {state}")

@@ -157,20 +157,11 @@ async def _act(ctx: AgentContext, h: HealingStatus, rung: Rung, detail: str) -> 
     return replaced
 
 
-def newest_ready_checkpoint(ctx: AgentContext) -> str | None:
-    """The newest ready AgentCheckpoint of this Agent, to restore the replacement from.
-    Not looked up yet (replacements are created blank, and the Event says so): creating a
-    server from an Agent's own checkpoint arrives with hibernation (issue 12)."""
-    return None
-
-
 async def _replace(ctx: AgentContext, server_id: int) -> str:
     """Delete the server, its device and auth key; a new attempt creates the replacement."""
-    checkpoint = newest_ready_checkpoint(ctx)
+    source = await replace.restore_source(ctx)
     with contextlib.suppress(errors.NotFound):
         await ctx.op.hetzner.delete_server(server_id)
     ctx.op.servers.forget(server_id)
     await replace.start_replacement(ctx, Reason.REPLACING, f"replacing server {server_id}")
-    if checkpoint is None:
-        return f"server {server_id} deleted; the replacement starts blank (no ready checkpoint)"
-    return f"server {server_id} deleted; the replacement restores checkpoint {checkpoint}"
+    return f"server {server_id} deleted; {source}"

@@ -22,7 +22,7 @@ from aura.controller import conditions, errors, naming
 from aura.controller.checkpoints import clone
 from aura.controller.clients.hetzner import ServerInfo
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
-from aura.controller.reconcile import attempt, budget, cloudinit, replace, secrets
+from aura.controller.reconcile import attempt, budget, cloudinit, replace, secrets, source
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 from aura.models import ServerStatus
 
@@ -108,7 +108,11 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
 
 
 async def _create(ctx: AgentContext) -> ServerInfo:
-    image: str | int = await clone.source_image(ctx) or ctx.spec.server.image  # hook: clones
+    image: str | int = (
+        await clone.source_image(ctx)  # hook: clones
+        or source.source_image(ctx)  # a wake or a replacement: the checkpoint's image
+        or ctx.spec.server.image
+    )
     ssh = await secrets.ensure_ssh_material(ctx)
     key = await secrets.ensure_tailnet_key(ctx)
     user_data = cloudinit.render(
@@ -119,7 +123,7 @@ async def _create(ctx: AgentContext) -> ServerInfo:
             authorized_key=ssh.client_public_key,
             host_private_key=ssh.host_private_key,
             host_public_key=ssh.host_public_key,
-            fresh_identity=ctx.spec.source is not None,
+            fresh_identity=ctx.spec.source is not None or source.fresh_identity(ctx),
         )
     )
     spec = ctx.spec.server
@@ -138,7 +142,12 @@ async def _create(ctx: AgentContext) -> ServerInfo:
     else:
         ctx.event("Normal", "ServerCreated", f"created server {server.id} ({server.name})")
     ctx.op.servers.remember(server)
-    ctx.set(conditions.SERVER_READY, FALSE, Reason.CREATING, f"server {server.id} is being created")
+    if source.waking(ctx):
+        message = f"server {server.id} is being created from the hibernation checkpoint"
+        ctx.set(conditions.SERVER_READY, FALSE, Reason.WAKING, message)
+    else:
+        message = f"server {server.id} is being created"
+        ctx.set(conditions.SERVER_READY, FALSE, Reason.CREATING, message)
     return server
 
 
