@@ -73,6 +73,7 @@ class DesiredState(StrEnum):
     RUNNING = "running"
     STOPPED = "stopped"
     SUSPENDED = "suspended"
+    HIBERNATED = "hibernated"
     DELETED = "deleted"
 
 
