@@ -54,6 +54,8 @@ ANNOTATION_EVENT_CREATED = "aura.dev/stripe-last-event-created"
 ANNOTATION_AS_OF = "aura.dev/stripe-state-as-of"
 """Unix time the applied state is known to be current at (re-read time or event `created`)."""
 ANNOTATION_PAST_DUE_SINCE = "aura.dev/stripe-past-due-since"
+ANNOTATION_HIBERNATE_AT = "aura.dev/stripe-hibernate-at"
+"""Unix time an unpaid Agent is to be hibernated: the dunning timer, durable on the Agent."""
 
 REQUEST_TIMEOUT = 5.0
 WATCH_READ_BUFFER = 2**21
@@ -115,6 +117,10 @@ class Agent:
     @property
     def past_due_since(self) -> float | None:
         return _float(self.annotations.get(ANNOTATION_PAST_DUE_SINCE))
+
+    @property
+    def hibernate_at(self) -> float | None:
+        return _float(self.annotations.get(ANNOTATION_HIBERNATE_AT))
 
 
 # `_content_type` is missing from the client's stubs but honoured; without it the client sends

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aura.bridge import mapping, price
+from aura.bridge import dunning, mapping, price
 from aura.bridge.agents import (
     ANNOTATION_AS_OF,
     ANNOTATION_EVENT_CREATED,
     ANNOTATION_EVENT_ID,
+    ANNOTATION_HIBERNATE_AT,
     ANNOTATION_PAST_DUE_SINCE,
     LABEL_CUSTOMER,
     LABEL_SUBSCRIPTION,
@@ -85,6 +86,9 @@ class Creator:
             past_due_since=None,
             now=now,
             grace=self.config.past_due_grace,
+            hibernate_after=dunning.hibernate_after(
+                observed.subscription, self.config.hibernate_after
+            )[0],
         )
         if decision.state is DesiredState.DELETED:
             log.info("checkout %s: subscription %s already ended", obj.get("id"), sub_id)
@@ -99,6 +103,8 @@ class Creator:
         }
         if decision.past_due_since is not None:
             annotations[ANNOTATION_PAST_DUE_SINCE] = f"{decision.past_due_since:.3f}"
+        if decision.hibernate_at is not None:
+            annotations[ANNOTATION_HIBERNATE_AT] = f"{decision.hibernate_at:.3f}"
         body: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": KIND,
