@@ -65,6 +65,11 @@ _TUNING: list[tuple[str, str]] = [
     ("checkpoint_jitter", "Window in seconds that spreads a fleet's scheduled checkpoints."),
     ("checkpoint_schedule_interval", "Seconds between checks of each checkpoint schedule."),
     (
+        "retain_after_delete",
+        "Seconds a deleted Agent's final checkpoint is kept for a returning customer, then "
+        "erased (0: off; 2592000 = 30 days).",
+    ),
+    (
         "peering_lifetime",
         "Seconds a replica's peering keep-alive stays valid (failover time after a crash).",
     ),

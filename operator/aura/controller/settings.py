@@ -93,6 +93,8 @@ class OperatorConfig:
     checkpoint_poll_interval: float = 15.0
     checkpoint_jitter: float = 3600.0
     checkpoint_schedule_interval: float = 60.0
+    retain_after_delete: float = 0.0
+    """Seconds a deleted Agent's final checkpoint is kept for its customer (0: no final one)."""
 
     liveness: str | None = None
     """kopf's liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz (None: off)."""
