@@ -24,12 +24,13 @@ from aura.bridge.agents import (
     ANNOTATION_PAST_DUE_SINCE,
     LABEL_CUSTOMER,
     LABEL_SUBSCRIPTION,
+    Agent,
     AgentStore,
 )
 from aura.bridge.apply import Applier
 from aura.bridge.config import BridgeConfig
 from aura.bridge.early import EarlyStates
-from aura.bridge.errors import AlreadyExists, Permanent
+from aura.bridge.errors import AlreadyExists, Permanent, Retryable
 from aura.bridge.metrics import Metrics
 from aura.bridge.observe import Observed
 from aura.bridge.outcome import Outcome
@@ -96,6 +97,7 @@ class Creator:
         plan = self.config.plans.for_prices(
             mapping.price_ids(observed.subscription or {}) + mapping.price_ids(obj)
         )
+        source = await self.store.retained_checkpoint(namespace, str(name), customer)
         annotations = {
             ANNOTATION_EVENT_ID: event.id,
             ANNOTATION_EVENT_CREATED: str(event.created),
@@ -125,6 +127,8 @@ class Creator:
                 **plan.spec_sections(),
             },
         }
+        if source is not None:
+            body["spec"]["source"] = {"checkpoint": source}
         try:
             with self.metrics.kube_write.time():
                 created = await self.store.create(body)
@@ -133,6 +137,12 @@ class Creator:
             if existing is not None and existing.subscription_id == sub_id:
                 self.store.remember(sub_id, [existing])
                 return await self.applier.apply_to(existing, event, route, observed, now)
+            if existing is None or (source is not None and _returning(existing, customer)):
+                if existing is not None and not existing.obj["metadata"].get("deletionTimestamp"):
+                    await self.store.delete(existing)
+                    log.info("agent %s/%s: deleted record replaced (%s returns)", *existing.key,
+                             customer)  # fmt: skip
+                raise Retryable(f"agent {namespace}/{name} is being replaced") from None
             log.warning(
                 "checkout %s: agent %s/%s belongs to someone else", obj.get("id"), namespace, name
             )
@@ -146,3 +156,14 @@ class Creator:
         self.early.forget(sub_id)
         log.info("agent %s/%s created for %s", namespace, name, sub_id)
         return Outcome.CREATED
+
+
+def _returning(existing: Agent, customer: str) -> bool:
+    """Whether `existing` is a finished `deleted` record of `customer`'s (the operator wrote
+    `status.deletedAt`: nothing of it is left in the clouds)."""
+    status = existing.obj.get("status") or {}
+    return (
+        existing.desired_state == DesiredState.DELETED
+        and existing.labels.get(LABEL_CUSTOMER) == customer
+        and bool(status.get("deletedAt"))
+    )
