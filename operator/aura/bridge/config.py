@@ -15,6 +15,7 @@ Environment (flags override where both exist):
 - `AURA_BRIDGE_PAST_DUE_GRACE`  seconds an Agent keeps running while `past_due` (default 0).
 - `AURA_BRIDGE_HIBERNATE_AFTER`  how long an unpaid Agent stays suspended before it is
                            hibernated (`dunning`; default 3d, `never` to keep it suspended).
+- `AURA_BRIDGE_SWEEP_INTERVAL`  seconds between dunning sweeps (default 30).
 - `AURA_STRIPE_LIVEMODE`   `true`/`false`; default: true only for an `sk_live_` key.
 
 Limits against hostile or buggy clients (`limits.Limits`) are flags only; see `aura bridge --help`.
@@ -158,6 +159,7 @@ class BridgeConfig:
             "plans": load_plans(env.get("AURA_BRIDGE_PLANS")),
             "past_due_grace": float(env.get("AURA_BRIDGE_PAST_DUE_GRACE") or 0),
             "hibernate_after": _duration("AURA_BRIDGE_HIBERNATE_AFTER", env),
+            "grace_sweep_interval": float(env.get("AURA_BRIDGE_SWEEP_INTERVAL") or 30),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
