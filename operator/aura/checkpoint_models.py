@@ -64,6 +64,7 @@ class CheckpointPhase(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     DELETING = "Deleting"
+    ERASED = "Erased"  # a retained final checkpoint whose window ended: the image is gone
 
 
 class ReadinessPolicy(StrEnum):
@@ -131,6 +132,14 @@ class CheckpointError(Wire):
     message: Annotated[str, Field(max_length=4096)]
 
 
+class CheckpointErasure(Wire):
+    """The erasure record of a retained final checkpoint (`checkpoints/erasure.py`)."""
+
+    time: datetime
+    image_id: Annotated[int | None, Field(default=None, alias="imageID")]
+    rule: Annotated[str, Field(max_length=512)]
+
+
 class CheckpointSource(Wire):
     """What the Agent's server ran when the checkpoint was taken."""
 
@@ -184,6 +193,10 @@ class AgentCheckpointStatus(Wire):
         Field(default=None, description="The operator stopped the gateway and must restart it."),
     ]
     error: Annotated[CheckpointError | None, Field(default=None)]
+    erasure: Annotated[
+        CheckpointErasure | None,
+        Field(default=None, description="What was erased, when and by which rule."),
+    ]
     observed_generation: Annotated[int | None, Field(default=None, ge=0)]
     conditions: Annotated[
         list[Condition], Field(default_factory=list, json_schema_extra=CONDITIONS_LIST)

@@ -76,6 +76,7 @@ class Components:
                 "STRIPE_API_BASE": self.info["stripe_url"],
                 "AURA_API_TOKENS": self.api_token,
                 "AURA_BRIDGE_NAMESPACE": self.namespace,
+                "AURA_BRIDGE_SWEEP_INTERVAL": "2",  # the dunning step's deadlines, promptly
             },
         )
         bridge.wait_http(f"{self.bridge_url}/readyz", timeout=60)

@@ -19,6 +19,8 @@ class Customer:
     namespace: str
     agent: str = ""
     subscription: str = ""
+    hibernate_after: str = ""
+    """Metadata `aura_hibernate_after` of this customer's price (the dunning grace); "" none."""
 
     def __post_init__(self) -> None:
         self.agent = self.agent or f"{self.label.lower()}-{secrets.token_hex(2)}"
@@ -43,6 +45,9 @@ class Bank:
                 "unit_amount": 1900,
                 "recurring": {"interval": "month"},
                 "product_data": {"name": "Always-on agent"},
+                "metadata": {"aura_hibernate_after": customer.hibernate_after}
+                if customer.hibernate_after
+                else {},
             },
         )
         session = await asyncio.to_thread(

@@ -3,7 +3,9 @@
 ACME walks the whole lifecycle (checkout → Running, payment failed → Suspended, invoice paid →
 Running, cancelled → Deleted). Then two more customers sign up and one of them misses a payment,
 so the demo leaves a small fleet behind: one Agent Running, one Suspended, besides ACME's
-cancelled record. With `--keep` everything stays up to be explored.
+cancelled record. Finally Umbrella shows the dunning timeline (`dunning`): its payment fails,
+its Agent is suspended, then hibernated (no server, its data in a checkpoint), and wakes up
+with its data when the invoice is paid. With `--keep` everything stays up to be explored.
 
 The script only acts as the customers and their bank (`customers`); the components
 (`components`) do the rest, and a watch (`watcher`) reports every phase the operator writes.
@@ -29,6 +31,7 @@ from kubernetes_asyncio import client, config
 
 from aura import history
 from aura.status_cli import event_rows, render_table
+from aura_demo import dunning
 from aura_demo.components import Components
 from aura_demo.customers import Bank, Customer
 from aura_demo.story import StepResult, Story
@@ -56,10 +59,29 @@ class Demo:
         self.acme = Customer("ACME", opts.namespace)
         self.globex = Customer("Globex", opts.namespace)
         self.initech = Customer("Initech", opts.namespace)
-        self.customers = [self.acme, self.globex, self.initech]
+        self.umbrella = Customer("Umbrella", opts.namespace, hibernate_after=dunning.GRACE)
+        self.customers = [self.acme, self.globex, self.initech, self.umbrella]
+        self.memory: dunning.Memory | None = None
 
     def plan(self, bank: Bank) -> list[tuple[str, Customer, Action, str]]:
         """(step, customer, what they do, the phase their Agent must reach)."""
+        return self._lifecycle(bank) + self._dunning(bank)
+
+    def _dunning(self, bank: Bank) -> list[tuple[str, Customer, Action, str]]:
+        """Umbrella's unpaid Agent hibernates and wakes with its data (see `dunning`)."""
+        if self.memory is None:
+            raise RuntimeError("Demo.plan runs inside Demo.run, which opens the sandbox")
+        memory, who = self.memory, self.umbrella
+        return [
+            ("checkout completed", who, bank.checkout, "Running"),
+            ("notes written on its disk", who, memory.remember, "Running"),
+            ("payment failed", who, bank.fail_payment, "Suspended"),
+            (f"unpaid for {dunning.GRACE} (plan's grace)", who, dunning.nothing, "Hibernated"),
+            ("invoice paid", who, bank.pay_invoice, "Running"),
+            ("notes still there after waking", who, memory.recall, "Running"),
+        ]
+
+    def _lifecycle(self, bank: Bank) -> list[tuple[str, Customer, Action, str]]:
         return [
             ("checkout completed", self.acme, bank.checkout, "Running"),
             ("payment failed", self.acme, bank.fail_payment, "Suspended"),
@@ -83,6 +105,7 @@ class Demo:
                 {c.agent for c in self.customers},
                 self.story,
             )
+            self.memory = dunning.Memory(client.CustomObjectsApi(api), admin)
             watch_task = asyncio.create_task(watcher.run())
             try:
                 ok = await self._steps(Bank(sc, admin), watcher)
@@ -101,7 +124,7 @@ class Demo:
             began = time.monotonic()
             try:
                 await action(customer)
-            except (stripe.StripeError, httpx.HTTPError, KeyError) as exc:
+            except (stripe.StripeError, httpx.HTTPError, KeyError, dunning.DataLost) as exc:
                 result.observed = f"action failed: {type(exc).__name__}"
                 self.story.say(f"✗ {result.name}: {exc}")
                 return False

@@ -73,7 +73,13 @@ def test_demo_walks_the_lifecycle_and_keeps_a_live_fleet(cluster: Cluster, names
         for phase in ("Suspended", "Deleted"):
             assert f"{acme[1]}: phase {phase}" in out
         summary = out[out.index("STEP") : out.index("Everything keeps running")].splitlines()
-        assert [line.split()[-1] for line in summary[1:] if line] == ["ok"] * 7
+        # The lifecycle (7 steps), then the dunning step (6): Umbrella hibernates unpaid.
+        assert [line.split()[-1] for line in summary[1:] if line] == ["ok"] * 13
+        umbrella = re.search(r"Agent \S+/(umbrella-[0-9a-f]{4}) created", out)
+        assert umbrella, out
+        for phase in ("Suspended", "Hibernated", "Running"):
+            assert f"{umbrella[1]}: phase {phase}" in out
+        assert "✓ Umbrella: notes still there after waking" in out
 
         # The demo's history of ACME: its phase Events in the order they happened.
         shown = out[out.index(f"History of {acme[1]}") : out.index("STEP")].splitlines()[2:]
@@ -85,7 +91,13 @@ def test_demo_walks_the_lifecycle_and_keeps_a_live_fleet(cluster: Cluster, names
         agents = json.loads(cluster.kubectl("get", "agents", "-n", namespace, "-o", "json"))
         by_phase = {a["metadata"]["name"].split("-")[0]: a["status"]["phase"]
                     for a in agents["items"]}  # fmt: skip
-        assert by_phase == {"acme": "Deleted", "globex": "Running", "initech": "Suspended"}
+        fleet = {
+            "acme": "Deleted",
+            "globex": "Running",
+            "initech": "Suspended",
+            "umbrella": "Running",
+        }
+        assert by_phase == fleet
 
         # The printed curl example answers with a running Agent.
         curls = [line.split() for line in out.splitlines() if line.strip().startswith("curl ")]
@@ -103,9 +115,7 @@ def test_demo_walks_the_lifecycle_and_keeps_a_live_fleet(cluster: Cluster, names
         )
         rows = [line for line in status.stdout.splitlines()[1:] if line.strip()]
         agents = [line for line in rows if not line.startswith("TOTAL")]  # the cost total
-        assert sorted(line.split()[2] for line in agents) == [
-            "Deleted", "Running", "Suspended",
-        ]  # fmt: skip
+        assert sorted(line.split()[2] for line in agents) == sorted(fleet.values())
     finally:
         kill_kept(out)
 

@@ -96,14 +96,18 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (OPERATOR, "create", "rolebindings.rbac.authorization.k8s.io", CUSTOMER_NS, False),
     (OPERATOR, "escalate", "clusterroles.rbac.authorization.k8s.io", "", False),
     (OPERATOR, "impersonate", "serviceaccounts", SYSTEM_NS, False),
-    # bridge: Agents without status or deletion
+    # bridge: Agents without status; delete only to replace a returning customer's deleted
+    # record (README "Retention after cancellation"); checkpoints read to find the retained one
     (BRIDGE, "get", "agents.aura.dev", CUSTOMER_NS, True),
     (BRIDGE, "list", "agents.aura.dev", "-A", True),
     (BRIDGE, "watch", "agents.aura.dev", "-A", True),
     (BRIDGE, "create", "agents.aura.dev", CUSTOMER_NS, True),
     (BRIDGE, "patch", "agents.aura.dev", CUSTOMER_NS, True),
     (BRIDGE, "update", "agents.aura.dev", CUSTOMER_NS, False),
-    (BRIDGE, "delete", "agents.aura.dev", CUSTOMER_NS, False),
+    (BRIDGE, "delete", "agents.aura.dev", CUSTOMER_NS, True),
+    (BRIDGE, "list", "agentcheckpoints.aura.dev", CUSTOMER_NS, True),
+    (BRIDGE, "create", "agentcheckpoints.aura.dev", CUSTOMER_NS, False),
+    (BRIDGE, "delete", "agentcheckpoints.aura.dev", CUSTOMER_NS, False),
     (BRIDGE, "deletecollection", "agents.aura.dev", CUSTOMER_NS, False),
     (BRIDGE, "patch", "agents.aura.dev/status", CUSTOMER_NS, False),
     (BRIDGE, "get", "agents.aura.dev/status", CUSTOMER_NS, False),
@@ -184,7 +188,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
         *{("", "namespaces", v) for v in ("list", "watch")},
     },
     BRIDGE: {
-        *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "create", "patch")},
+        *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "create", "patch", "delete")},
+        *{("aura.dev", "agentcheckpoints", v) for v in ("get", "list")},
         ("", "events", "create"),
         *{("events.k8s.io", "events", v) for v in ("create", "list")},
     },

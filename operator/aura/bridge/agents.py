@@ -24,6 +24,8 @@ Contracts:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import urllib.request
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
@@ -47,6 +49,7 @@ from aura.bridge.errors import (
 from aura.history import Entry, ordered, read_events
 from aura.models import GROUP, PLURAL, VERSION
 
+log = logging.getLogger(__name__)
 LABEL_CUSTOMER = "aura.dev/stripe-customer"
 LABEL_SUBSCRIPTION = "aura.dev/stripe-subscription"
 ANNOTATION_EVENT_ID = "aura.dev/stripe-last-event-id"
@@ -54,6 +57,14 @@ ANNOTATION_EVENT_CREATED = "aura.dev/stripe-last-event-created"
 ANNOTATION_AS_OF = "aura.dev/stripe-state-as-of"
 """Unix time the applied state is known to be current at (re-read time or event `created`)."""
 ANNOTATION_PAST_DUE_SINCE = "aura.dev/stripe-past-due-since"
+ANNOTATION_HIBERNATE_AT = "aura.dev/stripe-hibernate-at"
+"""Unix time an unpaid Agent is to be hibernated: the dunning timer, durable on the Agent."""
+
+# The operator's final checkpoint of a deleted Agent (aura.controller.checkpoints.final: the same
+# keys; the bridge does not import the operator). A returning customer's Agent starts from it.
+LABEL_FINAL_CHECKPOINT = "aura.dev/final-checkpoint"
+LABEL_RETAINED_AGENT = "aura.dev/retained-agent"
+CHECKPOINT_PLURAL = "agentcheckpoints"
 
 REQUEST_TIMEOUT = 5.0
 WATCH_READ_BUFFER = 2**21
@@ -115,6 +126,10 @@ class Agent:
     @property
     def past_due_since(self) -> float | None:
         return _float(self.annotations.get(ANNOTATION_PAST_DUE_SINCE))
+
+    @property
+    def hibernate_at(self) -> float | None:
+        return _float(self.annotations.get(ANNOTATION_HIBERNATE_AT))
 
 
 # `_content_type` is missing from the client's stubs but honoured; without it the client sends
@@ -286,6 +301,60 @@ class AgentStore:
             creating=True,
         )
         return self.observe(result)
+
+    async def retained_checkpoint(self, namespace: str, agent: str, customer: str) -> str | None:
+        """The newest ready final checkpoint the operator kept of the Agent `agent` of
+        `customer` (`--retain-after-delete`), or None."""
+        selector = (
+            f"{LABEL_FINAL_CHECKPOINT}=true,{LABEL_RETAINED_AGENT}={agent},"
+            f"{LABEL_CUSTOMER}={customer}"
+        )
+        try:
+            result = await self._call(
+                self.custom.list_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    CHECKPOINT_PLURAL,
+                    label_selector=selector,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        except Permanent as exc:  # e.g. RBAC without agentcheckpoints: a checkout still works
+            log.warning("looking for a retained checkpoint of %s/%s: %s", namespace, agent, exc)
+            return None
+        ready = [
+            item
+            for item in result.get("items", [])
+            if (item.get("status") or {}).get("phase") == "Succeeded"
+            and (item.get("status") or {}).get("readyToUse")
+            and not item["metadata"].get("deletionTimestamp")
+        ]
+        ready.sort(key=lambda item: str(item["status"].get("takenAt") or ""))
+        return str(ready[-1]["metadata"]["name"]) if ready else None
+
+    async def delete(self, agent: Agent) -> None:
+        """Delete `agent` if it is still the object that was read (uid and resourceVersion
+        preconditions); already gone counts as done."""
+        options = client.V1DeleteOptions(
+            preconditions=client.V1Preconditions(
+                uid=(agent.obj.get("metadata") or {}).get("uid"),
+                resource_version=agent.resource_version,
+            )
+        )
+        with contextlib.suppress(NotFound):
+            await self._call(
+                self.custom.delete_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    agent.namespace,
+                    PLURAL,
+                    agent.name,
+                    body=options,
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            )
+        self.forget(agent.key)
 
     async def patch(self, agent: Agent, patch: dict[str, Any]) -> Agent:
         """Merge-patch `agent` if it is unchanged since it was read (see the docstring)."""

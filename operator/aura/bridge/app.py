@@ -1,7 +1,7 @@
 """`create_app()`: the bridge's FastAPI application, wired from explicit dependencies.
 
 The caller owns the Kubernetes `ApiClient` and the `StripeApi`; the app's lifespan owns the
-Agent watch (SSE) and, when a grace period is configured, the periodic past-due sweep.
+Agent watch (SSE) and the dunning sweep (at start, then periodically).
 Every request first passes `limits.RequestLimits` (body size, webhook concurrency); webhook
 deliveries are then answered by `webhook.WebhookEndpoint` without FastAPI's routing.
 Routes: the webhook (`webhook`), the status API (`status_api`), the fleet API and token
@@ -35,13 +35,16 @@ from aura.bridge.stripe_api import StripeApi
 log = logging.getLogger(__name__)
 
 
-async def _sweep_forever(processor: Processor, interval: float) -> None:
+async def _sweep_forever(processor: Processor, interval: float, swept: asyncio.Event) -> None:
+    """The dunning sweep at start (deadlines that passed while no bridge ran), then every
+    `interval` seconds; `swept` is set once the first sweep has ended."""
     while True:
-        await asyncio.sleep(interval)
         try:
             await processor.sweep_grace()
         except Exception as exc:  # a failed sweep is retried on the next tick
-            log.warning("grace sweep failed: %s", type(exc).__name__)
+            log.warning("dunning sweep failed: %s", type(exc).__name__)
+        swept.set()
+        await asyncio.sleep(interval)
 
 
 def create_app(
@@ -58,13 +61,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(watcher.run(), name="agent-watch")]
-        if config.past_due_grace > 0:
-            tasks.append(
-                asyncio.create_task(
-                    _sweep_forever(processor, config.grace_sweep_interval), name="grace-sweep"
-                )
-            )
+        tasks = [
+            asyncio.create_task(watcher.run(), name="agent-watch"),
+            # Always: per-plan metadata can set a hibernation grace even if the flags do not.
+            asyncio.create_task(
+                _sweep_forever(processor, config.grace_sweep_interval, app.state.swept),
+                name="dunning-sweep",
+            ),
+        ]
         try:
             yield
         finally:
@@ -81,6 +85,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.processor = processor
+    app.state.swept = asyncio.Event()
     app.state.watcher = watcher
     app.state.metrics = metrics
     hook = webhook.Webhook(config, processor, metrics)

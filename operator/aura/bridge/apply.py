@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aura.bridge import mapping, price
+from aura.bridge import dunning, mapping, price
 from aura.bridge.agents import (
     ANNOTATION_AS_OF,
     ANNOTATION_EVENT_CREATED,
     ANNOTATION_EVENT_ID,
+    ANNOTATION_HIBERNATE_AT,
     ANNOTATION_PAST_DUE_SINCE,
     Agent,
     AgentStore,
@@ -71,6 +72,13 @@ class Applier:
             past_due_since=past_due_since,
             now=now,
             grace=self.config.past_due_grace,
+            hibernate_after=dunning.hibernate_after(
+                observed.subscription, self.config.hibernate_after
+            )[0],
+            # Without the subscription its plan is unknown: the recorded deadline stands.
+            hibernate_at=agent.hibernate_at
+            if past_due_since is not None and observed.subscription is None
+            else None,
         )
         if current == DesiredState.DELETED:
             return Outcome.FINAL
@@ -81,6 +89,7 @@ class Applier:
             and not repriced
             and not observed.from_event
             and decision.past_due_since == past_due_since
+            and decision.hibernate_at == agent.hibernate_at
         ):
             self._confirm(agent.key, observed.as_of)
             return Outcome.UNCHANGED
@@ -93,6 +102,9 @@ class Applier:
                     ANNOTATION_PAST_DUE_SINCE: None
                     if decision.past_due_since is None
                     else f"{decision.past_due_since:.3f}",
+                    ANNOTATION_HIBERNATE_AT: None
+                    if decision.hibernate_at is None
+                    else f"{decision.hibernate_at:.3f}",
                 }
             }
         }

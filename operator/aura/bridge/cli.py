@@ -133,6 +133,17 @@ def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+def _hibernate_after(value: str | None) -> float | None:
+    from aura.bridge.dunning import parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--hibernate-after") from None
+
+
 @click.command("bridge")
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8080, show_default=True, type=int, help="Port to listen on.")
@@ -142,6 +153,12 @@ def _limit_options(func: Callable[..., Any]) -> Callable[..., Any]:
     "--past-due-grace",
     type=float,
     help="Seconds to keep a past_due Agent running [env AURA_BRIDGE_PAST_DUE_GRACE; default 0].",
+)
+@click.option(
+    "--hibernate-after",
+    help="How long an unpaid Agent stays suspended before it is hibernated: seconds or 72h, "
+    "3d; 'never' keeps it suspended; price metadata aura_hibernate_after overrides it "
+    "[env AURA_BRIDGE_HIBERNATE_AFTER; default 3d].",
 )
 @click.option(
     "--reread/--no-reread",
@@ -157,6 +174,7 @@ def command(
     default_namespace: str | None,
     plans: str | None,
     past_due_grace: float | None,
+    hibernate_after: str | None,
     reread: bool,
     log_format: str,
     **limits: Any,
@@ -182,6 +200,7 @@ def command(
         "default_namespace": default_namespace,
         "plans": load_plans(plans) if plans else None,
         "past_due_grace": past_due_grace,
+        "hibernate_after": _hibernate_after(hibernate_after),
         "reread_subscription": reread,
         "limits": Limits(**limits),
     }

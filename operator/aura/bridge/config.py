@@ -13,6 +13,9 @@ Environment (flags override where both exist):
 - `AURA_BRIDGE_PLANS`      a YAML/JSON file, or inline JSON, mapping price ids to plans.
 - `AURA_BRIDGE_NAMESPACE`  namespace for new Agents when the checkout names none.
 - `AURA_BRIDGE_PAST_DUE_GRACE`  seconds an Agent keeps running while `past_due` (default 0).
+- `AURA_BRIDGE_HIBERNATE_AFTER`  how long an unpaid Agent stays suspended before it is
+                           hibernated (`dunning`; default 3d, `never` to keep it suspended).
+- `AURA_BRIDGE_SWEEP_INTERVAL`  seconds between dunning sweeps (default 30).
 - `AURA_STRIPE_LIVEMODE`   `true`/`false`; default: true only for an `sk_live_` key.
 
 Limits against hostile or buggy clients (`limits.Limits`) are flags only; see `aura bridge --help`.
@@ -33,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from aura.bridge.dunning import DEFAULT_HIBERNATE_AFTER, parse_duration
 from aura.bridge.limits import Limits
 from aura.bridge.tokens import parse_keys
 from aura.models import RuntimeSpec, ServerSpec
@@ -90,6 +94,16 @@ def _truthy(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _duration(name: str, env: Mapping[str, str]) -> float:
+    value = env.get(name)
+    if not value:
+        return DEFAULT_HIBERNATE_AFTER
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 @dataclass(frozen=True)
 class BridgeConfig:
     """Settings of one bridge process; see the module docstring for the environment."""
@@ -105,6 +119,9 @@ class BridgeConfig:
     plans: PlanBook = field(default_factory=lambda: PlanBook.model_validate({}))
     past_due_grace: float = 0.0
     """Seconds an Agent stays running while its subscription is `past_due`; 0 = suspend now."""
+    hibernate_after: float = DEFAULT_HIBERNATE_AFTER
+    """Seconds a suspended, unpaid Agent waits before hibernation (0: never); price or product
+    metadata `aura_hibernate_after` overrides it per plan (`dunning`)."""
     reread_subscription: bool = True
     """Derive the state from the subscription as Stripe has it now, not from the event."""
     stripe_timeout: float = 2.0
@@ -141,6 +158,8 @@ class BridgeConfig:
             "default_namespace": env.get("AURA_BRIDGE_NAMESPACE") or "default",
             "plans": load_plans(env.get("AURA_BRIDGE_PLANS")),
             "past_due_grace": float(env.get("AURA_BRIDGE_PAST_DUE_GRACE") or 0),
+            "hibernate_after": _duration("AURA_BRIDGE_HIBERNATE_AFTER", env),
+            "grace_sweep_interval": float(env.get("AURA_BRIDGE_SWEEP_INTERVAL") or 30),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

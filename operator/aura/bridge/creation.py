@@ -15,20 +15,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aura.bridge import mapping, price
+from aura.bridge import dunning, mapping, price
 from aura.bridge.agents import (
     ANNOTATION_AS_OF,
     ANNOTATION_EVENT_CREATED,
     ANNOTATION_EVENT_ID,
+    ANNOTATION_HIBERNATE_AT,
     ANNOTATION_PAST_DUE_SINCE,
     LABEL_CUSTOMER,
     LABEL_SUBSCRIPTION,
+    Agent,
     AgentStore,
 )
 from aura.bridge.apply import Applier
 from aura.bridge.config import BridgeConfig
 from aura.bridge.early import EarlyStates
-from aura.bridge.errors import AlreadyExists, Permanent
+from aura.bridge.errors import AlreadyExists, Permanent, Retryable
 from aura.bridge.metrics import Metrics
 from aura.bridge.observe import Observed
 from aura.bridge.outcome import Outcome
@@ -85,6 +87,9 @@ class Creator:
             past_due_since=None,
             now=now,
             grace=self.config.past_due_grace,
+            hibernate_after=dunning.hibernate_after(
+                observed.subscription, self.config.hibernate_after
+            )[0],
         )
         if decision.state is DesiredState.DELETED:
             log.info("checkout %s: subscription %s already ended", obj.get("id"), sub_id)
@@ -92,6 +97,7 @@ class Creator:
         plan = self.config.plans.for_prices(
             mapping.price_ids(observed.subscription or {}) + mapping.price_ids(obj)
         )
+        source = await self.store.retained_checkpoint(namespace, str(name), customer)
         annotations = {
             ANNOTATION_EVENT_ID: event.id,
             ANNOTATION_EVENT_CREATED: str(event.created),
@@ -99,6 +105,8 @@ class Creator:
         }
         if decision.past_due_since is not None:
             annotations[ANNOTATION_PAST_DUE_SINCE] = f"{decision.past_due_since:.3f}"
+        if decision.hibernate_at is not None:
+            annotations[ANNOTATION_HIBERNATE_AT] = f"{decision.hibernate_at:.3f}"
         body: dict[str, Any] = {
             "apiVersion": API_VERSION,
             "kind": KIND,
@@ -119,6 +127,8 @@ class Creator:
                 **plan.spec_sections(),
             },
         }
+        if source is not None:
+            body["spec"]["source"] = {"checkpoint": source}
         try:
             with self.metrics.kube_write.time():
                 created = await self.store.create(body)
@@ -127,6 +137,12 @@ class Creator:
             if existing is not None and existing.subscription_id == sub_id:
                 self.store.remember(sub_id, [existing])
                 return await self.applier.apply_to(existing, event, route, observed, now)
+            if existing is None or (source is not None and _returning(existing, customer)):
+                if existing is not None and not existing.obj["metadata"].get("deletionTimestamp"):
+                    await self.store.delete(existing)
+                    log.info("agent %s/%s: deleted record replaced (%s returns)", *existing.key,
+                             customer)  # fmt: skip
+                raise Retryable(f"agent {namespace}/{name} is being replaced") from None
             log.warning(
                 "checkout %s: agent %s/%s belongs to someone else", obj.get("id"), namespace, name
             )
@@ -140,3 +156,14 @@ class Creator:
         self.early.forget(sub_id)
         log.info("agent %s/%s created for %s", namespace, name, sub_id)
         return Outcome.CREATED
+
+
+def _returning(existing: Agent, customer: str) -> bool:
+    """Whether `existing` is a finished `deleted` record of `customer`'s (the operator wrote
+    `status.deletedAt`: nothing of it is left in the clouds)."""
+    status = existing.obj.get("status") or {}
+    return (
+        existing.desired_state == DesiredState.DELETED
+        and existing.labels.get(LABEL_CUSTOMER) == customer
+        and bool(status.get("deletedAt"))
+    )

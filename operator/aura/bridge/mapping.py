@@ -7,8 +7,10 @@ The two tables below are the contract documented in README.md ("Stripe mapping")
 - `STATUS_TABLE`: subscription status -> desired state. The applied state is always derived
   from a status, never from an event type, so redelivered or reordered events converge.
 
-`decide()` adds the one time-dependent rule: `past_due` suspends only after the grace period.
-Nothing here does I/O or reads a clock; callers pass `now`.
+`decide()` adds the time-dependent rules, the dunning timeline: a subscription in `DUNNING`
+(`past_due`, `unpaid`) suspends its Agent once the past-due grace is over (at once for
+`unpaid`), and hibernates it once the hibernation deadline has passed (`dunning`). Nothing
+here does I/O or reads a clock; callers pass `now`.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ EVENT_ROUTES: dict[str, EventRoute] = {
     "invoice.payment_failed": EventRoute(Source.INVOICE, "past_due", "invoice payment failed"),
 }
 
+DUNNING = frozenset({"past_due", "unpaid"})
+"""Statuses in which Stripe still tries to collect: the dunning timeline runs."""
+
 STATUS_TABLE: dict[str, DesiredState | None] = {
     "active": DesiredState.RUNNING,
     "trialing": DesiredState.RUNNING,
@@ -78,19 +83,40 @@ class Decision:
     state: DesiredState | None
     reason: str
     past_due_since: float | None
-    """When the subscription became past_due (kept for the grace period); None clears it."""
+    """When the subscription entered dunning (the timeline's origin); None clears it."""
+    hibernate_at: float | None = None
+    """When the Agent is to be hibernated (None: never, or not in dunning)."""
 
 
 def decide(
-    status: str, *, reason: str, past_due_since: float | None, now: float, grace: float
+    status: str,
+    *,
+    reason: str,
+    past_due_since: float | None,
+    now: float,
+    grace: float,
+    hibernate_after: float = 0.0,
+    hibernate_at: float | None = None,
 ) -> Decision:
-    """The desired state for a subscription in `status` at time `now`."""
-    if status == "past_due":
-        since = past_due_since if past_due_since is not None else now
-        if now - since >= grace:
-            return Decision(DesiredState.SUSPENDED, reason, since)
-        return Decision(None, f"{reason}; grace period until {since + grace:.0f}", since)
-    return Decision(STATUS_TABLE.get(status), reason, None)
+    """The desired state for a subscription in `status` at time `now`.
+
+    In dunning the timeline starts at `past_due_since` (or `now`): `suspended` after `grace`
+    (`past_due` only), then `hibernated` at `hibernate_at` if one was recorded, else
+    `hibernate_after` seconds after the suspension (0: never)."""
+    if status not in DUNNING:
+        return Decision(STATUS_TABLE.get(status), reason, None)
+    since = past_due_since if past_due_since is not None else now
+    suspend_at = since + (grace if status == "past_due" else 0.0)
+    deadline = hibernate_at
+    if deadline is None and hibernate_after > 0:
+        deadline = suspend_at + hibernate_after
+    if deadline is not None and now >= deadline:
+        return Decision(
+            DesiredState.HIBERNATED, f"{reason}; unpaid past the dunning grace", since, deadline
+        )
+    if now >= suspend_at:
+        return Decision(DesiredState.SUSPENDED, reason, since, deadline)
+    return Decision(None, f"{reason}; grace period until {suspend_at:.0f}", since, deadline)
 
 
 def reason_text(route: EventRoute, status: str, object_id: str, from_event: bool) -> str:

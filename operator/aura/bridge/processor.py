@@ -18,7 +18,8 @@ explains the rules for operators):
    - none otherwise: `UNKNOWN_SUBSCRIPTION`, and a state taken from the event's own object is
      kept for a checkout that arrives later (`early`).
 
-The past-due grace sweep (`grace`) shares the subscription locks; `sweep_grace()` runs it.
+The dunning sweep (`grace`: past-due grace, then hibernation) shares the subscription locks;
+`sweep_grace()` runs it.
 """
 
 from __future__ import annotations
@@ -74,7 +75,13 @@ class Processor:
         self._early = EarlyStates(config.dedup_cache_size)
         self._applier = Applier(config, store, self.metrics)
         self._creator = Creator(config, store, self.metrics, self._applier, self._early)
-        self._grace = GraceSweep(store, self._locks, config.past_due_grace)
+        self._grace = GraceSweep(
+            store,
+            self._locks,
+            config.past_due_grace,
+            stripe_api if config.reread_subscription else None,
+            config.stripe_timeout,
+        )
 
     def seen(self, event_id: str) -> bool:
         """Whether this process already finished the event `event_id`."""
@@ -130,7 +137,7 @@ class Processor:
         return next((o for o in PREFERRED if o in outcomes), outcomes[0])
 
     async def sweep_grace(self) -> int:
-        """Suspend Agents whose subscription has been past_due longer than the grace period;
-        returns how many were suspended. The app runs it periodically when a grace period is
-        set (see `grace`)."""
+        """Apply the dunning steps that are due (suspend after the past-due grace, hibernate
+        at the recorded deadline); returns how many Agents were written. The app runs it at
+        start and periodically (see `grace`)."""
         return await self._grace.sweep(self.clock())

@@ -18,6 +18,7 @@ from prometheus_client import start_http_server
 from aura.configure.base import Configurator
 from aura.configure.proxy import ansible_ssh_env, http_proxy_url
 from aura.controller import checkpoint_handlers, credentials, handlers, naming, peering
+from aura.controller.checkpoints import erasure
 from aura.controller.checkpoints.store import KubeCheckpointStore
 from aura.controller.checkpoints.sweeper import ImageSweeper
 from aura.controller.clients.gateway_service import (
@@ -127,6 +128,7 @@ async def _sweep_forever(op: Operator, kube: KubeClients, gate: peering.PeeringG
                 continue
             await sweeper.sweep(await kube.list_agents(op.config.namespace))
             await images.sweep()  # hook: checkpoints
+            await erasure.sweep(op, await kube.list_agents(op.config.namespace))
         except Exception as exc:  # the next pass retries; never let the sweeper die
             log.warning("orphan sweep failed: %s", exc)
 

@@ -70,6 +70,11 @@ _TUNING: list[tuple[str, str]] = [
         "(0: off; spec.lifecycle.hibernateAfter overrides).",
     ),
     (
+        "retain_after_delete",
+        "Seconds a deleted Agent's final checkpoint is kept for a returning customer, then "
+        "erased (0: off; 2592000 = 30 days).",
+    ),
+    (
         "peering_lifetime",
         "Seconds a replica's peering keep-alive stays valid (failover time after a crash).",
     ),

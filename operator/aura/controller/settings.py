@@ -96,6 +96,8 @@ class OperatorConfig:
     hibernate_after: float = 0.0
     """Seconds a stopped or suspended Agent waits before it hibernates by itself (0: never);
     an Agent's spec.lifecycle.hibernateAfter overrides it."""
+    retain_after_delete: float = 0.0
+    """Seconds a deleted Agent's final checkpoint is kept for its customer (0: no final one)."""
 
     liveness: str | None = None
     """kopf's liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz (None: off)."""

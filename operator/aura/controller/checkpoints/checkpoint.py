@@ -29,7 +29,7 @@ from aura.checkpoint_models import (
     DeletionPolicy,
 )
 from aura.controller import conditions, errors
-from aura.controller.checkpoints import hold
+from aura.controller.checkpoints import final, hold
 from aura.controller.checkpoints.context import FAILURE, PROGRESSING, READY, ObjectContext
 from aura.controller.checkpoints.labels import DELETION_POLICY, checkpoint_selector, image_labels
 from aura.controller.clients.gateway_service import GatewayState, set_gateway
@@ -68,7 +68,7 @@ async def reconcile(cx: Checkpoint) -> StepResult:
     if st.phase == CheckpointPhase.SUCCEEDED:
         await _sync_policy_label(cx)
         return DONE
-    if st.phase == CheckpointPhase.FAILED:
+    if st.phase in (CheckpointPhase.FAILED, CheckpointPhase.ERASED):
         return DONE
     if st.phase is None:
         st.phase = CheckpointPhase.PENDING
@@ -96,6 +96,10 @@ async def reconcile(cx: Checkpoint) -> StepResult:
 async def _ensure_agent(cx: Checkpoint) -> StepResult:
     agent = await cx.load_agent(cx.spec.agent_name)
     if cx.status.phase != CheckpointPhase.PENDING:
+        return DONE
+    # The final checkpoint (`final`) is taken *because* the Agent is being deleted.
+    last = cx.name == final.final_name(cx.spec.agent_name, agent["metadata"]["uid"])
+    if last and cx.agent_server_id() is not None:
         return DONE
     if agent["metadata"].get("deletionTimestamp") or agent["spec"].get("desiredState") == "deleted":
         raise errors.Permanent(
@@ -192,7 +196,10 @@ async def _ensure_image(cx: Checkpoint) -> StepResult:
     image = await cx.op.hetzner.create_image(
         st.source.server_id,
         description=f"Aura checkpoint {cx.namespace}/{cx.name} of Agent {cx.spec.agent_name}",
-        labels=image_labels(cx.agent_ref(), cx.uid, cx.name, cx.spec.deletion_policy.value),
+        labels={
+            **image_labels(cx.agent_ref(), cx.uid, cx.name, cx.spec.deletion_policy.value),
+            **final.image_labels(cx.name, cx.agent),
+        },
     )
     st.image_id = image.id
     cx.set(PROGRESSING, TRUE, "ImageCreating", f"image {image.id} is being created")

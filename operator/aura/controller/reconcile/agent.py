@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aura.controller import conditions, errors
-from aura.controller.checkpoints import hold, retention
+from aura.controller.checkpoints import final, hold, retention
 from aura.controller.conditions import FALSE, TRUE, Reason
 from aura.controller.reconcile import (
     attempt,
@@ -189,6 +189,8 @@ async def finalize_agent(ctx: AgentContext) -> StepResult:
         return DONE
     if (held := await hold.wait_if_held(ctx)) is not None:  # hook: checkpoints
         return held
+    if (kept := await final.ensure_final_checkpoint(ctx)) is not None:  # --retain-after-delete
+        return kept
     await retention.delete_with_agent(ctx)  # hook: checkpoints
     ctx.set(conditions.READY, FALSE, Reason.DELETING, "removing cloud resources")
     attempt.abandon(ctx)
