@@ -52,6 +52,11 @@ class FakeCheckpointStore:
     async def delete(self, plural: str, namespace: str, name: str) -> None:
         self.objects.pop((plural, namespace, name), None)
 
+    async def patch(self, plural: str, namespace: str, name: str, body: Obj) -> None:
+        found = self.objects.get((plural, namespace, name))
+        if found is not None:
+            _merge(found, body)
+
     async def patch_status(self, plural: str, namespace: str, name: str, status: Obj) -> None:
         found = self.objects.get((plural, namespace, name))
         if found is not None:

@@ -98,3 +98,43 @@ def test_final_checkpoint_before_the_server_goes_return_within_the_window_then_e
     assert erasures and str(image_id) in erasures[0]["message"]
     # The returned Agent runs on, on its own server.
     assert wait_phase(cluster, namespace, "loyal", "Running")
+
+
+def test_a_hibernated_agent_cancelled_keeps_its_hibernation_checkpoint_as_the_final_one(
+    cluster: Cluster, namespace: str, sandbox: Sandbox, start_operator: Start
+) -> None:
+    start_operator(**CHECKPOINT_FLAGS, retain_after_delete="3600")
+    billing = {"customerId": CUSTOMER, "subscriptionId": "sub_loyal0002"}
+    apply(cluster, agent_manifest("dozy", namespace, billing=billing))
+    agent = wait_phase(cluster, namespace, "dozy", "Running", timeout=60)
+    write_file(sandbox, agent["status"]["server"]["id"], MARKER, b"asleep when cancelled")
+    patch_spec(cluster, namespace, "dozy", {"desiredState": "hibernated"})
+    slept = wait_phase(cluster, namespace, "dozy", "Hibernated", timeout=90)
+    kept = slept["status"]["hibernation"]["checkpoint"]
+
+    patch_spec(cluster, namespace, "dozy", {"desiredState": "deleted"})
+    wait_phase(cluster, namespace, "dozy", "Deleted", timeout=60)
+    ckpt = get(cluster, namespace, CHECKPOINT_PLURAL, kept)
+    assert ckpt is not None and ckpt["status"]["readyToUse"] is True
+    labels = ckpt["metadata"]["labels"]
+    assert labels["aura.dev/final-checkpoint"] == "true"
+    assert labels["aura.dev/retained-agent"] == "dozy"
+    assert labels["aura.dev/stripe-customer"] == CUSTOMER
+    assert "aura.dev/retain-until" in ckpt["metadata"]["annotations"]
+    assert ckpt["spec"]["deletionPolicy"] == "Retain"
+    assert ckpt["status"]["imageID"] in [i.id for i in images(sandbox)]
+    # No second checkpoint was taken: the data was already in the hibernation one.
+    assert (
+        get(cluster, namespace, CHECKPOINT_PLURAL, final_name("dozy", agent["metadata"]["uid"]))
+        is None
+    )
+    history = events(cluster, namespace, "dozy")
+    told = [e["message"] for e in history if e["reason"] == "FinalCheckpoint"]
+    assert told and kept in told[0]
+
+    # The customer returns: the Agent comes back from the hibernation image with its data.
+    cluster.kubectl("delete", "agent", "dozy", "-n", namespace, "--wait=true")
+    source = {"checkpoint": kept}
+    apply(cluster, agent_manifest("dozy", namespace, billing=billing, source=source))
+    back = wait_phase(cluster, namespace, "dozy", "Running", timeout=90)
+    assert read_file(sandbox, back["status"]["server"]["id"], MARKER) == b"asleep when cancelled"

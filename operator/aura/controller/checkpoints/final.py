@@ -14,6 +14,11 @@ The contract of `ensure_final_checkpoint`, run by the finalizer before any cloud
 deleted: the server is never deleted while its data is not in a ready final checkpoint. A
 failed one is deleted (its partial image with it) and taken again; the server waits, powered
 as it was, and the Agent's Events say why.
+
+A hibernated Agent has no server: its data is already in its hibernation checkpoint, which
+`keep_hibernation_checkpoint` turns into the final one (the same labels and annotation,
+`Retain`) instead of taking another. Its Hetzner image keeps the labels it was created with
+(no customer label): the bridge and the erasure find it through the AgentCheckpoint.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 from aura.checkpoint_models import CHECKPOINT_KIND, CHECKPOINT_PLURAL
 from aura.controller import conditions
+from aura.controller.checkpoints.store import CheckpointStore
 from aura.controller.conditions import FALSE, Reason
 from aura.controller.reconcile.context import AgentContext, StepResult, Wait
 from aura.wire import API_VERSION
@@ -53,21 +59,49 @@ def image_labels(checkpoint: str, agent: dict[str, Any] | None) -> dict[str, str
     return {LABEL_CUSTOMER: customer} if customer else {}
 
 
-def _body(ctx: AgentContext, name: str, until: datetime) -> dict[str, Any]:
+def _retained(ctx: AgentContext, until: datetime) -> dict[str, Any]:
+    """The metadata that makes a checkpoint the final one of this Agent."""
     labels = {LABEL_FINAL: "true", LABEL_AGENT: ctx.ref.name}
     if ctx.spec.billing is not None and (customer := ctx.spec.billing.customer_id):
         labels[LABEL_CUSTOMER] = customer
+    return {"labels": labels, "annotations": {ANNOTATION_RETAIN_UNTIL: iso(until)}}
+
+
+def _body(ctx: AgentContext, name: str, until: datetime) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": CHECKPOINT_KIND,
-        "metadata": {
-            "name": name,
-            "namespace": ctx.ref.namespace,
-            "labels": labels,
-            "annotations": {ANNOTATION_RETAIN_UNTIL: iso(until)},
-        },
+        "metadata": {"name": name, "namespace": ctx.ref.namespace, **_retained(ctx, until)},
         "spec": {"agentName": ctx.ref.name, "mode": "consistent", "deletionPolicy": "Retain"},
     }
+
+
+def _ready(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    return status.get("phase") == "Succeeded" and bool(status.get("readyToUse"))
+
+
+async def keep_hibernation_checkpoint(ctx: AgentContext, store: CheckpointStore) -> None:
+    """Make the ready hibernation checkpoint of a server-less Agent its final checkpoint
+    (idempotent: one already labelled keeps its window). No-op without one."""
+    hibernation = ctx.status.hibernation
+    if hibernation is None:
+        return
+    name, namespace = hibernation.checkpoint, ctx.ref.namespace
+    found = await store.get(CHECKPOINT_PLURAL, namespace, name)
+    if found is None or not _ready(found):
+        return
+    if (found["metadata"].get("labels") or {}).get(LABEL_FINAL) == "true":
+        return
+    until = ctx.now() + timedelta(seconds=ctx.config.retain_after_delete)
+    patch = {"metadata": _retained(ctx, until), "spec": {"deletionPolicy": "Retain"}}
+    await store.patch(CHECKPOINT_PLURAL, namespace, name, patch)
+    ctx.event(
+        "Normal",
+        "FinalCheckpoint",
+        f"keeping hibernation checkpoint {name} as the final checkpoint; kept until "
+        f"{iso(until)} (--retain-after-delete)",
+    )
 
 
 async def ensure_final_checkpoint(ctx: AgentContext) -> StepResult | None:
@@ -75,7 +109,10 @@ async def ensure_final_checkpoint(ctx: AgentContext) -> StepResult | None:
     in a ready final checkpoint); else Wait (see the module docstring)."""
     window = ctx.config.retain_after_delete
     store = ctx.op.checkpoints
-    if window <= 0 or store is None or ctx.status.server is None or ctx.status.server.id is None:
+    if window <= 0 or store is None:
+        return None
+    if ctx.status.server is None or ctx.status.server.id is None:
+        await keep_hibernation_checkpoint(ctx, store)
         return None
     name = final_name(ctx.ref.name, ctx.ref.uid)
     found = await store.get(CHECKPOINT_PLURAL, ctx.ref.namespace, name)
@@ -102,7 +139,7 @@ async def ensure_final_checkpoint(ctx: AgentContext) -> StepResult | None:
         )
         _waiting(ctx, f"final checkpoint {name} failed: {why}; retrying, the server is kept")
         return wait
-    if status.get("phase") != "Succeeded" or not status.get("readyToUse"):
+    if not _ready(found):
         _waiting(ctx, f"taking final checkpoint {name}; the server is deleted once it is ready")
         return wait
     return None

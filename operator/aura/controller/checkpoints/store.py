@@ -42,6 +42,10 @@ class CheckpointStore(Protocol):
         """Merge-patch `status` (None values delete keys); a missing object counts as done."""
         ...
 
+    async def patch(self, plural: str, namespace: str, name: str, body: Obj) -> None:
+        """Merge-patch `body` (its metadata and spec); a missing object counts as done."""
+        ...
+
 
 class KubeCheckpointStore:
     """`CheckpointStore` over kubernetes_asyncio's CustomObjectsApi."""
@@ -92,6 +96,15 @@ class KubeCheckpointStore:
         except ApiException as exc:
             if exc.status != 404:
                 raise _classify(exc, f"delete {plural}/{name}") from None
+
+    async def patch(self, plural: str, namespace: str, name: str, body: Obj) -> None:
+        try:
+            await self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, body, **_MERGE_PATCH
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise _classify(exc, f"patch {plural}/{name}") from None
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Obj) -> None:
         try:
