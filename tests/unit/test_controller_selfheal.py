@@ -126,10 +126,14 @@ def test_probes_failing_across_many_servers_within_a_minute_pause_repairs() -> N
     later = now + timedelta(seconds=BURST_WINDOW + 31)
     assert fleet.pause_reason(phases, later) is None
     assert fleet.failed_probes == {}
-    # One server failing alone (a fleet of two) is the share trigger's business, not a burst.
-    fleet.probe_failed("a0", 100, later)
-    assert fleet.burst({"a0": "Running", "a1": "Running"}, later) == (1, 2)
-    assert fleet.pause_reason({"a0": "Running", "a1": "Running"}, later) is None
+    # Two servers of four are not "many" (the share trigger judges a small fleet).
+    small = {f"a{i}": "Running" for i in range(4)}
+    for i in range(2):
+        fleet.probe_failed(f"a{i}", 100 + i, later)
+    assert fleet.burst(small, later) == (2, 4)
+    assert fleet.pause_reason(small, later) is None
+    fleet.probe_failed("a2", 102, later)
+    assert fleet.pause_reason(small, later) is not None
 
 
 async def test_a_burst_of_failed_probes_pauses_the_ladder_with_a_warning() -> None:

@@ -12,7 +12,8 @@ into a disaster. `FleetHealing` answers two questions for `reconcile/repair.py`:
   that fail for Agents across many servers within `BURST_WINDOW` (a minute) also pause repairs,
   even while few Agents are `Degraded` at any one moment (a network that flaps, a probe path
   that breaks everywhere): more than `--heal-max-unhealthy-share` of the Agents that serve or
-  failed, on at least two servers. Failures age out of the window, so repairs resume a
+  failed, and at least `BURST_MIN_SERVERS` servers (two failing gateways in a small fleet are
+  the share trigger's business). Failures age out of the window, so repairs resume a
   minute after the failures stop. Exported as `aura_fleet_failing_servers`.
 - `take(uid)` / `release(uid)`: at most `--heal-max-concurrent` repairs in flight at once; a
   repair is in flight from its action until the Agent is healthy again or climbs a rung.
@@ -27,6 +28,8 @@ from datetime import datetime
 SERVING = frozenset({"Running", "Degraded"})
 BURST_WINDOW = 60.0
 """Seconds over which failed gateway probes across servers add up to a fleet fault."""
+BURST_MIN_SERVERS = 3
+"""Fewest servers whose probes failed within the window that make a burst ("many servers")."""
 
 
 @dataclass
@@ -69,7 +72,7 @@ class FleetHealing:
             unhealthy, serving = self.unhealthy_share(phases)
             return f"{unhealthy} of {serving} Agents are unhealthy (over {self.max_share:.0%})"
         failing, agents = self.burst(phases, at)
-        if failing > 1 and failing / agents > self.max_share:
+        if failing >= BURST_MIN_SERVERS and failing / agents > self.max_share:
             return (
                 f"gateway probes failed on {failing} servers of {agents} Agents within "
                 f"{BURST_WINDOW:.0f}s (over {self.max_share:.0%})"
