@@ -156,3 +156,34 @@ async def test_a_burst_of_failed_probes_pauses_the_ladder_with_a_warning() -> No
     w.clock.advance(BURST_WINDOW + 1)  # the others stay healthy: only this one fails now
     await w.one_pass()
     assert service.restarts == list(w.hetzner.servers)
+
+
+async def test_a_replacement_failing_within_the_cooldown_is_not_replaced_in_a_loop() -> None:
+    cooldown = 900
+    w = World(
+        heal_restart_after=T1, heal_reboot_after=T2, heal_replace_after=T3, heal_cooldown=cooldown
+    )
+    service = FakeGatewayService(w)
+    w.op.gateway_service = service
+    assert isinstance(await w.converge(), Done)
+    w.wedged = True
+    await w.one_pass()
+    for wait in (T1, T2, T3):
+        w.clock.advance(wait)
+        await w.one_pass()
+    w.wedged = False
+    assert isinstance(await w.converge(), Done)  # the replacement answers ...
+    assert w.status.healing is not None
+    replaced_at = w.status.healing.last_repair_at
+    assert replaced_at is not None
+    w.wedged = True  # ... and fails again soon
+    for _ in range(6):
+        await w.one_pass()
+        w.clock.advance(T2)
+        if w.clock.at >= replaced_at + timedelta(seconds=cooldown):
+            break
+        assert len(w.hetzner.servers) == 1
+        assert [r.rung.value for r in w.status.healing.repairs] == ["restart", "reboot", "replace"]
+    # The cooldown has passed: the ladder starts over from the restart.
+    await w.one_pass()
+    assert w.status.healing.repairs[-1].rung.value == "restart"

@@ -8,7 +8,8 @@
 
 A rung that cannot act (the host is unreachable, no restart adapter) is recorded as failed and
 the next rung is due at once (CAPH #2237: skip a step that cannot help). After the replace
-rung the ladder stops: a replacement that is unhealthy again waits for a person.
+rung the ladder stops: a replacement that is unhealthy again within the cooldown is not repaired
+until the cooldown has passed; then the ladder starts over from the restart (no replace loop).
 
 Memory is `status.healing` (explicit fields with timestamps): when the episode began, the last
 rung and when it acted, the Agent's last repair (the cooldown counts from it) and the last ten
@@ -65,7 +66,12 @@ def next_rung(ctx: AgentContext, h: HealingStatus) -> tuple[Rung, datetime] | No
             ctx.config.heal_cooldown
         )
         if recent and h.repairs:
-            first = _following(h.repairs[-1].rung) or Rung.REPLACE
+            following = _following(h.repairs[-1].rung)
+            if following is None:
+                # A replacement that fails again within the cooldown is not replaced again
+                # (a replace loop); once the cooldown has passed, the ladder starts over.
+                return None
+            first = following
         return first, h.unhealthy_since + timedelta(seconds=ctx.config.heal_restart_after)
     rung = _following(h.rung)
     if rung is None:
