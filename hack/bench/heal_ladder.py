@@ -6,14 +6,17 @@ Runs the real reconcile (health step, repair ladder) against the unit-test fakes
 injected clock, the way the health timer does: one pass every `--health-interval` (default
 30 s). Each trial wedges the gateway at a random moment between two timer passes, keeps it
 wedged, and records when the restart, the reboot and the replacement act. Prints min, median
-and max seconds per rung. Timer jitter and the probe's own duration (up to --health-timeout)
-come on top in a real cluster.
+and max seconds per rung, for two cases: a wedged gateway (every rung acts), and an
+unreachable host (the restart cannot connect and fails, so the reboot follows on the next
+pass). Timer jitter and the probe's own duration (up to --health-timeout) come on top in a
+real cluster.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import statistics
 import sys
@@ -25,13 +28,17 @@ sys.path.insert(0, str(REPO))
 from tests.unit.test_controller_reconcile import World  # noqa: E402
 from tests.unit.test_controller_repair import FakeGatewayService  # noqa: E402
 
+from aura.controller import errors  # noqa: E402
 from aura.controller.settings import OperatorConfig  # noqa: E402
 
 
-async def trial(rng: random.Random) -> dict[str, float]:
+async def trial(rng: random.Random, *, unreachable: bool = False) -> dict[str, float]:
     w = World()
-    w.op.gateway_service = FakeGatewayService(w)
+    service = FakeGatewayService(w)
+    w.op.gateway_service = service
     await w.converge()
+    if unreachable:
+        service.fail = errors.Retryable("ssh: connect to host: no route to host")
     interval = OperatorConfig().health_interval
     w.wedged = True
     first_pass = rng.uniform(0, interval)  # the failure lands between two timer passes
@@ -56,20 +63,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=200)
     args = parser.parse_args()
+    logging.disable(logging.WARNING)  # the reconcile's Event log lines, once per trial
     rng = random.Random(1)
     config = OperatorConfig()
-    runs = [asyncio.run(trial(rng)) for _ in range(args.trials)]
     print(
         f"defaults: health interval {config.health_interval:.0f}s, T1 "
         f"{config.heal_restart_after:.0f}s, T2 {config.heal_reboot_after:.0f}s, T3 "
-        f"{config.heal_replace_after:.0f}s; {args.trials} trials"
+        f"{config.heal_replace_after:.0f}s; {args.trials} trials each"
     )
-    for rung in ("restart", "reboot", "replace"):
-        times = [r[rung] for r in runs if rung in r]
-        print(
-            f"  gateway failure -> {rung:8s} min {min(times):5.0f}s  median "
-            f"{statistics.median(times):5.0f}s  max {max(times):5.0f}s"
-        )
+    for case, unreachable in (("wedged gateway", False), ("unreachable host", True)):
+        runs = [asyncio.run(trial(rng, unreachable=unreachable)) for _ in range(args.trials)]
+        print(f"{case}:")
+        for rung in ("restart", "reboot", "replace"):
+            times = [r[rung] for r in runs if rung in r]
+            print(
+                f"  gateway failure -> {rung:8s} min {min(times):5.0f}s  median "
+                f"{statistics.median(times):5.0f}s  max {max(times):5.0f}s"
+            )
 
 
 if __name__ == "__main__":

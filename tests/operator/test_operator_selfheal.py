@@ -85,6 +85,35 @@ def test_rolled_back_then_stopped_shows_stopped_not_stopping(
     assert len(servers_of(sandbox, uid)) == 1
 
 
+def test_stopped_before_its_device_joined_then_started_comes_up_by_itself(
+    cluster: Cluster,
+    namespace: str,
+    sandbox: Sandbox,
+    start_operator: Callable[..., OperatorProcess],
+) -> None:
+    """The chaos run's defect: the VM will not run `tailscale up` again on a later boot, so the
+    resumed attempt must time the join out, roll back and provision a new server."""
+    uid, name = _apply(cluster, namespace, "nojoin")
+    sandbox.inject("device_never_joins", server_name=name)  # the first server only
+    start_operator(tailnet_join_timeout="6", attempt_backoff_max="3")
+    wait_phase(cluster, namespace, "nojoin", "Networking", timeout=60)
+    [first] = servers_of(sandbox, uid)
+
+    patch_spec(cluster, namespace, "nojoin", {"desiredState": "stopped"})
+    agent = wait_phase(cluster, namespace, "nojoin", "Stopped", timeout=30)
+    paused = agent["status"]["provisioning"]
+    assert paused.get("startedAt") is None and paused.get("failedGeneration") is None, paused
+    time.sleep(8)  # longer than the join timeout: a stopped Agent's clocks do not run
+
+    patch_spec(cluster, namespace, "nojoin", {"desiredState": "running"})
+    agent = wait_phase(cluster, namespace, "nojoin", "Running", timeout=120)
+    assert [s["id"] for s in servers_of(sandbox, uid)] == [agent["status"]["server"]["id"]]
+    assert agent["status"]["server"]["id"] != first["id"]
+    assert agent["status"].get("provisioning") is None
+    reasons = [e["reason"] for e in events(cluster, namespace, "nojoin")]
+    assert "DeviceNeverJoined" in reasons and "RolledBack" in reasons
+
+
 def _set_health(sandbox: Sandbox, server_id: int, **body: object) -> None:
     import httpx
 

@@ -270,14 +270,15 @@ async def test_a_step_timeout_counts_from_when_the_attempt_began_waiting_in_it()
     assert w.status.provisioning.failed_step == "boot"
 
 
-async def test_stopping_abandons_the_attempt_and_frees_its_slot() -> None:
+async def test_stopping_pauses_the_attempt_and_frees_its_slot() -> None:
     w = World(max_concurrent_provisions=1)
     await w.one_pass()
     await w.one_pass()  # provisioning: holds the only slot
     assert w.op.slots.holders == {REF.uid}
     w.spec = AgentSpec(desired_state=DesiredState.STOPPED)
     await w.one_pass()
-    assert w.status.provisioning is None
+    p = w.status.provisioning
+    assert p is not None and p.started_at is None  # paused: resumed, timed again, on start
     assert w.op.slots.holders == set()
 
 

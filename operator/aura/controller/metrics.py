@@ -53,6 +53,11 @@ REPAIRS_PAUSED = Gauge(
 UNHEALTHY_SHARE = Gauge(
     "aura_fleet_unhealthy_share", "Share of serving Agents whose gateway is unhealthy (0-1)."
 )
+FAILING_SERVERS = Gauge(
+    "aura_fleet_failing_servers",
+    "Servers whose gateway probe failed within the last minute (the fleet short-circuit's "
+    "second trigger).",
+)
 OPERATOR_ACTIVE = Gauge(
     "aura_operator_active",
     "1 while this replica may act (standalone, or the active one under kopf peering), else 0.",

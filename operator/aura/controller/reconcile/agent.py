@@ -100,7 +100,7 @@ async def _run(ctx: AgentContext) -> StepResult:
             attempt.check_deadline(ctx)
             result = await _run_steps(ctx, RUNNING_STEPS)
         else:
-            attempt.abandon(ctx)  # waiting on the user: no deadline ticks, no slot held
+            attempt.pause(ctx)  # waiting on the user: no deadline ticks, no slot held
     except (errors.StepFailed, errors.Permanent) as exc:
         if not attempt.running(ctx):
             raise  # not provisioning (e.g. powering a stopped agent back on): no rollback
@@ -166,7 +166,7 @@ def _summarize_ready(ctx: AgentContext) -> None:
 
 
 async def _stop(ctx: AgentContext, desired: DesiredState) -> StepResult:
-    attempt.abandon(ctx)
+    attempt.pause(ctx)  # HEALFIX: resumed (and timed again) on start
     result = await _run_steps(ctx, STOP_STEPS)
     reason = Reason.STOPPED if desired == DesiredState.STOPPED else Reason.SUSPENDED
     why = ctx.spec.desired_state_reason or f"{desired.value} by request"

@@ -12,6 +12,7 @@ with timestamps (never a condition's reason or lastTransitionTime):
     failedGeneration,         a failed attempt stays failed (no retry storm) for this generation
     retryToken                and value of the aura.dev/retry annotation; changing either retries
     rolledBackAt              its rollback finished deleting what it created
+                              (startedAt unset: paused by a stop, resumed by a start; `pause`)
     consecutiveFailures,      transient failures in a row, and when the next attempt starts by
     nextAttemptAt             itself (`backoff_seconds`); unset after a permanent failure
 
@@ -63,7 +64,7 @@ def retry_token(ctx: AgentContext) -> str | None:
 
 
 def running(ctx: AgentContext) -> bool:
-    """True while an attempt is under way (and not failed)."""
+    """True while an attempt is under way (and not failed; a paused one counts)."""
     p = ctx.status.provisioning
     return p is not None and p.failed_generation is None
 
@@ -125,6 +126,9 @@ def begin_if_needed(ctx: AgentContext) -> None:
         ctx.event("Normal", "RetryingProvisioning", f"starting attempt {p.attempt + 1} {why}")
     elif p is None and (ctx.status.server is None or ctx.status.server.id is None):
         _begin(ctx, 1)
+    elif p is not None and p.started_at is None:
+        # HEALFIX: a paused attempt (`pause`) resumes with fresh clocks.
+        p.started_at, p.step, p.since = ctx.now(), None, None
 
 
 def restart(ctx: AgentContext) -> None:
@@ -156,7 +160,7 @@ def take_slot(ctx: AgentContext) -> bool:
 def step_waiting(ctx: AgentContext, step: str) -> None:
     """The attempt waits in `step`: its timeout counts from the first time it waited there."""
     p = ctx.status.provisioning
-    if p is not None and p.step != step:
+    if p is not None and p.started_at is not None and p.step != step:
         p.step, p.since = step, ctx.now()
 
 
@@ -170,10 +174,10 @@ def step_succeeded(ctx: AgentContext, step: str) -> None:
 def step_failed(ctx: AgentContext, step: str, exc: errors.Retryable) -> errors.AuraError:
     """The error to raise for a transient failure of `step`: retry with back-off, or give up.
 
-    Outside an attempt (e.g. powering a stopped Agent back on) every failure is retried.
+    Outside an attempt, or while it is paused (stopping), every failure is retried.
     """
     p = ctx.status.provisioning
-    if p is None:
+    if p is None or p.started_at is None:
         return errors.Retryable(str(exc), retry_after=ctx.config.retry_backoff)
     p.failures = p.failures + 1 if p.failed_step == step else 1
     p.failed_step = step
@@ -202,8 +206,23 @@ def end(ctx: AgentContext) -> None:
 
 
 def abandon(ctx: AgentContext) -> None:
-    """Stopping or deleting abandons an attempt; starting again resumes without a deadline."""
+    """Deleting (or a budget hold before any server exists) drops the attempt and its slot."""
     ctx.status.provisioning = None
+    ctx.op.slots.release(ctx.ref.uid)
+
+
+def pause(ctx: AgentContext) -> None:
+    """HEALFIX: stopping, or waiting on the user, pauses an unfinished attempt: its slot frees
+    and its clocks stop (`startedAt`, `step` and `since` unset); `begin_if_needed` resumes it
+    with fresh clocks when the Agent should run again. A server stopped half-provisioned
+    (e.g. before its device joined, which it will never do on a later boot) is so still
+    timed by the step timeouts and the deadline, and rolled back and retried if it never
+    comes up. A failed attempt is dropped: starting again is a fresh start."""
+    p = ctx.status.provisioning
+    if p is None or p.failed_generation is not None:
+        abandon(ctx)
+        return
+    p.started_at, p.step, p.since, p.failed_step, p.failures = None, None, None, None, 0
     ctx.op.slots.release(ctx.ref.uid)
 
 

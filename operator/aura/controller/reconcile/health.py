@@ -52,6 +52,7 @@ async def ensure_healthy(ctx: AgentContext) -> StepResult:
         )
     )
     if degraded:
+        ctx.op.fleet.probe_failed(ctx.ref.uid, ctx.status.server.id, ctx.now())
         if was_healthy:
             ctx.event("Warning", "Unhealthy", probe.detail)
         ctx.set(conditions.HEALTHY, FALSE, Reason.GATEWAY_UNHEALTHY, probe.detail)

@@ -8,7 +8,8 @@
 
 A rung that cannot act (the host is unreachable, no restart adapter) is recorded as failed and
 the next rung is due at once (CAPH #2237: skip a step that cannot help). After the replace
-rung the ladder stops: a replacement that is unhealthy again waits for a person.
+rung the ladder stops: a replacement that is unhealthy again within the cooldown is not repaired
+until the cooldown has passed; then the ladder starts over from the restart (no replace loop).
 
 Memory is `status.healing` (explicit fields with timestamps): when the episode began, the last
 rung and when it acted, the Agent's last repair (the cooldown counts from it) and the last ten
@@ -18,8 +19,9 @@ higher (CAPH #1983: a reboot that "healed" but failed again soon must not loop).
 
 `spec.healing` may turn the ladder off or stop it at a rung. Fleet limits
 (`healing_fleet.FleetHealing`): no repair while more than `--heal-max-unhealthy-share` of the
-serving Agents are unhealthy (a Warning Event `RepairsPaused` on each affected Agent), and at
-most `--heal-max-concurrent` repairs in flight. Every repair is an Event and a record.
+serving Agents are unhealthy, or gateway probes failed on more than that share of servers
+within a minute (a Warning Event `RepairsPaused` on each affected Agent), and at most
+`--heal-max-concurrent` repairs in flight. Every repair is an Event and a record.
 """
 
 from __future__ import annotations
@@ -63,7 +65,12 @@ def next_rung(ctx: AgentContext, h: HealingStatus) -> tuple[Rung, datetime] | No
             ctx.config.heal_cooldown
         )
         if recent and h.repairs:
-            first = _following(h.repairs[-1].rung) or Rung.REPLACE
+            following = _following(h.repairs[-1].rung)
+            if following is None:
+                # A replacement that fails again within the cooldown is not replaced again
+                # (a replace loop); once the cooldown has passed, the ladder starts over.
+                return None
+            first = following
         return first, h.unhealthy_since + timedelta(seconds=ctx.config.heal_restart_after)
     rung = _following(h.rung)
     if rung is None:
@@ -100,10 +107,12 @@ async def unhealthy(ctx: AgentContext, detail: str) -> bool:
     rung, at = due
     if RUNGS.index(rung) > RUNGS.index(policy.max_rung) or ctx.now() < at:
         return False
-    fleet = ctx.op.fleet
-    unhealthy_count, serving = fleet.unhealthy_share(ctx.op.memory.phases)
+    fleet, phases = ctx.op.fleet, ctx.op.memory.phases
+    unhealthy_count, serving = fleet.unhealthy_share(phases)
     metrics.UNHEALTHY_SHARE.set(unhealthy_count / serving if serving else 0.0)
-    if fleet.short_circuited(ctx.op.memory.phases):
+    why = fleet.pause_reason(phases, ctx.now())
+    metrics.FAILING_SERVERS.set(fleet.burst(phases, ctx.now())[0])
+    if why is not None:
         metrics.REPAIRS_PAUSED.set(1)
         if ctx.ref.uid in fleet.told:
             return False
@@ -111,9 +120,8 @@ async def unhealthy(ctx: AgentContext, detail: str) -> bool:
         ctx.event(
             "Warning",
             "RepairsPaused",
-            f"{unhealthy_count} of {serving} Agents are unhealthy (over "
-            f"{fleet.max_share:.0%}): not repairing ({rung.value} due); the fault is likely "
-            "the operator's or the network's",
+            f"{why}: not repairing ({rung.value} due); the fault is likely the operator's "
+            "or the network's",
         )
         return False
     metrics.REPAIRS_PAUSED.set(0)

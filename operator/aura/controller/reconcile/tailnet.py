@@ -1,8 +1,17 @@
 """Networking: confirm the server's device in the tailnet and record its ID and addresses.
 
 The device is looked up by the ID recorded earlier, else by its hostname (unique per Agent:
-it embeds a hash of the UID) and the tags its auth key carries. A device that has not
-appeared within `--tailnet-join-timeout` fails the step, which rolls the attempt back.
+it embeds a hash of the UID) and the tags its auth key carries.
+
+A missing device is never waited for without a bound:
+- during a provisioning attempt (also one resumed after a stop: `attempt.pause`), a device
+  that has not appeared within `--tailnet-join-timeout` fails the step, which rolls the
+  attempt back and retries it after a back-off;
+- outside an attempt (the Agent served before; its device was deleted, or expired, while it
+  was stopped or behind our back) the server cannot be reached, like a gateway that does not
+  answer: it counts as a failed probe for the fleet short-circuit and the repair ladder takes
+  it (the restart cannot reach the host and fails, so the reboot follows at once, then the
+  replacement with a fresh key, from the newest ready checkpoint).
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ from __future__ import annotations
 from aura.controller import conditions, errors
 from aura.controller.clients.tailscale import Device
 from aura.controller.conditions import FALSE, TRUE, Reason
-from aura.controller.reconcile import attempt
+from aura.controller.reconcile import attempt, repair
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 from aura.models import TailnetStatus
 
@@ -40,19 +49,18 @@ async def ensure_tailnet_device(ctx: AgentContext) -> StepResult:
         return DONE
     devices = [d for d in await find_devices(ctx) if d.authorized]
     if not devices:
-        ctx.set(
-            conditions.TAILNET_JOINED,
-            FALSE,
-            Reason.WAITING_FOR_DEVICE,
-            f"waiting for device {ctx.hostname} with tags {','.join(ctx.tags)}",
-        )
-        attempt.give_up_after(
-            ctx,
-            ctx.config.tailnet_join_timeout,
-            f"device {ctx.hostname} did not join the tailnet within "
-            f"{ctx.config.tailnet_join_timeout:.0f}s",
-            reason=Reason.DEVICE_NEVER_JOINED,
-        )
+        waiting = f"waiting for device {ctx.hostname} with tags {','.join(ctx.tags)}"
+        ctx.set(conditions.TAILNET_JOINED, FALSE, Reason.WAITING_FOR_DEVICE, waiting)
+        if attempt.running(ctx):
+            attempt.give_up_after(
+                ctx,
+                ctx.config.tailnet_join_timeout,
+                f"device {ctx.hostname} did not join the tailnet within "
+                f"{ctx.config.tailnet_join_timeout:.0f}s",
+                reason=Reason.DEVICE_NEVER_JOINED,
+            )
+        elif await _unreachable(ctx):
+            return Wait(0.1, "replacing the server")
         return Wait(ctx.config.poll_interval, "device not in tailnet yet")
     device = devices[0]
     ctx.status.tailscale = TailnetStatus(
@@ -69,3 +77,16 @@ async def ensure_tailnet_device(ctx: AgentContext) -> StepResult:
         f"device {device.id} joined as {device.hostname} ({device.ipv4})",
     )
     return DONE
+
+
+async def _unreachable(ctx: AgentContext) -> bool:
+    """Outside an attempt the device is gone: the server is unreachable, so the gateway is
+    unhealthy; hand it to the repair ladder. True when the server was replaced."""
+    assert ctx.status.server is not None
+    assert ctx.status.server.id is not None
+    ctx.op.fleet.probe_failed(ctx.ref.uid, ctx.status.server.id, ctx.now())
+    detail = f"server unreachable: device {ctx.hostname} is not in the tailnet"
+    if conditions.reason_of(ctx.status.conditions, conditions.HEALTHY) != Reason.GATEWAY_UNHEALTHY:
+        ctx.event("Warning", "Unreachable", detail)
+    ctx.set(conditions.HEALTHY, FALSE, Reason.GATEWAY_UNHEALTHY, detail)
+    return await repair.unhealthy(ctx, detail)
