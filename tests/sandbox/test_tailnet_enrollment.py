@@ -78,6 +78,27 @@ async def test_server_joins_after_a_delay_with_the_keys_properties(ts: Tailscale
     assert [(j["server_name"], j["outcome"]) for j in joins] == [("agent-0001", "joined")]
 
 
+async def test_a_disk_with_tailscale_installed_joins_sooner(ts: TailscaleSandbox) -> None:
+    """`tailscale up` on a host that has the package (a golden image) skips the install."""
+    from aura_sandbox.tailnet_model import TAILSCALE_BINARY
+
+    timings = TailnetTimings()
+    cold = await ts.create_key(preauthorized=True)
+    golden = await ts.create_key(preauthorized=True)
+    before = ts.world.now()
+    ts.boot("cold-0001", cloud_config(cold["key"], hostname="cold"))
+    ts.boot(
+        "golden-0001",
+        cloud_config(golden["key"], hostname="golden"),
+        disk={TAILSCALE_BINARY: b"tailscale"},
+    )
+    due = {p.server_name: (p.due - before).total_seconds() for p in ts.tailnet.pending.values()}
+    scale = ts.config.time_scale
+    assert due["cold-0001"] == pytest.approx(timings.join * scale, abs=0.05)
+    assert due["golden-0001"] == pytest.approx(timings.join_preinstalled * scale, abs=0.05)
+    assert (await ts.device_of("golden"))["hostname"] == "golden"
+
+
 async def test_hostname_defaults_to_the_server_name(ts: TailscaleSandbox) -> None:
     key = await ts.create_key()
     ts.boot("agent-0002", cloud_config(key["key"], flag="--authkey "))
