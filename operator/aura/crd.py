@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel
 
 from aura import checkpoint_models as cm
+from aura import image_models as im
 from aura import models
 from aura.cost import budget_models as bm
 
@@ -256,12 +257,39 @@ def budget_crd() -> dict[str, Any]:
     )
 
 
+IMAGE_COLUMNS: list[dict[str, Any]] = [  # golden images (fleet_images/)
+    {"name": "Version", "type": "string", "jsonPath": ".spec.openclawVersion"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Image", "type": "integer", "jsonPath": ".status.currentImageID"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Message", "type": "string", "priority": 1, "jsonPath": ".status.message"},
+]
+
+
+def image_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition for `agentimages.aura.dev` (golden images)."""
+    return _crd(
+        names={
+            "kind": im.IMAGE_KIND,
+            "plural": im.IMAGE_PLURAL,
+            "singular": im.IMAGE_SINGULAR,
+            "shortNames": ["agimg"],
+        },
+        description="Golden images of the agent runtime: a builder Agent provisioned, "
+        "health-checked, snapshotted and deleted; matching new Agents boot from the image.",
+        spec=_schema_of(im.AgentImageSpec),
+        status=_schema_of(im.AgentImageStatus),
+        columns=IMAGE_COLUMNS,
+    )
+
+
 # `aura crd --kind K` -> (generator, the file under crds/ it is committed as)
 KINDS: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     "agent": (agent_crd, "aura.dev_agents.yaml"),
     "agentcheckpoint": (checkpoint_crd, "aura.dev_agentcheckpoints.yaml"),
     "agentrestore": (restore_crd, "aura.dev_agentrestores.yaml"),
     "agentbudget": (budget_crd, "aura.dev_agentbudgets.yaml"),
+    "agentimage": (image_crd, "aura.dev_agentimages.yaml"),
 }
 
 

@@ -17,7 +17,14 @@ from prometheus_client import start_http_server
 
 from aura.configure.base import Configurator
 from aura.configure.proxy import ansible_ssh_env, http_proxy_url
-from aura.controller import checkpoint_handlers, credentials, handlers, naming, peering
+from aura.controller import (
+    checkpoint_handlers,
+    credentials,
+    handlers,
+    image_handlers,
+    naming,
+    peering,
+)
 from aura.controller.checkpoints.gateway import (
     SERVICE_PLAYBOOK,
     GatewayService,
@@ -137,6 +144,7 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     registry = kopf.OperatorRegistry()
     handlers.register(registry, config)
     checkpoint_handlers.register(registry, config)  # hook: checkpoints
+    image_handlers.register(registry, config)  # hook: golden images
     cost_runner.register(registry)  # hook: cost and budgets
     cost = cost_runner.build(op, kube)
     settings = kopf.OperatorSettings()

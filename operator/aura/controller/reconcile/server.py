@@ -22,6 +22,8 @@ from aura.controller import conditions, errors, naming
 from aura.controller.checkpoints import clone
 from aura.controller.clients.hetzner import ServerInfo
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
+from aura.controller.fleet_images import choose
+from aura.controller.fleet_images import labels as image_labels
 from aura.controller.reconcile import attempt, budget, cloudinit, replace, secrets
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 from aura.models import ServerStatus
@@ -109,6 +111,9 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
 
 async def _create(ctx: AgentContext) -> ServerInfo:
     image: str | int = await clone.source_image(ctx) or ctx.spec.server.image  # hook: clones
+    golden = None if ctx.spec.source else await choose.golden_image(ctx)  # hook: golden images
+    if golden is not None:
+        image = golden.image_id
     ssh = await secrets.ensure_ssh_material(ctx)
     key = await secrets.ensure_tailnet_key(ctx)
     user_data = cloudinit.render(
@@ -119,7 +124,8 @@ async def _create(ctx: AgentContext) -> ServerInfo:
             authorized_key=ssh.client_public_key,
             host_private_key=ssh.host_private_key,
             host_public_key=ssh.host_public_key,
-            fresh_identity=ctx.spec.source is not None,
+            # A clone's or a golden image carries another host's tailnet state.
+            fresh_identity=ctx.spec.source is not None or golden is not None,
         )
     )
     spec = ctx.spec.server
@@ -130,13 +136,14 @@ async def _create(ctx: AgentContext) -> ServerInfo:
             server_type=spec.type,
             location=spec.location,
             image=image,
-            labels=naming.server_labels(ctx.ref),
+            labels={**naming.server_labels(ctx.ref), **image_labels.server_labels(golden)},
             user_data=user_data,
         )
     except errors.AlreadyExists:
         server = await _adopt_by_name(ctx)
     else:
-        ctx.event("Normal", "ServerCreated", f"created server {server.id} ({server.name})")
+        origin = f" from golden image {golden.image_id}" if golden is not None else ""
+        ctx.event("Normal", "ServerCreated", f"created server {server.id} ({server.name}){origin}")
     ctx.op.servers.remember(server)
     ctx.set(conditions.SERVER_READY, FALSE, Reason.CREATING, f"server {server.id} is being created")
     return server
