@@ -1,6 +1,7 @@
 """Tag ownership of the simulated tailnet, like the `tagOwners` of a policy file.
 
-Default: `{"tag:aura": [], "tag:aura-agent": ["tag:aura"]}` plus every tag of the OAuth client.
+Default: `{"tag:aura": [], "tag:aura-agent": ["tag:aura"], "tag:aura-pool": ["tag:aura"]}` (the
+last for warm-pool servers, which carry no customer) plus every tag of the OAuth client.
 A key (or device tag change) made with an OAuth token must carry tags (spec `KeyCapabilities`). A
 tag owned by one of the token's tags is always allowed; one of the token's own tags only when all
 of them are asked for (a strict subset is rejected: terraform-provider-tailscale#437). So with the
@@ -15,7 +16,11 @@ from collections.abc import Iterable
 
 from aura_sandbox.tailnet_model import Principal, tags_error
 
-DEFAULT_TAG_OWNERS: dict[str, list[str]] = {"tag:aura": [], "tag:aura-agent": ["tag:aura"]}
+DEFAULT_TAG_OWNERS: dict[str, list[str]] = {
+    "tag:aura": [],
+    "tag:aura-agent": ["tag:aura"],
+    "tag:aura-pool": ["tag:aura"],
+}
 
 
 class TagPolicy:

@@ -425,3 +425,30 @@ async def test_oauth_secret_as_auth_key_mints_an_ephemeral_key_on_the_node(
     assert {j["server_name"]: j["reason"] for j in joins}["no-tags"] == (
         "oauth authkeys require --advertise-tags"
     )
+
+
+async def test_set_device_name_renames_the_magicdns_name_only(ts: TailscaleSandbox) -> None:
+    """A warm-pool server handed to a customer takes the customer's name; the OS hostname is
+    the machine's and stays. Names are unique; an empty name resets to the hostname."""
+    key = await ts.create_key(preauthorized=True, tags=["tag:aura-pool"])
+    ts.boot("pool-0001", cloud_config(key["key"], hostname="pool-0001"))
+    other_key = await ts.create_key(preauthorized=True)
+    ts.boot("taken-0001", cloud_config(other_key["key"], hostname="taken"))
+    device = await ts.device_of("pool-0001")
+    await ts.device_of("taken")
+    assert device["tags"] == ["tag:aura-pool"]
+    path = f"/api/v2/device/{device['nodeId']}/name"
+    assert (await ts.api.post(path, json={"name": "acme-agent"})).status_code == 200
+    renamed = (await ts.api.get(f"/api/v2/device/{device['nodeId']}")).json()
+    assert renamed["name"] == f"acme-agent.{ts.tailnet.dns_suffix}"
+    assert renamed["hostname"] == "pool-0001"
+    taken = await ts.api.post(path, json={"name": "taken"})
+    assert taken.status_code == 409 and "taken" in taken.json()["message"]
+    assert (await ts.api.post(path, json={"name": 7})).status_code == 400
+    assert (await ts.api.post(path, json={"name": ""})).status_code == 200
+    reset = (await ts.api.get(f"/api/v2/device/{device['nodeId']}")).json()
+    assert reset["name"] == f"pool-0001.{ts.tailnet.dns_suffix}"
+    retag = await ts.api.post(
+        f"/api/v2/device/{device['nodeId']}/tags", json={"tags": ["tag:aura-agent"]}
+    )
+    assert retag.status_code == 200
