@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from aura import checkpoint_models as cm
 from aura import image_models as im
 from aura import models
+from aura import pool_models as pm
 from aura.cost import budget_models as bm
 
 # Keys of pydantic's JSON Schema that mean the same in a Kubernetes structural schema.
@@ -283,6 +284,34 @@ def image_crd() -> dict[str, Any]:
     )
 
 
+POOL_COLUMNS: list[dict[str, Any]] = [  # warm pools (pool/)
+    {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
+    {"name": "Type", "type": "string", "jsonPath": ".spec.serverType"},
+    {"name": "Ready", "type": "integer", "jsonPath": ".status.ready"},
+    {"name": "Target", "type": "integer", "jsonPath": ".status.target"},
+    {"name": "Served", "type": "integer", "jsonPath": ".status.served"},
+    {"name": "Cost/month", "type": "number", "jsonPath": ".status.costPerMonth"},
+    {"name": "Capped", "type": "boolean", "priority": 1, "jsonPath": ".status.capped"},
+]
+
+
+def pool_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition for `agentpools.aura.dev` (warm pools)."""
+    return _crd(
+        names={
+            "kind": pm.POOL_KIND,
+            "plural": pm.POOL_PLURAL,
+            "singular": pm.POOL_SINGULAR,
+            "shortNames": ["agpool"],
+        },
+        description="A warm pool of servers booted from a golden image, enrolled in the "
+        "tailnet without any customer Secret; a new matching Agent takes one.",
+        spec=_schema_of(pm.AgentPoolSpec),
+        status=_schema_of(pm.AgentPoolStatus),
+        columns=POOL_COLUMNS,
+    )
+
+
 # `aura crd --kind K` -> (generator, the file under crds/ it is committed as)
 KINDS: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     "agent": (agent_crd, "aura.dev_agents.yaml"),
@@ -290,6 +319,7 @@ KINDS: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     "agentrestore": (restore_crd, "aura.dev_agentrestores.yaml"),
     "agentbudget": (budget_crd, "aura.dev_agentbudgets.yaml"),
     "agentimage": (image_crd, "aura.dev_agentimages.yaml"),
+    "agentpool": (pool_crd, "aura.dev_agentpools.yaml"),
 }
 
 

@@ -40,6 +40,9 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (OPERATOR, "patch", "agentimages.aura.dev/status", CUSTOMER_NS, True),
     (OPERATOR, "create", "agentimages.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "delete", "agentimages.aura.dev", CUSTOMER_NS, False),
+    (OPERATOR, "watch", "agentpools.aura.dev", "-A", True),
+    (OPERATOR, "patch", "agentpools.aura.dev/status", CUSTOMER_NS, True),
+    (OPERATOR, "create", "agentpools.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "deletecollection", "agents.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "update", "agents.aura.dev/status", CUSTOMER_NS, False),
     # AgentBudgets: read and given a status, never created or deleted
@@ -167,6 +170,8 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
         *{("aura.dev", "agents/status", v) for v in ("get", "patch")},
         *{("aura.dev", "agentimages", v) for v in ("get", "list", "watch", "patch")},
         *{("aura.dev", "agentimages/status", v) for v in ("get", "patch")},
+        *{("aura.dev", "agentpools", v) for v in ("get", "list", "watch", "patch")},
+        *{("aura.dev", "agentpools/status", v) for v in ("get", "patch")},
         *{("aura.dev", "agentbudgets", v) for v in ("get", "list", "watch", "patch")},
         *{("aura.dev", "agentbudgets/status", v) for v in ("get", "patch")},
         *{

@@ -37,6 +37,7 @@ def test_kustomization_holds_exactly_the_deployment(rendered: list[Obj]) -> None
         ("CustomResourceDefinition", "agentbudgets.aura.dev"),
         ("CustomResourceDefinition", "agentcheckpoints.aura.dev"),
         ("CustomResourceDefinition", "agentimages.aura.dev"),
+        ("CustomResourceDefinition", "agentpools.aura.dev"),
         ("CustomResourceDefinition", "agentrestores.aura.dev"),
         ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
         ("CustomResourceDefinition", "kopfpeerings.kopf.dev"),

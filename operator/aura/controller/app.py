@@ -24,6 +24,7 @@ from aura.controller import (
     image_handlers,
     naming,
     peering,
+    pool_handlers,
 )
 from aura.controller.checkpoints.gateway import (
     SERVICE_PLAYBOOK,
@@ -145,6 +146,7 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     handlers.register(registry, config)
     checkpoint_handlers.register(registry, config)  # hook: checkpoints
     image_handlers.register(registry, config)  # hook: golden images
+    pool_handlers.register(registry, config)  # hook: warm pools
     cost_runner.register(registry)  # hook: cost and budgets
     cost = cost_runner.build(op, kube)
     settings = kopf.OperatorSettings()

@@ -42,6 +42,11 @@ class CheckpointStore(Protocol):
         """Merge-patch `status` (None values delete keys); a missing object counts as done."""
         ...
 
+    async def patch_metadata(self, plural: str, namespace: str, name: str, metadata: Obj) -> bool:
+        """Merge-patch `metadata`; with a `resourceVersion` in it the apiserver applies it only
+        to that version (compare-and-swap). False when it changed meanwhile or is gone."""
+        ...
+
 
 class KubeCheckpointStore:
     """`CheckpointStore` over kubernetes_asyncio's CustomObjectsApi."""
@@ -107,6 +112,23 @@ class KubeCheckpointStore:
         except ApiException as exc:
             if exc.status != 404:
                 raise _classify(exc, f"patch {plural}/{name} status") from None
+
+    async def patch_metadata(self, plural: str, namespace: str, name: str, metadata: Obj) -> bool:
+        return await _patch_metadata(self._custom, plural, namespace, name, metadata)
+
+
+async def _patch_metadata(
+    custom: client.CustomObjectsApi, plural: str, namespace: str, name: str, metadata: Obj
+) -> bool:
+    try:
+        await custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, name, {"metadata": metadata}, **_MERGE_PATCH
+        )
+    except ApiException as exc:
+        if exc.status in (404, 409):
+            return False
+        raise _classify(exc, f"patch {plural}/{name} metadata") from None
+    return True
 
 
 def _classify(exc: ApiException, what: str) -> errors.AuraError:

@@ -8,7 +8,8 @@ the product knows that a simulator exists, and this module only speaks HTTP to i
 Contract with the sandbox's admin API (owned by the sandbox):
 
     GET  {admin_url}/servers/{server_id}             {"cloud_init": "done", "gateway_url": ...}
-    POST {admin_url}/servers/{server_id}/configure   {"openclaw_version": "<version>"}
+    POST {admin_url}/servers/{server_id}/configure   {"openclaw_version", "gateway_token"?}
+      (the token from the runtime env, as the playbook writes it into the gateway config)
       2xx -> configured (idempotent: configuring again succeeds)
       409 -> the server is not running yet
     POST {admin_url}/servers/{server_id}/gateway     {"running": false | true}
@@ -88,9 +89,11 @@ class SimulatedConfigurator:
         url = f"{self.admin_url}/servers/{target.server_id}/configure"
         async with httpx.AsyncClient(transport=self._transport, timeout=self._timeout) as client:
             try:
-                response = await client.post(
-                    url, json={"openclaw_version": target.openclaw_version}
-                )
+                body: dict[str, str] = {"openclaw_version": target.openclaw_version}
+                token = target.runtime_env.get("OPENCLAW_GATEWAY_TOKEN")
+                if token:  # what the playbook writes into the gateway's config on the host
+                    body["gateway_token"] = token
+                response = await client.post(url, json=body)
             except httpx.HTTPError as exc:
                 raise ConfigurationError(
                     f"sandbox configure of server {target.server_id}: {type(exc).__name__}"

@@ -24,6 +24,7 @@ from aura.controller.clients.hetzner import ServerInfo
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
 from aura.controller.fleet_images import choose
 from aura.controller.fleet_images import labels as image_labels
+from aura.controller.pool import bind
 from aura.controller.reconcile import attempt, budget, cloudinit, replace, secrets
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 from aura.models import ServerStatus
@@ -96,6 +97,8 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
             ctx, f"server {ctx.status.server.id} was deleted outside Aura"
         )
     if server is None:
+        server = await bind.take(ctx)  # hook: warm pool (no create, so no slot)
+    if server is None:
         if not attempt.take_slot(ctx):
             ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, "waiting for a slot")
             return Wait(ctx.config.poll_interval, "queued")
@@ -105,6 +108,8 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
             if exc.reason != "ResourceLimitExceeded":
                 raise
             return budget.project_limit(ctx)
+    else:
+        await bind.finish(ctx, server)  # hook: warm pool
     record_server(ctx, server)
     return DONE
 
