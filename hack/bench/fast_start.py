@@ -11,8 +11,8 @@ and its own `aura operator` (so its Hetzner calls are its own, read from its met
           playbook installs Node.js and OpenClaw, then configures;
 - golden  an AgentImage of the bridge's runtime version is built first (its build time and
           calls are reported apart); each Agent boots from it, so only its configuration runs;
-- pool    an AgentPool of pre-booted servers from the golden image (`--pool-size`); a new
-          Agent takes one (only when the pool controller is present in this build).
+- pool    an AgentImage and an AgentPool of `--pool-size` warm servers booted from it; the
+          checkouts start once the pool is warm, and each new Agent takes a warm server.
 
 Every checkout goes through the real path: a Checkout Session in the sandbox's Stripe, completed
 by the sandbox's admin API, which signs and POSTs `checkout.session.completed` to the bridge,
@@ -151,7 +151,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=24, help="checkouts per mode")
     parser.add_argument("--time-scale", type=float, default=1.0)
-    parser.add_argument("--modes", default="cold,golden", help="cold,golden,pool")
+    parser.add_argument("--modes", default="cold,golden,pool", help="cold,golden,pool")
     parser.add_argument("--pool-size", type=int, default=0, help="pool min (default: --agents)")
     parser.add_argument("--version", default="2026.3.1", help="the bridge's runtime version")
     parser.add_argument("--timeout", type=float, default=3600.0)
@@ -238,6 +238,9 @@ async def run(
         if mode.name in ("golden", "pool"):
             cp.kubectl("apply", "-f", "-", input=agent_image(mode.namespace, args.version))
             mode.prep_calls = hetzner_calls(mode.metrics_port)
+        if mode.name == "pool":
+            size = args.pool_size or args.agents
+            cp.kubectl("apply", "-f", "-", input=agent_pool(mode.namespace, size))
     fired: set[str] = set()
     while pending:
         if time.monotonic() - began > args.timeout:
@@ -263,14 +266,31 @@ def ready_to_fire(cp: ControlPlane, mode: Mode, began: float) -> bool:
     images = objects(cp, mode.namespace, "agentimages")
     if not images or images[0].get("status", {}).get("phase") != "Ready":
         return False
+    if mode.name == "pool":
+        (pool,) = objects(cp, mode.namespace, "agentpools")
+        status = pool.get("status", {})
+        if status.get("ready", 0) < pool["spec"]["min"]:
+            return False
+        mode.pool_cost = status.get("costPerMonth")
     mode.prep_seconds = time.monotonic() - began
     return True
+
+
+def agent_pool(namespace: str, size: int) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "aura.dev/v1alpha1",
+            "kind": "AgentPool",
+            "metadata": {"name": "warm", "namespace": namespace},
+            "spec": {"image": "openclaw", "min": size, "max": size},
+        }
+    )
 
 
 def report(modes: list[Mode], args: argparse.Namespace) -> None:
     print(f"\nagents per mode: {args.agents}   time scale: {args.time_scale}")
     header = f"{'mode':8} {'p50 s':>8} {'p90 s':>8} {'max s':>8} {'Hetzner calls/Agent':>20}"
-    print(header + f" {'prep (image build)':>22} {'pool EUR/month':>15}")
+    print(header + f" {'prep (build, pool warm)':>26} {'pool EUR/month':>15}")
     for m in modes:
         times = list(m.running.values())
         prep = (
