@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aura.models import DNS_NAME_PATTERN, LOCATION_PATTERN, SERVER_TYPE_PATTERN
-from aura.wire import API_VERSION, CONDITIONS_LIST, Condition, ObjectMeta, Wire
+from aura.models import LOCATION_PATTERN, SERVER_TYPE_PATTERN
+from aura.wire import API_VERSION, CONDITIONS_LIST, DNS_NAME_PATTERN, Condition, ObjectMeta, Wire
 
 POOL_KIND = "AgentPool"
 POOL_PLURAL = "agentpools"
