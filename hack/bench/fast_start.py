@@ -184,6 +184,7 @@ def main() -> int:
             "TAILSCALE_BASE_URL": sb["tailscale_url"],
             "AURA_SANDBOX_URL": sb["admin_url"],
         }
+        cp.kubectl("wait", "--for=condition=Established", "--timeout=120s", "crd", "--all")
         modes = [Mode(n, cp.namespace(n), free_port()) for n in names]
         procs: list[subprocess.Popen[bytes]] = []
         try:
@@ -211,7 +212,7 @@ def main() -> int:
                 mode.operator = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
                 procs.append(mode.operator)
             for mode in modes:  # each operator serves its metrics once it has started
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + 300
                 while True:
                     try:
                         hetzner_calls(mode.metrics_port)
