@@ -108,15 +108,17 @@ async def reconcile(cx: PoolContext) -> StepResult:
     price, currency = await _price(cx)
     target, capped = await _target(cx, price, len(live))
     cx.status.target, cx.status.capped = target, capped
-    if len(live) < target:
-        for _ in range(target - len(live)):
+    members = len(live)
+    if members < target:
+        for _ in range(target - members):
             await _create_member(cx, record)
-        cx.status.last_refill = cx.now()
-    elif len(live) > cx.spec.max:
-        extra = sorted(live, key=lambda a: a["metadata"]["creationTimestamp"], reverse=True)
-        for member in extra[: len(live) - cx.spec.max]:
+        cx.status.last_refill, members = cx.now(), target
+    elif members > cx.spec.max:
+        newest = sorted(live, key=lambda a: a["metadata"]["creationTimestamp"], reverse=True)
+        for member in newest[: members - cx.spec.max]:
             await cx.store.delete(PLURAL, cx.namespace, member["metadata"]["name"])
-    members = max(len(live), target) if len(live) < target else min(len(live), cx.spec.max)
+            live.remove(member)
+        members = cx.spec.max
     ready = sum(1 for a in live if (a.get("status") or {}).get("phase") == "Running")
     cx.status.ready, cx.status.booting = ready, members - ready
     cx.status.cost_per_month = round(members * price, 2) if price is not None else None
