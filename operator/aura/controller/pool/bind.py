@@ -1,7 +1,11 @@
 """A new Agent takes a warm server from a pool (the server step's hook, before any create).
 
-A member fits when it is Running and unclaimed and has the Agent's server type, location, base
-image and runtime version. The hand-over, each step idempotent and safe to repeat after a kill:
+Only a new Agent's first server comes from a pool: never a builder's or a member's, never a
+clone's (its checkpoint is its disk), never an Agent that was configured before (a server
+replaced or an Agent waking up needs its own data back). A member fits when it is Running and
+unclaimed and has the Agent's server type, location, base image and runtime version.
+
+The hand-over, each step idempotent and safe to repeat after a kill:
 
 1. claim: `CLAIMED_BY=<uid>` on the member, compare-and-swap on its resourceVersion (a lost
    race tries the next member; an Agent that already holds a claim resumes it);
@@ -57,6 +61,8 @@ async def take(ctx: AgentContext) -> ServerInfo | None:
         return None
     if POOL in ctx.annotations or BUILDER_ANNOTATION in ctx.annotations:
         return None
+    if ctx.status.configured_revision is not None:
+        return None  # it had a server of its own before (replaced, waking): its data, not ours
     agents = await store.list(PLURAL, ctx.ref.namespace)
     member = next(
         (a for a in agents if annotations_of(a).get(CLAIMED_BY) == ctx.ref.uid
