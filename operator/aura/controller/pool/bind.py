@@ -70,9 +70,7 @@ async def take(ctx: AgentContext) -> ServerInfo | None:
         None,
     )  # fmt: skip
     if member is None:
-        for candidate in sorted(
-            (a for a in agents if fits(ctx, a)), key=lambda a: a["metadata"]["creationTimestamp"]
-        ):
+        for candidate in _spread(ctx, [a for a in agents if fits(ctx, a)]):
             meta = candidate["metadata"]
             claim = {"resourceVersion": meta["resourceVersion"],
                      "annotations": {CLAIMED_BY: ctx.ref.uid}}  # fmt: skip
@@ -82,6 +80,16 @@ async def take(ctx: AgentContext) -> ServerInfo | None:
     if member is None:
         return None
     return await _hand_over(ctx, member)
+
+
+def _spread(ctx: AgentContext, candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The candidates oldest first, rotated by the Agent's UID: a burst of new Agents starts
+    at different members instead of all racing for the oldest (a lost race costs one PATCH)."""
+    ordered = sorted(candidates, key=lambda a: a["metadata"]["creationTimestamp"])
+    if not ordered:
+        return ordered
+    start = int(naming.short_hash(ctx.ref.uid, 8), 16) % len(ordered)
+    return ordered[start:] + ordered[:start]
 
 
 async def _hand_over(ctx: AgentContext, member: dict[str, Any]) -> ServerInfo:

@@ -93,9 +93,15 @@ async def reconcile(cx: PoolContext) -> StepResult:
     agents = await cx.store.list(PLURAL, cx.namespace)
     uids = {a["metadata"]["uid"] for a in agents if not a["metadata"].get("deletionTimestamp")}
     mine = [a for a in agents if _owned(cx, a) and not a["metadata"].get("deletionTimestamp")]
+    servers: dict[int, str | None] = {}
+    if any(CLAIMED_BY in annotations_of(a) for a in mine):
+        # One list per pass, through the shared cache: a refresh per member would queue every
+        # Agent's server lookup behind it.
+        fresh = await cx.op.servers.all(max_age=cx.op.config.poll_interval)
+        servers = {s.id: s.labels.get(naming.AGENT_UID) for s in fresh}
     live: list[dict[str, Any]] = []
     for member in mine:
-        why = await _retire_reason(cx, member, record, uids)
+        why = _retire_reason(member, record, uids, servers)
         if why is None:
             if CLAIMED_BY not in annotations_of(member):
                 live.append(member)
@@ -145,15 +151,16 @@ async def _image(cx: PoolContext) -> ImageRecord | None:
     return next((r for r in status.images if r.image_id == status.current_image_id), None)
 
 
-async def _retire_reason(
-    cx: PoolContext, member: dict[str, Any], record: ImageRecord, uids: set[str]
+def _retire_reason(
+    member: dict[str, Any], record: ImageRecord, uids: set[str], servers: dict[int, str | None]
 ) -> str | None:
+    """Why `member` goes now, or None. `servers`: server ID -> the Agent UID it is labelled
+    with (listed only when some member is claimed)."""
     status, spec = member.get("status") or {}, member.get("spec") or {}
     claimant = annotations_of(member).get(CLAIMED_BY)
     if claimant is not None:
         server_id = (status.get("server") or {}).get("id")
-        server = await cx.op.servers.get(int(server_id), 0) if server_id is not None else None
-        if server is not None and server.labels.get(naming.AGENT_UID) == claimant:
+        if server_id is not None and servers.get(int(server_id)) == claimant:
             return "served"
         if claimant not in uids:
             return f"claimed by Agent {claimant}, which is gone"
