@@ -75,7 +75,11 @@ class Timings:
     "up to 5 minutes" after first boot (openclaw.md 4.1, GitLab environment toolkit MR !73)."""
     install_config_only: float = 25.0
     """The same playbook on a host that already has the packages (a golden image): facts,
-    templates, a service restart. Estimate, to be replaced by a measured no-op run."""
+    templates, a service restart. Estimate, bounded below by a measurement: the real playbook's
+    no-op run (changed=0) against the test host took 18 s (tests/ansible/
+    test_playbook_converge.py, Debian bookworm over SSH, 2026-12-03; its first run on that
+    cached root filesystem took 54 s). A run that changes the token adds the template writes
+    and the gateway restart."""
     gateway_restart: float = 5.0
     """`systemctl restart` of the gateway until `/readyz` answers. Estimate."""
     heartbeat_interval: float = 30.0
