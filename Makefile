@@ -35,6 +35,8 @@ crds: venv ## Regenerate crds/ from the pydantic models
 	.venv/bin/aura crd --kind agentcheckpoint > crds/aura.dev_agentcheckpoints.yaml
 	.venv/bin/aura crd --kind agentrestore > crds/aura.dev_agentrestores.yaml
 	.venv/bin/aura crd --kind agentbudget > crds/aura.dev_agentbudgets.yaml
+	.venv/bin/aura crd --kind agentimage > crds/aura.dev_agentimages.yaml
+	.venv/bin/aura crd --kind agentpool > crds/aura.dev_agentpools.yaml
 
 .PHONY: envtest
 envtest: ## Start the local kube-apiserver + etcd (prints the KUBECONFIG export)

@@ -11,4 +11,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 .venv/bin/aura crd --kind agentcheckpoint --check crds/aura.dev_agentcheckpoints.yaml
 .venv/bin/aura crd --kind agentrestore --check crds/aura.dev_agentrestores.yaml
 .venv/bin/aura crd --kind agentbudget --check crds/aura.dev_agentbudgets.yaml
+.venv/bin/aura crd --kind agentimage --check crds/aura.dev_agentimages.yaml
+.venv/bin/aura crd --kind agentpool --check crds/aura.dev_agentpools.yaml
 echo "lint: ok"

@@ -70,7 +70,9 @@ def main() -> None:
 @click.command("crd")
 @click.option(
     "--kind",
-    type=click.Choice(["agent", "agentcheckpoint", "agentrestore", "agentbudget"]),
+    type=click.Choice(
+        ["agent", "agentcheckpoint", "agentrestore", "agentbudget", "agentimage", "agentpool"]
+    ),
     default="agent",
     show_default=True,
     help="Which CRD to print or check.",

@@ -17,7 +17,9 @@ import yaml
 from pydantic import BaseModel
 
 from aura import checkpoint_models as cm
+from aura import image_models as im
 from aura import models
+from aura import pool_models as pm
 from aura.cost import budget_models as bm
 
 # Keys of pydantic's JSON Schema that mean the same in a Kubernetes structural schema.
@@ -256,12 +258,68 @@ def budget_crd() -> dict[str, Any]:
     )
 
 
+IMAGE_COLUMNS: list[dict[str, Any]] = [  # golden images (fleet_images/)
+    {"name": "Version", "type": "string", "jsonPath": ".spec.openclawVersion"},
+    {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "Image", "type": "integer", "jsonPath": ".status.currentImageID"},
+    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    {"name": "Message", "type": "string", "priority": 1, "jsonPath": ".status.message"},
+]
+
+
+def image_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition for `agentimages.aura.dev` (golden images)."""
+    return _crd(
+        names={
+            "kind": im.IMAGE_KIND,
+            "plural": im.IMAGE_PLURAL,
+            "singular": im.IMAGE_SINGULAR,
+            "shortNames": ["agimg"],
+        },
+        description="Golden images of the agent runtime: a builder Agent provisioned, "
+        "health-checked, snapshotted and deleted; matching new Agents boot from the image.",
+        spec=_schema_of(im.AgentImageSpec),
+        status=_schema_of(im.AgentImageStatus),
+        columns=IMAGE_COLUMNS,
+    )
+
+
+POOL_COLUMNS: list[dict[str, Any]] = [  # warm pools (pool/)
+    {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
+    {"name": "Type", "type": "string", "jsonPath": ".spec.serverType"},
+    {"name": "Ready", "type": "integer", "jsonPath": ".status.ready"},
+    {"name": "Target", "type": "integer", "jsonPath": ".status.target"},
+    {"name": "Served", "type": "integer", "jsonPath": ".status.served"},
+    {"name": "Cost/month", "type": "number", "jsonPath": ".status.costPerMonth"},
+    {"name": "Capped", "type": "boolean", "priority": 1, "jsonPath": ".status.capped"},
+]
+
+
+def pool_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition for `agentpools.aura.dev` (warm pools)."""
+    return _crd(
+        names={
+            "kind": pm.POOL_KIND,
+            "plural": pm.POOL_PLURAL,
+            "singular": pm.POOL_SINGULAR,
+            "shortNames": ["agpool"],
+        },
+        description="A warm pool of servers booted from a golden image, enrolled in the "
+        "tailnet without any customer Secret; a new matching Agent takes one.",
+        spec=_schema_of(pm.AgentPoolSpec),
+        status=_schema_of(pm.AgentPoolStatus),
+        columns=POOL_COLUMNS,
+    )
+
+
 # `aura crd --kind K` -> (generator, the file under crds/ it is committed as)
 KINDS: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
     "agent": (agent_crd, "aura.dev_agents.yaml"),
     "agentcheckpoint": (checkpoint_crd, "aura.dev_agentcheckpoints.yaml"),
     "agentrestore": (restore_crd, "aura.dev_agentrestores.yaml"),
     "agentbudget": (budget_crd, "aura.dev_agentbudgets.yaml"),
+    "agentimage": (image_crd, "aura.dev_agentimages.yaml"),
+    "agentpool": (pool_crd, "aura.dev_agentpools.yaml"),
 }
 
 

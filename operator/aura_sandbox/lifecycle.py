@@ -30,6 +30,7 @@ from typing import Any
 
 from aura_sandbox import disk
 from aura_sandbox.model import SimAction, SimServer
+from aura_sandbox.tailnet_model import TAILSCALE_BINARY
 from aura_sandbox.world import World
 
 
@@ -234,12 +235,16 @@ def booted(world: World, server: SimServer) -> None:
     server.booted_once = True
     world.emit("booted", server)
     if first:
+        preinstalled = TAILSCALE_BINARY in server.disk
 
         def cloud_init_finished() -> None:
             if not server.deleted:
                 server.cloud_init_done = True
+                if "tailscale" in (server.user_data or ""):  # the install script ran
+                    server.disk[TAILSCALE_BINARY] = b"tailscale"
 
-        world.schedule(world.config.timings.cloud_init, cloud_init_finished)
+        t = world.config.timings
+        world.schedule(t.cloud_init_seconds(tailscale_installed=preinstalled), cloud_init_finished)
 
 
 def powered_off(world: World, server: SimServer) -> None:

@@ -162,6 +162,9 @@ class Tailnet:
     def set_tags(self, principal: Principal, device_id: str, tags: list[str]) -> None:
         self.device_store.set_tags(principal, device_id, tags)
 
+    def set_name(self, device_id: str, name: str) -> None:
+        self.device_store.set_name(device_id, name, self.dns_suffix)
+
     # --- Enrolment, admin views, persistence -----------------------------------------------
 
     def on_server_event(self, event: str, server: ServerLike) -> None:

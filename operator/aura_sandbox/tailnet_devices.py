@@ -56,6 +56,17 @@ class DeviceStore:
         device.tags = list(dict.fromkeys(tags))
         device.key_expiry_disabled = device.key_expiry_disabled or bool(tags)
 
+    def set_name(self, device_id: str, name: str, dns_suffix: str) -> None:
+        """`POST /device/{id}/name`: the MagicDNS name (FQDN or base name; empty resets it to
+        the OS hostname). The OS `hostname` is the machine's and does not change."""
+        device = self.find_device(device_id)
+        base = name.removesuffix("." + dns_suffix) if name else device.hostname
+        if "." in base or not base:
+            raise TailnetError(400, f"name {name!r} is not a base name or a name in {dns_suffix}")
+        if base != device.name.split(".", 1)[0] and base in self.taken_labels():
+            raise TailnetError(409, f"name {base!r} is taken by another device")
+        device.name = f"{base}.{dns_suffix}"
+
     def remove(self, device: Device, why: str) -> None:
         """Forget `device` and its pending timers."""
         self.devices.pop(device.node_id, None)

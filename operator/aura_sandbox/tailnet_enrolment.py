@@ -30,6 +30,7 @@ from aura_sandbox.tailnet_cloudinit import find_tailscale_up
 from aura_sandbox.tailnet_devices import DeviceStore
 from aura_sandbox.tailnet_keys import KeyStore
 from aura_sandbox.tailnet_model import (
+    TAILSCALE_BINARY,
     ZERO_TIME,
     AuthKey,
     Device,
@@ -101,6 +102,8 @@ class Enrolment:
         if self.world.faults.consume("device_never_joins", server_name=server.name):
             self._record(server.id, server.name, "failed", "fault device_never_joins")
             return
+        files = getattr(server, "disk", None) or {}
+        join = self.timings.join_preinstalled if TAILSCALE_BINARY in files else self.timings.join
         self.schedule_join(
             PendingJoin(
                 server_id=server.id,
@@ -108,9 +111,9 @@ class Enrolment:
                 auth_key=up.auth_key,
                 hostname=up.hostname or server.name,
                 advertise_tags=list(up.advertise_tags),
-                due=self.world.now() + timedelta(seconds=self.timings.join * self.time_scale),
+                due=self.world.now() + timedelta(seconds=join * self.time_scale),
             ),
-            self.timings.join,
+            join,
         )
         self._record(server.id, server.name, "pending", "tailscale up is running")
 

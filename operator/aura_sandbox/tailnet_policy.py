@@ -1,8 +1,8 @@
 """Tag ownership of the simulated tailnet, like the `tagOwners` of a policy file.
 
 Default: the policy README.md documents, `{"tag:aura": [], "tag:aura-agent": ["tag:aura"],
-"tag:aura-operator": ["tag:aura"]}` (the operator's tailnet sidecar), plus every tag of the OAuth
-client.
+"tag:aura-operator": ["tag:aura"], "tag:aura-pool": ["tag:aura"]}` (the operator's tailnet
+sidecar; warm-pool servers, which carry no customer), plus every tag of the OAuth client.
 A key (or device tag change) made with an OAuth token must carry tags (spec `KeyCapabilities`). A
 tag owned by one of the token's tags is always allowed; one of the token's own tags only when all
 of them are asked for (a strict subset is rejected: terraform-provider-tailscale#437). So with the
@@ -21,6 +21,7 @@ DEFAULT_TAG_OWNERS: dict[str, list[str]] = {
     "tag:aura": [],
     "tag:aura-agent": ["tag:aura"],
     "tag:aura-operator": ["tag:aura"],
+    "tag:aura-pool": ["tag:aura"],
 }
 
 

@@ -15,6 +15,7 @@ against Tailscale's published OpenAPI document, see the README's "Vendor specs")
 | `DELETE /device/{deviceId}` | `devices:core` | 200, empty body |
 | `POST /device/{deviceId}/authorized` | `devices:core` | 200 `{}` |
 | `POST /device/{deviceId}/tags` | `devices:core` | 200 `{}` |
+| `POST /device/{deviceId}/name` | `devices:core` | 200 `{}`; 409 when another device has the name |
 
 `?all=true` on the key list returns whole keys (no secrets). Devices take `fields=default|all`
 (`all` adds routes, `clientConnectivity`, `postureIdentity`, `distro`); the device list also
@@ -257,6 +258,16 @@ async def set_device_tags(request: web.Request, tailnet: Tailnet) -> web.StreamR
     return web.json_response({})
 
 
+async def set_device_name(request: web.Request, tailnet: Tailnet) -> web.StreamResponse:
+    _caller(request, tailnet, "devices:core")
+    body = await _json(request)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str):
+        raise TailnetError(400, "name (a string) is required")
+    tailnet.set_name(request.match_info["deviceId"], name)
+    return web.json_response({})
+
+
 async def not_found(request: web.Request, tailnet: Tailnet) -> web.StreamResponse:
     raise TailnetError(404, "not found")
 
@@ -307,6 +318,7 @@ def add_routes(app: web.Application, tailnet: Tailnet) -> None:
         ("DELETE", "/device/{deviceId}", delete_device),
         ("POST", "/device/{deviceId}/authorized", authorize_device),
         ("POST", "/device/{deviceId}/tags", set_device_tags),
+        ("POST", "/device/{deviceId}/name", set_device_name),
     ]
     for method, path, fn in routes:
         app.router.add_route(method, PREFIX + path, _api(fn))

@@ -52,10 +52,13 @@ class FakeCheckpointStore:
     async def delete(self, plural: str, namespace: str, name: str) -> None:
         self.objects.pop((plural, namespace, name), None)
 
-    async def patch(self, plural: str, namespace: str, name: str, body: Obj) -> None:
+    async def patch(self, plural: str, namespace: str, name: str, body: Obj) -> bool:
         found = self.objects.get((plural, namespace, name))
-        if found is not None:
-            _merge(found, body)
+        version = (body.get("metadata") or {}).get("resourceVersion")
+        if found is None or version not in (None, found["metadata"].get("resourceVersion")):
+            return False
+        _merge(found, body)
+        return True
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: Obj) -> None:
         found = self.objects.get((plural, namespace, name))

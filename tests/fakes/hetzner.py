@@ -158,6 +158,11 @@ class FakeHetzner:
         self._enter("list_images")
         return [i for i in self.images.values() if _matches(i.labels, label_selector)]
 
+    async def update_server(self, server_id: int, *, name: str, labels: dict[str, str]) -> None:
+        self._enter("update_server")
+        server = self._get(server_id)
+        self.servers[server_id] = replace(server, name=name, labels=dict(labels))
+
     async def update_image_labels(self, image_id: int, labels: dict[str, str]) -> None:
         self._enter("update_image_labels")
         image = await self.get_image(image_id)

@@ -32,7 +32,9 @@ class FakeEvents:
     def __init__(self) -> None:
         self.posted: list[tuple[str, str, str]] = []
 
-    async def post(self, agent: AgentRef, type_: str, reason: str, message: str) -> None:
+    async def post(
+        self, agent: AgentRef, type_: str, reason: str, message: str, *, kind: str = "Agent"
+    ) -> None:
         self.posted.append((type_, reason, message))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from dataclasses import replace
 
 from aura.controller import errors
 from aura.controller.clients.tailscale import AuthKey, Device
@@ -63,6 +64,14 @@ class FakeTailnet:
         if device_id not in self.devices:
             raise errors.NotFound(f"device {device_id} not found")
         return self.devices[device_id]
+
+    async def set_device_tags(self, device_id: str, tags: list[str]) -> None:
+        self._enter("set_device_tags")
+        self.devices[device_id] = replace(await self.get_device(device_id), tags=tuple(tags))
+
+    async def set_device_name(self, device_id: str, name: str) -> None:
+        self._enter("set_device_name")
+        await self.get_device(device_id)
 
     async def delete_device(self, device_id: str) -> None:
         self._enter("delete_device")

@@ -32,9 +32,17 @@ PERMISSIONS: list[tuple[str, str, str, str, bool]] = [
     (OPERATOR, "watch", "agents.aura.dev", "-A", True),
     (OPERATOR, "patch", "agents.aura.dev", CUSTOMER_NS, True),
     (OPERATOR, "patch", "agents.aura.dev/status", CUSTOMER_NS, True),
-    (OPERATOR, "create", "agents.aura.dev", CUSTOMER_NS, False),
+    # Golden images: the builder Agent of an AgentImage is created and deleted by the operator.
+    (OPERATOR, "create", "agents.aura.dev", CUSTOMER_NS, True),
     (OPERATOR, "update", "agents.aura.dev", CUSTOMER_NS, False),
-    (OPERATOR, "delete", "agents.aura.dev", CUSTOMER_NS, False),
+    (OPERATOR, "delete", "agents.aura.dev", CUSTOMER_NS, True),
+    (OPERATOR, "watch", "agentimages.aura.dev", "-A", True),
+    (OPERATOR, "patch", "agentimages.aura.dev/status", CUSTOMER_NS, True),
+    (OPERATOR, "create", "agentimages.aura.dev", CUSTOMER_NS, False),
+    (OPERATOR, "delete", "agentimages.aura.dev", CUSTOMER_NS, False),
+    (OPERATOR, "watch", "agentpools.aura.dev", "-A", True),
+    (OPERATOR, "patch", "agentpools.aura.dev/status", CUSTOMER_NS, True),
+    (OPERATOR, "create", "agentpools.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "deletecollection", "agents.aura.dev", CUSTOMER_NS, False),
     (OPERATOR, "update", "agents.aura.dev/status", CUSTOMER_NS, False),
     # AgentBudgets: read and given a status, never created or deleted
@@ -162,8 +170,12 @@ def test_service_account_can_or_cannot(
 # (API group, resource, verb). A rule added to the manifests without a reason fails here.
 EXPECTED_GRANTS: dict[str, set[tuple[str, str, str]]] = {
     OPERATOR: {
-        *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "patch")},
+        *{("aura.dev", "agents", v) for v in ("get", "list", "watch", "patch", "create", "delete")},
         *{("aura.dev", "agents/status", v) for v in ("get", "patch")},
+        *{("aura.dev", "agentimages", v) for v in ("get", "list", "watch", "patch")},
+        *{("aura.dev", "agentimages/status", v) for v in ("get", "patch")},
+        *{("aura.dev", "agentpools", v) for v in ("get", "list", "watch", "patch")},
+        *{("aura.dev", "agentpools/status", v) for v in ("get", "patch")},
         *{("aura.dev", "agentbudgets", v) for v in ("get", "list", "watch", "patch")},
         *{("aura.dev", "agentbudgets/status", v) for v in ("get", "patch")},
         *{

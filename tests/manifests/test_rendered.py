@@ -36,6 +36,8 @@ def test_kustomization_holds_exactly_the_deployment(rendered: list[Obj]) -> None
         ("CustomResourceDefinition", "agents.aura.dev"),
         ("CustomResourceDefinition", "agentbudgets.aura.dev"),
         ("CustomResourceDefinition", "agentcheckpoints.aura.dev"),
+        ("CustomResourceDefinition", "agentimages.aura.dev"),
+        ("CustomResourceDefinition", "agentpools.aura.dev"),
         ("CustomResourceDefinition", "agentrestores.aura.dev"),
         ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev"),
         ("CustomResourceDefinition", "kopfpeerings.kopf.dev"),

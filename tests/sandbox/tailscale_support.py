@@ -93,8 +93,10 @@ class TailscaleSandbox:
         key: dict[str, Any] = r.json()
         return key
 
-    def boot(self, name: str, user_data: str | None) -> SimServer:
-        """A server that just reached `running` for the first time."""
+    def boot(
+        self, name: str, user_data: str | None, disk: dict[str, bytes] | None = None
+    ) -> SimServer:
+        """A server that just reached `running` for the first time (with `disk` on it)."""
         server = SimServer(
             id=next(_server_ids),
             name=name,
@@ -108,6 +110,7 @@ class TailscaleSandbox:
             ipv6_id=None,
             status="running",
             user_data=user_data,
+            disk=dict(disk or {}),
         )
         self.world.hetzner.servers[server.id] = server
         self.world.hetzner.server_ids_by_name[name] = server.id

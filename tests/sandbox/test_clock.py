@@ -171,3 +171,36 @@ def test_a_reboot_interrupts_a_configuration_run(fclient: hcloud.Client, fast: S
     view = fast.server(server.id)
     assert view["configured"] is False and view["configuring"] is False
     assert _configure(fast, server.id)[0]["configured"] is True
+
+
+def test_a_disk_with_tailscale_skips_its_install_in_cloud_init_and_the_join() -> None:
+    """Cloud-init and the tailnet join take the short rows on a disk that already has the
+    tailscale package (a server from a golden image); the first install leaves the package."""
+    from aura_sandbox.config import SandboxConfig
+    from aura_sandbox.tailnet_model import TAILSCALE_BINARY, TailnetTimings
+
+    t, tt = Timings(), TailnetTimings()
+    world = World(SandboxConfig(time_scale=1.0))
+    scheduled: list[tuple[float, Any]] = []
+    world.schedule = lambda delay, callback: scheduled.append((delay, callback))  # type: ignore[method-assign,assignment,func-returns-value,return-value]
+    user_data = "#cloud-config\nruncmd:\n- curl -fsSL https://tailscale.com/install.sh | sh\n"
+
+    def boot(name: str, files: dict[str, bytes]) -> Any:
+        server, _, _ = lifecycle.create_server(
+            world, name=name, server_type="cx22", location="fsn1", image_id=161547269,
+            labels={}, user_data=user_data, ssh_keys=[], firewalls=[], start_after_create=True,
+        )  # fmt: skip
+        server.disk.update(files)
+        scheduled.clear()
+        lifecycle.booted(world, server)
+        return server
+
+    cold = boot("cold", {})
+    assert [d for d, _ in scheduled] == [t.cloud_init]
+    scheduled[0][1]()  # cloud-init finishes: the package is on the disk now
+    assert cold.cloud_init_done and TAILSCALE_BINARY in cold.disk
+
+    boot("golden", {TAILSCALE_BINARY: b"tailscale"})
+    assert [d for d, _ in scheduled] == [t.cloud_init_preinstalled]
+    assert t.cloud_init_preinstalled < t.cloud_init / 3
+    assert tt.join_preinstalled < tt.join / 2

@@ -78,6 +78,27 @@ async def test_server_joins_after_a_delay_with_the_keys_properties(ts: Tailscale
     assert [(j["server_name"], j["outcome"]) for j in joins] == [("agent-0001", "joined")]
 
 
+async def test_a_disk_with_tailscale_installed_joins_sooner(ts: TailscaleSandbox) -> None:
+    """`tailscale up` on a host that has the package (a golden image) skips the install."""
+    from aura_sandbox.tailnet_model import TAILSCALE_BINARY
+
+    timings = TailnetTimings()
+    cold = await ts.create_key(preauthorized=True)
+    golden = await ts.create_key(preauthorized=True)
+    before = ts.world.now()
+    ts.boot("cold-0001", cloud_config(cold["key"], hostname="cold"))
+    ts.boot(
+        "golden-0001",
+        cloud_config(golden["key"], hostname="golden"),
+        disk={TAILSCALE_BINARY: b"tailscale"},
+    )
+    due = {p.server_name: (p.due - before).total_seconds() for p in ts.tailnet.pending.values()}
+    scale = ts.config.time_scale
+    assert due["cold-0001"] == pytest.approx(timings.join * scale, abs=0.05)
+    assert due["golden-0001"] == pytest.approx(timings.join_preinstalled * scale, abs=0.05)
+    assert (await ts.device_of("golden"))["hostname"] == "golden"
+
+
 async def test_hostname_defaults_to_the_server_name(ts: TailscaleSandbox) -> None:
     key = await ts.create_key()
     ts.boot("agent-0002", cloud_config(key["key"], flag="--authkey "))
@@ -404,3 +425,30 @@ async def test_oauth_secret_as_auth_key_mints_an_ephemeral_key_on_the_node(
     assert {j["server_name"]: j["reason"] for j in joins}["no-tags"] == (
         "oauth authkeys require --advertise-tags"
     )
+
+
+async def test_set_device_name_renames_the_magicdns_name_only(ts: TailscaleSandbox) -> None:
+    """A warm-pool server handed to a customer takes the customer's name; the OS hostname is
+    the machine's and stays. Names are unique; an empty name resets to the hostname."""
+    key = await ts.create_key(preauthorized=True, tags=["tag:aura-pool"])
+    ts.boot("pool-0001", cloud_config(key["key"], hostname="pool-0001"))
+    other_key = await ts.create_key(preauthorized=True)
+    ts.boot("taken-0001", cloud_config(other_key["key"], hostname="taken"))
+    device = await ts.device_of("pool-0001")
+    await ts.device_of("taken")
+    assert device["tags"] == ["tag:aura-pool"]
+    path = f"/api/v2/device/{device['nodeId']}/name"
+    assert (await ts.api.post(path, json={"name": "acme-agent"})).status_code == 200
+    renamed = (await ts.api.get(f"/api/v2/device/{device['nodeId']}")).json()
+    assert renamed["name"] == f"acme-agent.{ts.tailnet.dns_suffix}"
+    assert renamed["hostname"] == "pool-0001"
+    taken = await ts.api.post(path, json={"name": "taken"})
+    assert taken.status_code == 409 and "taken" in taken.json()["message"]
+    assert (await ts.api.post(path, json={"name": 7})).status_code == 400
+    assert (await ts.api.post(path, json={"name": ""})).status_code == 200
+    reset = (await ts.api.get(f"/api/v2/device/{device['nodeId']}")).json()
+    assert reset["name"] == f"pool-0001.{ts.tailnet.dns_suffix}"
+    retag = await ts.api.post(
+        f"/api/v2/device/{device['nodeId']}/tags", json={"tags": ["tag:aura-agent"]}
+    )
+    assert retag.status_code == 200

@@ -17,7 +17,15 @@ from prometheus_client import start_http_server
 
 from aura.configure.base import Configurator
 from aura.configure.proxy import ansible_ssh_env, http_proxy_url
-from aura.controller import checkpoint_handlers, credentials, handlers, naming, peering
+from aura.controller import (
+    checkpoint_handlers,
+    credentials,
+    handlers,
+    image_handlers,
+    naming,
+    peering,
+    pool_handlers,
+)
 from aura.controller.checkpoints import erasure
 from aura.controller.checkpoints.store import KubeCheckpointStore
 from aura.controller.checkpoints.sweeper import ImageSweeper
@@ -141,6 +149,8 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     registry = kopf.OperatorRegistry()
     handlers.register(registry, config)
     checkpoint_handlers.register(registry, config)  # hook: checkpoints
+    image_handlers.register(registry, config)  # hook: golden images
+    pool_handlers.register(registry, config)  # hook: warm pools
     cost_runner.register(registry)  # hook: cost and budgets
     cost = cost_runner.build(op, kube)
     settings = kopf.OperatorSettings()

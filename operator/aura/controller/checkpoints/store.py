@@ -42,8 +42,10 @@ class CheckpointStore(Protocol):
         """Merge-patch `status` (None values delete keys); a missing object counts as done."""
         ...
 
-    async def patch(self, plural: str, namespace: str, name: str, body: Obj) -> None:
-        """Merge-patch `body` (its metadata and spec); a missing object counts as done."""
+    async def patch(self, plural: str, namespace: str, name: str, body: Obj) -> bool:
+        """Merge-patch `body` (its metadata and spec); with a `metadata.resourceVersion` in it
+        the apiserver applies it only to that version (compare-and-swap). False when it changed
+        meanwhile or is gone."""
         ...
 
 
@@ -97,15 +99,6 @@ class KubeCheckpointStore:
             if exc.status != 404:
                 raise _classify(exc, f"delete {plural}/{name}") from None
 
-    async def patch(self, plural: str, namespace: str, name: str, body: Obj) -> None:
-        try:
-            await self._custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, body, **_MERGE_PATCH
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise _classify(exc, f"patch {plural}/{name}") from None
-
     async def patch_status(self, plural: str, namespace: str, name: str, status: Obj) -> None:
         try:
             await self._custom.patch_namespaced_custom_object_status(
@@ -120,6 +113,17 @@ class KubeCheckpointStore:
         except ApiException as exc:
             if exc.status != 404:
                 raise _classify(exc, f"patch {plural}/{name} status") from None
+
+    async def patch(self, plural: str, namespace: str, name: str, body: Obj) -> bool:
+        try:
+            await self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, body, **_MERGE_PATCH
+            )
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise _classify(exc, f"patch {plural}/{name}") from None
+        return True
 
 
 def _classify(exc: ApiException, what: str) -> errors.AuraError:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from aura.checkpoint_models import CHECKPOINT_PLURAL
 from aura.controller import errors, metrics, naming
 from aura.controller.checkpoints.labels import CHECKPOINT_UID, DELETION_POLICY
+from aura.controller.fleet_images.labels import IMAGE_UID as GOLDEN_IMAGE_UID
 from aura.controller.runtime import Operator
 
 log = logging.getLogger("aura.sweeper")
@@ -41,6 +42,8 @@ class ImageSweeper:
         for image in images:
             labels = image.labels
             if labels.get(CHECKPOINT_UID) in claimed or labels.get(DELETION_POLICY) == "Retain":
+                continue
+            if GOLDEN_IMAGE_UID in labels:  # a golden image: fleet_images/ owns and prunes it
                 continue
             if namespace and labels.get(naming.AGENT_NAMESPACE) != namespace:
                 continue

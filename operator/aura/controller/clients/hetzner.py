@@ -86,6 +86,11 @@ class HetznerApi(Protocol):
 
     async def list_servers(self, label_selector: str) -> list[ServerInfo]: ...
 
+    async def update_server(self, server_id: int, *, name: str, labels: dict[str, str]) -> None:
+        """Rename and relabel a server (labels are replaced as a whole). A warm-pool server
+        handed to an Agent takes the Agent's name and labels this way."""
+        ...
+
     async def power_on(self, server_id: int) -> None: ...
 
     async def shutdown(self, server_id: int) -> None: ...
@@ -328,6 +333,15 @@ class HcloudAdapter:
             type=["snapshot"],
         )
         return [_image(i) for i in images]
+
+    async def update_server(self, server_id: int, *, name: str, labels: dict[str, str]) -> None:
+        await self._call(
+            f"update server {server_id}",
+            self._client.servers.update,
+            Server(server_id),
+            name=name,
+            labels=labels,
+        )
 
     async def update_image_labels(self, image_id: int, labels: dict[str, str]) -> None:
         await self._call(

@@ -97,7 +97,11 @@ class AgentAnnotator(Protocol):
 
 
 class EventSink(Protocol):
-    async def post(self, agent: AgentRef, type_: str, reason: str, message: str) -> None: ...
+    async def post(
+        self, agent: AgentRef, type_: str, reason: str, message: str, *, kind: str = KIND
+    ) -> None:
+        """An Event about `agent` (or, with `kind`, another Aura object of that ref)."""
+        ...
 
 
 class KubeClients:
@@ -169,7 +173,9 @@ class KubeClients:
                 await self._core.delete_namespaced_secret(name, namespace)
 
     # EventSink
-    async def post(self, agent: AgentRef, type_: str, reason: str, message: str) -> None:
+    async def post(
+        self, agent: AgentRef, type_: str, reason: str, message: str, *, kind: str = KIND
+    ) -> None:
         """Post an events.k8s.io/v1 Event about `agent`, stamped with the current time to the
         microsecond (`eventTime`), so the views order Events of the same second correctly."""
         now = datetime.now(UTC)
@@ -181,7 +187,7 @@ class KubeClients:
             ),
             regarding=client.V1ObjectReference(
                 api_version=API_VERSION,
-                kind=KIND,
+                kind=kind,
                 name=agent.name,
                 namespace=agent.namespace,
                 uid=agent.uid,

@@ -96,9 +96,9 @@ class SimulatedConfigurator:
         url = f"{self.admin_url}/servers/{target.server_id}/configure"
         async with httpx.AsyncClient(transport=self._transport, timeout=self._timeout) as client:
             try:
-                body = {"openclaw_version": target.openclaw_version}
+                body: dict[str, str] = {"openclaw_version": target.openclaw_version}
                 token = target.runtime_env.get(GATEWAY_TOKEN_KEY)
-                if token:
+                if token:  # what the playbook writes into the gateway's config on the host
                     body["gateway_token"] = token
                 response = await client.post(url, json=body)
             except httpx.HTTPError as exc:

@@ -75,6 +75,14 @@ class TailnetApi(Protocol):
         """Raises `errors.NotFound` when the device is already gone."""
         ...
 
+    async def set_device_tags(self, device_id: str, tags: list[str]) -> None:
+        """Replace the device's tags (a warm-pool device becomes a customer's)."""
+        ...
+
+    async def set_device_name(self, device_id: str, name: str) -> None:
+        """Set the device's MagicDNS name (its OS hostname stays)."""
+        ...
+
 
 _ID_SEGMENT = re.compile(r"/(device|keys)/[^/]+")
 CREDENTIALS_SOURCE = "TAILSCALE_OAUTH_CLIENT_ID / TAILSCALE_OAUTH_CLIENT_SECRET"
@@ -210,6 +218,22 @@ class TailscaleAdapter:
 
     async def delete_device(self, device_id: str) -> None:
         await self._api(f"delete device {device_id}", "DELETE", f"/api/v2/device/{device_id}")
+
+    async def set_device_tags(self, device_id: str, tags: list[str]) -> None:
+        await self._api(
+            f"tag device {device_id}",
+            "POST",
+            f"/api/v2/device/{device_id}/tags",
+            json={"tags": tags},
+        )
+
+    async def set_device_name(self, device_id: str, name: str) -> None:
+        await self._api(
+            f"name device {device_id}",
+            "POST",
+            f"/api/v2/device/{device_id}/name",
+            json={"name": name},
+        )
 
 
 def _device(data: dict[str, Any]) -> Device:

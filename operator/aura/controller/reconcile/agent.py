@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from aura.controller import conditions, errors
 from aura.controller.checkpoints import final, hold, retention
 from aura.controller.conditions import FALSE, TRUE, Reason
+from aura.controller.pool import members
 from aura.controller.reconcile import (
     attempt,
     boot,
@@ -62,6 +63,8 @@ async def reconcile_agent(ctx: AgentContext) -> StepResult:
     desired = ctx.spec.desired_state
     if desired == DesiredState.DELETED:
         return await finalize_agent(ctx)
+    if members.claimed(ctx):  # hook: warm pool: another Agent is taking this server over
+        return DONE
     if not ctx.status.conditions:
         # First sight: publish Queued (every condition Unknown) before touching any cloud.
         conditions.initialize_conditions(ctx.status.conditions, ctx.generation, at=ctx.now())
@@ -194,7 +197,10 @@ async def finalize_agent(ctx: AgentContext) -> StepResult:
     await retention.delete_with_agent(ctx)  # hook: checkpoints
     ctx.set(conditions.READY, FALSE, Reason.DELETING, "removing cloud resources")
     attempt.abandon(ctx)
-    failures = await delete_cloud_objects(ctx, keep_secrets=False)
+    if await members.handed_over(ctx):  # hook: warm pool: server and device are another's
+        failures = await members.delete_own(ctx)
+    else:
+        failures = await delete_cloud_objects(ctx, keep_secrets=False)
     if failures:
         raise errors.Retryable("cleanup incomplete, retrying: " + "; ".join(failures))
     for type_ in conditions.TYPES:

@@ -22,6 +22,9 @@ from aura.controller import conditions, errors, naming
 from aura.controller.checkpoints import clone
 from aura.controller.clients.hetzner import ServerInfo
 from aura.controller.conditions import FALSE, UNKNOWN, Reason
+from aura.controller.fleet_images import choose
+from aura.controller.fleet_images import labels as image_labels
+from aura.controller.pool import bind
 from aura.controller.reconcile import attempt, budget, cloudinit, replace, secrets, source
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 from aura.models import ServerStatus
@@ -93,6 +96,8 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
         await replace.replace_vanished_server(
             ctx, f"server {ctx.status.server.id} was deleted outside Aura"
         )
+    if server is None and source.source_image(ctx) is None:  # a checkpoint's data: not a pool's
+        server = await bind.take(ctx)  # hook: warm pool (no create, so no slot)
     if server is None:
         if not attempt.take_slot(ctx):
             ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, "waiting for a slot")
@@ -103,6 +108,8 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
             if exc.reason != "ResourceLimitExceeded":
                 raise
             return budget.project_limit(ctx)
+    else:
+        await bind.finish(ctx, server)  # hook: warm pool
     record_server(ctx, server)
     return DONE
 
@@ -113,6 +120,11 @@ async def _create(ctx: AgentContext) -> ServerInfo:
         or source.source_image(ctx)  # a wake or a replacement: the checkpoint's image
         or ctx.spec.server.image
     )
+    golden = None
+    if ctx.spec.source is None and source.source_image(ctx) is None:
+        golden = await choose.golden_image(ctx)  # hook: golden images
+    if golden is not None:
+        image = golden.image_id
     ssh = await secrets.ensure_ssh_material(ctx)
     key = await secrets.ensure_tailnet_key(ctx)
     user_data = cloudinit.render(
@@ -123,7 +135,10 @@ async def _create(ctx: AgentContext) -> ServerInfo:
             authorized_key=ssh.client_public_key,
             host_private_key=ssh.host_private_key,
             host_public_key=ssh.host_public_key,
-            fresh_identity=ctx.spec.source is not None or source.fresh_identity(ctx),
+            # A clone's, a golden or a replacement's image carries another host's tailnet state.
+            fresh_identity=ctx.spec.source is not None
+            or golden is not None
+            or source.fresh_identity(ctx),
         )
     )
     spec = ctx.spec.server
@@ -134,13 +149,14 @@ async def _create(ctx: AgentContext) -> ServerInfo:
             server_type=spec.type,
             location=spec.location,
             image=image,
-            labels=naming.server_labels(ctx.ref),
+            labels={**naming.server_labels(ctx.ref), **image_labels.server_labels(golden)},
             user_data=user_data,
         )
     except errors.AlreadyExists:
         server = await _adopt_by_name(ctx)
     else:
-        ctx.event("Normal", "ServerCreated", f"created server {server.id} ({server.name})")
+        origin = f" from golden image {golden.image_id}" if golden is not None else ""
+        ctx.event("Normal", "ServerCreated", f"created server {server.id} ({server.name}){origin}")
     ctx.op.servers.remember(server)
     if source.waking(ctx):
         message = f"server {server.id} is being created from the hibernation checkpoint"

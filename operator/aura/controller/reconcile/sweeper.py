@@ -50,6 +50,11 @@ class Sweeper:
         hostnames = {n for r in refs for n in naming.server_names(r)} | {
             a.get("spec", {}).get("tailscale", {}).get("hostname") for a in agents
         }
+        # A device is also claimed by the Agent that recorded it (a warm-pool server's device
+        # keeps the pool member's OS hostname after it was handed to an Agent).
+        device_ids = {
+            (a.get("status", {}).get("tailscale") or {}).get("deviceId") for a in agents
+        } - {None}
         now = self._clock()
         seen: set[tuple[str, str]] = set()
         deleted = 0
@@ -72,7 +77,9 @@ class Sweeper:
         prefixes = naming.name_prefixes(namespace)
         ours = set(self._op.config.default_tags)
         for device in await self._op.tailnet.list_devices():
-            if device.hostname in hostnames or not device.hostname.startswith(prefixes):
+            if device.id in device_ids or device.hostname in hostnames:
+                continue
+            if not device.hostname.startswith(prefixes):
                 continue
             if not ours & set(device.tags):
                 continue
