@@ -28,7 +28,7 @@ from aura.controller.clients.gateway_service import (
 from aura.controller.clients.hetzner import HcloudAdapter
 from aura.controller.clients.hosts import DirectHosts, HostObserver
 from aura.controller.clients.kube import KubeClients
-from aura.controller.clients.ratelimit import RateLimiter
+from aura.controller.clients.ratelimit import AsyncPacer, RateLimiter
 from aura.controller.clients.sandbox_world import (
     SandboxGatewayService,
     SandboxHosts,
@@ -36,6 +36,7 @@ from aura.controller.clients.sandbox_world import (
 )
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailscaleAdapter
+from aura.controller.reconcile import drift
 from aura.controller.reconcile.sweeper import Sweeper
 from aura.controller.runtime import Operator
 from aura.controller.settings import OperatorConfig, configure_kopf
@@ -66,10 +67,13 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
     http = httpx.AsyncClient(
         timeout=config.health_timeout, proxy=http_proxy_url(config.tailnet_proxy)
     )
+    limiter = RateLimiter(
+        reserve_share=config.rate_limit_reserve, max_backoff=config.rate_limit_max_backoff
+    )
     hetzner = HcloudAdapter(
         token=config.hcloud_token,
         endpoint=config.hcloud_endpoint,
-        limiter=RateLimiter(max_backoff=config.rate_limit_max_backoff),
+        limiter=limiter,
         token_source=config.hcloud_token_source,
     )
     hosts: HostObserver = (
@@ -87,7 +91,9 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
             client_secret=config.tailscale_client_secret,
             tailnet=config.tailscale_tailnet,
             credentials_source=config.tailscale_source,
+            pacer=AsyncPacer(config.tailscale_rate_limit, burst=20),
         ),
+        limiter=limiter,
         secrets=kube,
         events=kube,
         agents=kube,
@@ -155,6 +161,7 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     )
     tasks = [
         asyncio.create_task(_sweep_forever(op, kube, gate)),
+        asyncio.create_task(drift.sweep_forever(op, gate.active)),
         asyncio.create_task(cost_runner.refresh_forever(cost, gate)),
         asyncio.create_task(relay_stop()),
     ]

@@ -84,7 +84,11 @@ class HetznerApi(Protocol):
         """Raises `errors.NotFound` when the server does not exist."""
         ...
 
-    async def list_servers(self, label_selector: str) -> list[ServerInfo]: ...
+    async def list_servers(
+        self, label_selector: str, statuses: list[str] | None = None
+    ) -> list[ServerInfo]:
+        """Servers matching `label_selector` (and, when given, in one of `statuses`)."""
+        ...
 
     async def power_on(self, server_id: int) -> None: ...
 
@@ -271,9 +275,14 @@ class HcloudAdapter:
         )
         return _info(server)
 
-    async def list_servers(self, label_selector: str) -> list[ServerInfo]:
+    async def list_servers(
+        self, label_selector: str, statuses: list[str] | None = None
+    ) -> list[ServerInfo]:
         servers = await self._call(
-            "list servers", self._client.servers.get_all, label_selector=label_selector
+            "list servers",
+            self._client.servers.get_all,
+            label_selector=label_selector,
+            status=statuses,
         )
         return [_info(s) for s in servers]
 

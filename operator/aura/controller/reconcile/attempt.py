@@ -15,8 +15,9 @@ with timestamps (never a condition's reason or lastTransitionTime):
     consecutiveFailures,      transient failures in a row, and when the next attempt starts by
     nextAttemptAt             itself (`backoff_seconds`); unset after a permanent failure
 
-While it runs, an attempt holds one of the `--max-concurrent-provisions` slots (taken before
-the first create, released at its end, on failure, on stop and on delete).
+While it runs, an attempt holds one of the `--max-concurrent-provisions` slots (taken in
+`pacing.py` before the first create, first come first served; released here at its end, on
+failure, on stop and on delete).
 
 An attempt fails when a step exhausts its retry budget or its timeout, when the deadline
 passes, or on a permanent API error. It is then rolled back: the failure is recorded and the
@@ -148,11 +149,6 @@ def check_deadline(ctx: AgentContext) -> None:
         )
 
 
-def take_slot(ctx: AgentContext) -> bool:
-    """Hold one of the `--max-concurrent-provisions` slots (False: queue and come back)."""
-    return ctx.op.slots.take(ctx.ref.uid)
-
-
 def step_waiting(ctx: AgentContext, step: str) -> None:
     """The attempt waits in `step`: its timeout counts from the first time it waited there."""
     p = ctx.status.provisioning
@@ -198,7 +194,7 @@ def end(ctx: AgentContext) -> None:
     """The attempt succeeded: its deadline stops and its slot frees."""
     if ctx.status.provisioning is not None:
         ctx.status.provisioning = None
-    ctx.op.slots.release(ctx.ref.uid)
+    ctx.op.slots.release(ctx.ref.uid, succeeded=True)
 
 
 def abandon(ctx: AgentContext) -> None:
