@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
+import time
 from types import SimpleNamespace
 
 import httpx
@@ -122,8 +124,12 @@ def _gateway_service(config: OperatorConfig) -> GatewayService:
 
 
 async def _sweep_forever(op: Operator, kube: KubeClients, gate: peering.PeeringGate) -> None:
-    """Sweep every `--sweep-interval`, on the active peering replica only (peering.py)."""
+    """Sweep every `--sweep-interval`, on the active peering replica only (peering.py).
+
+    The orphan sweep reads the shared server list (no Hetzner call); the image sweep lists
+    images, so it runs only once per drift period (reconcile/drift.py), not every pass."""
     sweeper, images = Sweeper(op), ImageSweeper(op)
+    images_at = -math.inf
     while True:
         await asyncio.sleep(op.config.sweep_interval)
         try:
@@ -132,7 +138,9 @@ async def _sweep_forever(op: Operator, kube: KubeClients, gate: peering.PeeringG
                 sweeper, images = Sweeper(op), ImageSweeper(op)
                 continue
             await sweeper.sweep(await kube.list_agents(op.config.namespace))
-            await images.sweep()  # hook: checkpoints
+            if time.monotonic() - images_at >= drift.current_period(op):
+                images_at = time.monotonic()
+                await images.sweep()  # hook: checkpoints
         except Exception as exc:  # the next pass retries; never let the sweeper die
             log.warning("orphan sweep failed: %s", exc)
 

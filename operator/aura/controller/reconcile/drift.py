@@ -43,12 +43,17 @@ def period(config: OperatorConfig, servers: int, pages: int, budget: Budget | No
     return seconds
 
 
+def current_period(op: Operator) -> float:
+    """`period` for the fleet and budget as they are now."""
+    budget = op.limiter.budget() if op.limiter is not None else None
+    return period(op.config, op.servers.size, op.servers.pages, budget)
+
+
 async def sweep_forever(op: Operator, active: Callable[[], Awaitable[bool]]) -> None:
     """Refresh the shared server list every `period`; `active()` gates it (peering)."""
     while True:
-        servers, pages = op.servers.size, op.servers.pages
-        budget = op.limiter.budget() if op.limiter is not None else None
-        wait = period(op.config, servers, pages, budget)
+        pages = op.servers.pages
+        wait = current_period(op)
         PERIOD.set(wait)
         PAGES.set(pages)
         await asyncio.sleep(wait)
