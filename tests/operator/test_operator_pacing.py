@@ -111,6 +111,7 @@ def tiny_bucket() -> Iterator[Sandbox]:
 _POSITION = re.compile(r"^position (\d+) of (\d+) in the provisioning queue \(")
 
 
+@pytest.mark.timeout(600)
 def test_a_burst_against_a_tiny_bucket_sees_no_429_and_is_served_in_order(
     cluster: Cluster, namespace: str, tiny_bucket: Sandbox, tmp_path: Any
 ) -> None:
@@ -143,7 +144,7 @@ def test_a_burst_against_a_tiny_bucket_sees_no_429_and_is_served_in_order(
             phases = [i.get("status", {}).get("phase") for i in items]
             return len(items) == count and all(p == "Running" for p in phases)
 
-        wait_for(all_running, 300, interval=0.5, what="every Agent Running")
+        wait_for(all_running, 480, interval=0.5, what="every Agent Running")
     finally:
         op.stop()
     world = httpx.get(f"{tiny_bucket.ready.admin_url}/world", timeout=10).json()

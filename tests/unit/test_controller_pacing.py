@@ -199,3 +199,20 @@ async def test_one_device_list_serves_every_joining_agent() -> None:
     assert tailnet.calls["list_devices"] == 1
     await devices.all(max_age=0)
     assert tailnet.calls["list_devices"] == 2
+
+
+async def test_time_in_the_line_does_not_count_against_the_provisioning_deadline() -> None:
+    w = World(max_concurrent_provisions=1, provision_deadline=60)
+    w.op.slots.take("uid-first", ("2025-12-31T00:00:00Z", "ns/first"))
+    await w.one_pass()  # accepted
+    await w.one_pass()  # queued
+    w.clock.advance(600)  # ten deadlines in the line
+    assert isinstance(await w.one_pass(), Wait)
+    assert w.status.provisioning is not None
+    assert w.status.provisioning.failed_generation is None  # still queued, not failed
+    ready = conditions.get_condition(w.status.conditions, conditions.SERVER_READY)
+    assert ready is not None and ready.reason == "Queued"
+    w.op.slots.release("uid-first")
+    assert isinstance(await w.converge(), Done)
+    assert w.status.provisioning is None  # the attempt ended well, no rollback
+    assert w.hetzner.calls["delete_server"] == 0

@@ -141,6 +141,8 @@ def _begin(ctx: AgentContext, number: int) -> None:
 def check_deadline(ctx: AgentContext) -> None:
     """Raise StepFailed once the running attempt is past `--provision-deadline`."""
     p = ctx.status.provisioning
+    if p is not None and ctx.status.server is None and ctx.ref.uid not in ctx.op.slots.holders:
+        return  # queued for a slot (pacing.py): its deadline starts when it gets one
     if p is not None and ctx.seconds_since(p.started_at) > ctx.config.provision_deadline:
         raise errors.StepFailed(
             p.step or "provision",

@@ -37,8 +37,12 @@ def take_slot(ctx: AgentContext) -> Wait | None:
     free = -1 if budget is None else max(0, math.floor(budget.available / CALLS_PER_ATTEMPT))
     slots = ctx.op.slots
     order = (ctx.created, f"{ctx.ref.namespace}/{ctx.ref.name}")
+    newly = ctx.ref.uid not in slots.holders
     place = slots.take(ctx.ref.uid, order, linger=LINGER, free=free)
     if place == 0:
+        if newly and ctx.status.provisioning is not None:
+            # The time spent in the line is not the attempt's: its deadline starts now.
+            ctx.status.provisioning.started_at = ctx.now()
         return None
     eta = estimate(place, slots.rate(), budget)
     waiting = f"position {place} of {len(slots.waiting)} in the provisioning queue"
