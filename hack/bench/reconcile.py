@@ -106,7 +106,7 @@ def _queued_messages(items: list[dict[str, Any]]) -> list[str]:
 def _drift_metrics(port: int) -> dict[str, float]:
     """`aura_drift_*` gauges from the operator's /metrics (empty when it has none)."""
     try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False).text
     except httpx.HTTPError:
         return {}
     out = {}
