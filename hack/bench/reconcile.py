@@ -1,18 +1,30 @@
 """Benchmark: N Agents through the real operator against the sandbox and a real apiserver.
 
-    .venv/bin/python hack/bench/reconcile.py                 # 50 agents
+    .venv/bin/python hack/bench/reconcile.py                    # 50 agents
     .venv/bin/python hack/bench/reconcile.py --agents 200
+    .venv/bin/python hack/bench/reconcile.py --burst            # 1,000 at once, real limit
+    .venv/bin/python hack/bench/reconcile.py --operator-src /tmp/old/operator   # old code
 
-Starts a private control plane with the CRDs, the sandbox at a fast time scale and
-`aura operator`, each as a subprocess (`_harness`; all stopped at the end); applies N Agents at
-once and prints:
+Starts a private control plane with the CRDs, the sandbox (servers at a fast time scale, the
+Hetzner rate limit at its real size and speed: 3,600 tokens, one per second, unless told
+otherwise) and `aura operator`, each as a subprocess (`_harness`; all stopped at the end);
+applies N Agents at once and prints:
 
 - wall time until every Agent is Running;
-- Hetzner API calls per Agent provisioned (every /v1 request the sandbox served, divided by N);
-- Hetzner API calls per hour per running Agent at steady state (measured over
-  `--steady-seconds`, extrapolated to an hour);
-- the operator's peak RSS (VmHWM);
-- the machine's cores and load average.
+- Hetzner and Tailscale API calls per Agent provisioned (every request the sandbox served);
+- 429 answers the sandbox gave (its token bucket refused a request);
+- at steady state (over `--steady-seconds`, after every Agent is Running): Hetzner and
+  Tailscale calls per running Agent per hour, the operator's CPU seconds per minute, and
+  apiserver writes per second (POST/PUT/PATCH/DELETE, from the apiserver's own metrics);
+- the operator's drift-sweep period and its cost per Agent-hour, when the operator reports it
+  (`aura_drift_period_seconds`): a steady window shorter than the period can miss a sweep, so
+  the expected cost is printed next to the measured one;
+- the operator's peak RSS (VmHWM), and the machine's cores and load average.
+
+`--burst` is issue 15 item 2: 1,000 Agents (unless `--agents`), default operator settings,
+the real rate limit; it also prints the Queued messages seen (position and estimate) and
+fails when any 429 was answered. `--operator-src DIR` runs the operator from another
+checkout's `operator/` directory (a before/after comparison on the same machine).
 """
 
 from __future__ import annotations
@@ -20,11 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -32,10 +46,21 @@ from _harness import ControlPlane, control_plane, machine, sandbox_process, stop
 
 from aura.models import GROUP, VERSION
 
+_WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
+_METRIC_LINE = re.compile(r"^apiserver_request_total\{([^}]*)\}\s+([0-9.e+]+)$")
 
-def _hetzner_calls(admin_url: str) -> int:
+
+def _sandbox_calls(admin_url: str) -> tuple[int, int]:
+    """(Hetzner, Tailscale) requests the sandbox served so far."""
     counts = httpx.get(f"{admin_url}/requests", timeout=10).json()["requests"]
-    return sum(v for k, v in counts.items() if " /v1/" in k)
+    hetzner = sum(v for k, v in counts.items() if " /v1/" in k)
+    tailscale = sum(v for k, v in counts.items() if " /api/v2/" in k)
+    return hetzner, tailscale
+
+
+def _rate_limited(admin_url: str) -> int:
+    """429s the sandbox's Hetzner token bucket answered (0 if the sandbox does not say)."""
+    return int(httpx.get(f"{admin_url}/world", timeout=10).json().get("rate_limited", 0))
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -45,25 +70,87 @@ def _peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def _running(cp: ControlPlane, namespace: str) -> int:
-    items = json.loads(cp.kubectl("-n", namespace, "get", "agents", "-o", "json"))["items"]
-    return sum(1 for a in items if a.get("status", {}).get("phase") == "Running")
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _apiserver_writes(cp: ControlPlane) -> float:
+    """Write requests the apiserver has served so far (apiserver_request_total)."""
+    total = 0.0
+    for line in cp.kubectl("get", "--raw", "/metrics").splitlines():
+        match = _METRIC_LINE.match(line)
+        if match and any(f'verb="{v}"' in match.group(1) for v in _WRITE_VERBS):
+            total += float(match.group(2))
+    return total
+
+
+def _agents(cp: ControlPlane, namespace: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(
+        cp.kubectl("-n", namespace, "get", "agents", "-o", "json")
+    )["items"]
+    return items
+
+
+def _queued_messages(items: list[dict[str, Any]]) -> list[str]:
+    """The messages of Agents whose ServerReady condition says Queued."""
+    out = []
+    for item in items:
+        for c in item.get("status", {}).get("conditions", []):
+            if c.get("type") == "ServerReady" and c.get("reason") == "Queued":
+                out.append(f"{item['metadata']['name']}: {c.get('message', '')}")
+    return out
+
+
+def _drift_metrics(port: int) -> dict[str, float]:
+    """`aura_drift_*` gauges from the operator's /metrics (empty when it has none)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5, trust_env=False).text
+    except httpx.HTTPError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("aura_drift_"):
+            name, _, value = line.partition(" ")
+            out[name] = float(value)
+    return out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--agents", type=int, default=None, help="default 50; 1000 with --burst")
+    parser.add_argument("--burst", action="store_true", help="issue 15 item 2 (see above)")
     parser.add_argument("--time-scale", type=float, default=0.02)
-    parser.add_argument("--steady-seconds", type=float, default=30.0)
-    parser.add_argument("--health-interval", type=float, default=10.0)
-    parser.add_argument("--max-concurrent-provisions", type=int, default=50)
-    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--steady-seconds", type=float, default=120.0)
+    parser.add_argument("--health-interval", type=float, default=30.0)
+    parser.add_argument("--rate-limit", type=int, default=3600, help="sandbox bucket size")
+    parser.add_argument("--rate-limit-refill", type=float, default=1.0, help="tokens/second")
+    parser.add_argument("--max-concurrent-provisions", type=int, default=None)
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--operator-src", help="run the operator from this operator/ directory")
     args = parser.parse_args()
+    agents = args.agents if args.agents is not None else (1000 if args.burst else 50)
 
     print(f"machine at the start: {machine()}", flush=True)
     with (
         control_plane() as cp,
-        sandbox_process("--time-scale", str(args.time_scale)) as sandbox,
+        sandbox_process(
+            "--time-scale",
+            str(args.time_scale),
+            "--rate-limit",
+            str(args.rate_limit),
+            "--rate-limit-refill",
+            str(args.rate_limit_refill),
+        ) as sandbox,
     ):
         namespace = cp.namespace()
         env = {
@@ -77,21 +164,24 @@ def main() -> int:
             "TAILSCALE_BASE_URL": sandbox["tailscale_url"],
             "AURA_SANDBOX_URL": sandbox["admin_url"],
         }
+        if args.operator_src:
+            env["PYTHONPATH"] = str(Path(args.operator_src).resolve())
         admin = sandbox["admin_url"]
+        metrics_port = _free_port()
         cmd = [
             sys.executable, "-m", "aura", "operator", "--namespace", namespace,
-            "--log-level", "WARNING",
+            "--log-level", "WARNING", "--metrics-port", str(metrics_port),
             "--poll-interval", "1", "--retry-backoff", "1",
-            "--server-list-max-age", "1",
             "--health-interval", str(args.health_interval),
-            "--max-concurrent-provisions", str(args.max_concurrent_provisions),
-            "--worker-limit", str(max(50, args.max_concurrent_provisions)),
         ]  # fmt: skip
+        if args.max_concurrent_provisions is not None:
+            cmd += ["--max-concurrent-provisions", str(args.max_concurrent_provisions)]
         log_path = Path(tempfile.gettempdir()) / f"aura-bench-operator-{os.getpid()}.log"
+        queued_seen: list[str] = []
         with log_path.open("wb") as log:
             operator = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
             try:
-                time.sleep(2)
+                time.sleep(3)
                 docs = [
                     {
                         "apiVersion": f"{GROUP}/{VERSION}",
@@ -99,43 +189,68 @@ def main() -> int:
                         "metadata": {"name": f"bench-{i:04d}", "namespace": namespace},
                         "spec": {"desiredState": "running"},
                     }
-                    for i in range(args.agents)
+                    for i in range(agents)
                 ]
-                calls_before = _hetzner_calls(admin)
+                h0, t0 = _sandbox_calls(admin)
                 started = time.monotonic()
                 cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
                 running = 0
                 while time.monotonic() - started < args.timeout:
-                    running = _running(cp, namespace)
-                    if running == args.agents:
+                    items = _agents(cp, namespace)
+                    running = sum(1 for a in items if a.get("status", {}).get("phase") == "Running")
+                    if len(queued_seen) < 6:
+                        queued_seen += _queued_messages(items)[: 6 - len(queued_seen)]
+                    if running == agents:
                         break
-                    time.sleep(0.5)
+                    time.sleep(2)
                 wall = time.monotonic() - started
-                provision_calls = _hetzner_calls(admin) - calls_before
-                if running != args.agents:
-                    print(
-                        f"only {running}/{args.agents} Running after {wall:.0f}s", file=sys.stderr
-                    )
+                h1, t1 = _sandbox_calls(admin)
+                if running != agents:
+                    print(f"only {running}/{agents} Running after {wall:.0f}s", file=sys.stderr)
                     print(f"operator log: {log_path}", file=sys.stderr)
                     return 1
-                steady_before = _hetzner_calls(admin)
+                time.sleep(min(10.0, args.health_interval))  # let the last passes settle
+                h2, t2 = _sandbox_calls(admin)
+                cpu0, writes0, w0 = _cpu_seconds(operator.pid), _apiserver_writes(cp), time.time()
                 time.sleep(args.steady_seconds)
-                steady = _hetzner_calls(admin) - steady_before
-                per_hour = steady * 3600 / args.steady_seconds / args.agents
+                h3, t3 = _sandbox_calls(admin)
+                cpu1, writes1, w1 = _cpu_seconds(operator.pid), _apiserver_writes(cp), time.time()
+                window = w1 - w0
                 rss = _peak_rss_mib(operator.pid)
+                drift = _drift_metrics(metrics_port)
+                refused = _rate_limited(admin)
             finally:
                 stop(operator, timeout=30)
-    print(f"agents:                                  {args.agents}")
-    print(f"time scale:                              {args.time_scale}")
-    print(f"wall time to all Running:                {wall:.1f} s")
-    print(f"Hetzner calls per agent provisioned:     {provision_calls / args.agents:.2f}")
-    print(
-        f"Hetzner calls/hour/agent (steady state): {per_hour:.2f}"
-        f"  (health interval {args.health_interval:.0f} s)"
-    )
-    print(f"operator peak RSS:                       {rss:.0f} MiB")
-    print(f"operator log:                            {log_path}")
-    print(f"machine at the end:                      {machine()}")
+    per_hour = 3600 / window / agents
+    print(f"agents:                                   {agents}")
+    print(f"operator code:                            {args.operator_src or 'this tree'}")
+    print(f"time scale / rate limit:                  {args.time_scale} / "
+          f"{args.rate_limit} tokens, {args.rate_limit_refill}/s")  # fmt: skip
+    print(f"wall time to all Running:                 {wall:.1f} s")
+    print(f"Hetzner calls per agent provisioned:      {(h1 - h0) / agents:.2f}")
+    print(f"Tailscale calls per agent provisioned:    {(t1 - t0) / agents:.2f}")
+    print(f"429s answered by the sandbox:             {refused}")
+    print(f"steady window:                            {window:.0f} s "
+          f"(health interval {args.health_interval:.0f} s)")  # fmt: skip
+    print(f"Hetzner calls/agent-hour (steady, seen):  {(h3 - h2) * per_hour:.3f}")
+    if "aura_drift_period_seconds" in drift:
+        period = drift["aura_drift_period_seconds"]
+        pages = drift.get("aura_drift_pages", 1.0)
+        print(
+            f"  drift sweep: every {period:.0f} s, {pages:.0f} page(s): "
+            f"{pages * 3600 / period / agents:.3f} calls/agent-hour expected"
+        )
+    print(f"Tailscale calls/agent-hour (steady):      {(t3 - t2) * per_hour:.3f}")
+    print(f"operator CPU s/min (steady):              {(cpu1 - cpu0) * 60 / window:.2f}")
+    print(f"apiserver writes/s (steady):              {(writes1 - writes0) / window:.2f}")
+    print(f"operator peak RSS:                        {rss:.0f} MiB")
+    for line in queued_seen:
+        print(f"  Queued: {line}")
+    print(f"operator log:                             {log_path}")
+    print(f"machine at the end:                       {machine()}")
+    if args.burst and refused:
+        print(f"burst FAILED: {refused} requests were answered 429", file=sys.stderr)
+        return 1
     return 0
 
 

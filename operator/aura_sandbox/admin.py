@@ -73,6 +73,7 @@ async def world_summary(request: web.Request) -> web.Response:
         "faults": world.faults.list(),
         "requests": sum(world.request_counts.values()),
         "rate_limit_remaining": request.app[BUCKET_KEY].remaining,
+        "rate_limited": request.app[BUCKET_KEY].refused,
     }
     for name, fn in request.app[SUMMARIES].items():
         summary[name] = fn()

@@ -16,6 +16,8 @@ class TokenBucket:
         self.refill = refill_per_second
         self._tokens = float(capacity)
         self._stamp = time.monotonic()
+        self.refused = 0
+        """Requests answered 429 since start (benchmarks read it from `/admin/world`)."""
 
     def reconfigure(self, capacity: int | None = None, refill: float | None = None) -> None:
         """Change the limits and start full again (admin API and tests)."""
@@ -37,6 +39,7 @@ class TokenBucket:
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return True
+        self.refused += 1
         return False
 
     @property

@@ -85,13 +85,17 @@ class FakeHetzner:
         self._enter("get_server")
         return self._get(server_id)
 
-    async def list_servers(self, label_selector: str) -> list[ServerInfo]:
+    async def list_servers(
+        self, label_selector: str, statuses: list[str] | None = None
+    ) -> list[ServerInfo]:
         self._enter("list_servers")
         hidden, self.hide_from_next_list = self.hide_from_next_list, set()
         return [
             s
             for s in self.servers.values()
-            if _matches(s.labels, label_selector) and s.id not in hidden
+            if _matches(s.labels, label_selector)
+            and s.id not in hidden
+            and (statuses is None or s.status in statuses)
         ]
 
     async def power_on(self, server_id: int) -> None:

@@ -42,6 +42,8 @@ FAST_FLAGS = {
     "sweep-interval": "1",
     "orphan-grace": "2",
     "rate-limit-max-backoff": "1",
+    "drift-interval-min": "1",
+    "drift-interval-max": "2",
 }
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
+import time
 from types import SimpleNamespace
 
 import httpx
@@ -37,7 +39,7 @@ from aura.controller.clients.gateway_service import (
 from aura.controller.clients.hetzner import HcloudAdapter
 from aura.controller.clients.hosts import DirectHosts, HostObserver
 from aura.controller.clients.kube import KubeClients
-from aura.controller.clients.ratelimit import RateLimiter
+from aura.controller.clients.ratelimit import AsyncPacer, RateLimiter
 from aura.controller.clients.sandbox_world import (
     SandboxGatewayService,
     SandboxHosts,
@@ -45,6 +47,7 @@ from aura.controller.clients.sandbox_world import (
 )
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailscaleAdapter
+from aura.controller.reconcile import drift
 from aura.controller.reconcile.sweeper import Sweeper
 from aura.controller.runtime import Operator
 from aura.controller.settings import OperatorConfig, configure_kopf
@@ -75,10 +78,13 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
     http = httpx.AsyncClient(
         timeout=config.health_timeout, proxy=http_proxy_url(config.tailnet_proxy)
     )
+    limiter = RateLimiter(
+        reserve_share=config.rate_limit_reserve, max_backoff=config.rate_limit_max_backoff
+    )
     hetzner = HcloudAdapter(
         token=config.hcloud_token,
         endpoint=config.hcloud_endpoint,
-        limiter=RateLimiter(max_backoff=config.rate_limit_max_backoff),
+        limiter=limiter,
         token_source=config.hcloud_token_source,
     )
     hosts: HostObserver = (
@@ -96,7 +102,9 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
             client_secret=config.tailscale_client_secret,
             tailnet=config.tailscale_tailnet,
             credentials_source=config.tailscale_source,
+            pacer=AsyncPacer(config.tailscale_rate_limit, burst=20),
         ),
+        limiter=limiter,
         secrets=kube,
         events=kube,
         agents=kube,
@@ -125,8 +133,12 @@ def _gateway_service(config: OperatorConfig) -> GatewayService:
 
 
 async def _sweep_forever(op: Operator, kube: KubeClients, gate: peering.PeeringGate) -> None:
-    """Sweep every `--sweep-interval`, on the active peering replica only (peering.py)."""
+    """Sweep every `--sweep-interval`, on the active peering replica only (peering.py).
+
+    The orphan sweep reads the shared server list (no Hetzner call); the image sweep lists
+    images, so it runs only once per drift period (reconcile/drift.py), not every pass."""
     sweeper, images = Sweeper(op), ImageSweeper(op)
+    images_at = -math.inf
     while True:
         await asyncio.sleep(op.config.sweep_interval)
         try:
@@ -134,9 +146,12 @@ async def _sweep_forever(op: Operator, kube: KubeClients, gate: peering.PeeringG
                 # a standby's grace clocks would be stale on takeover
                 sweeper, images = Sweeper(op), ImageSweeper(op)
                 continue
-            await sweeper.sweep(await kube.list_agents(op.config.namespace))
-            await images.sweep()  # hook: checkpoints
-            await erasure.sweep(op, await kube.list_agents(op.config.namespace))
+            agents = await kube.list_agents(op.config.namespace)
+            await sweeper.sweep(agents)
+            if time.monotonic() - images_at >= drift.current_period(op):
+                images_at = time.monotonic()
+                await images.sweep()  # hook: checkpoints
+            await erasure.sweep(op, agents)  # --retain-after-delete
         except Exception as exc:  # the next pass retries; never let the sweeper die
             log.warning("orphan sweep failed: %s", exc)
 
@@ -167,6 +182,7 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     )
     tasks = [
         asyncio.create_task(_sweep_forever(op, kube, gate)),
+        asyncio.create_task(drift.sweep_forever(op, gate.active)),
         asyncio.create_task(cost_runner.refresh_forever(cost, gate)),
         asyncio.create_task(relay_stop()),
     ]

@@ -59,6 +59,20 @@ _TUNING: list[tuple[str, str]] = [
     ("orphan_grace", "Seconds an unclaimed server/device is left alone before deletion."),
     ("auth_key_expiry", "Lifetime in seconds of minted tailnet auth keys."),
     ("rate_limit_max_backoff", "Cap in seconds of the global back-off after 429s."),
+    (
+        "rate_limit_reserve",
+        "Share (0-1) of the Hetzner project's rate-limit bucket left for its other users.",
+    ),
+    ("tailscale_rate_limit", "Tailscale API requests per second (after a burst of 20)."),
+    (
+        "drift_calls_per_agent_hour",
+        "Hetzner calls per Agent-hour the fleet-wide drift sweep may cost (sets its period).",
+    ),
+    ("drift_interval_min", "Shortest period in seconds of the fleet-wide drift sweep."),
+    (
+        "drift_interval_max",
+        "Longest period in seconds of the drift sweep (doubled while the budget is low).",
+    ),
     ("metrics_port", "Port of the Prometheus /metrics endpoint (0: off)."),
     ("checkpoint_deadline", "Default failureDeadline of an AgentCheckpoint, in seconds."),
     ("checkpoint_poll_interval", "Seconds between checks of an image being created."),
@@ -257,6 +271,16 @@ def command(
 
     if priority is None:
         priority = default_priority() if peering else 0
+    if not 0 <= options["rate_limit_reserve"] < 1:
+        raise click.BadParameter(
+            "must be a share of the bucket in [0, 1), e.g. 0.1 for a tenth",
+            param_hint="--rate-limit-reserve",
+        )
+    if options["tailscale_rate_limit"] <= 0:
+        raise click.BadParameter(
+            "must be a positive number of requests per second, e.g. 5",
+            param_hint="--tailscale-rate-limit",
+        )
     config = OperatorConfig(
         namespace=namespace or None,
         liveness=liveness or None,

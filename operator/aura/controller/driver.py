@@ -42,6 +42,7 @@ def _context(op: Operator, body: kopf.Body, spec: AgentSpec, logger: Logger) -> 
         annotations=dict(meta.get("annotations") or {}),
         status=AgentStatus.model_validate(dict(body.get("status") or {})),
         log=logger,
+        created=str(meta.get("creationTimestamp") or ""),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,11 +19,13 @@ import httpx
 
 from aura.configure.base import Configurator
 from aura.controller.checkpoints.store import CheckpointStore
+from aura.controller.clients.devicecache import DeviceCache
 from aura.controller.clients.gateway import Handshake, probe_handshake
 from aura.controller.clients.gateway_service import GatewayService
 from aura.controller.clients.hetzner import HetznerApi
 from aura.controller.clients.hosts import HostObserver
 from aura.controller.clients.kube import AgentAnnotator, EventSink, SecretStore
+from aura.controller.clients.ratelimit import RateLimiter
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailnetApi
 from aura.controller.healing_fleet import FleetHealing
@@ -41,26 +43,62 @@ def utc_now() -> datetime:
 
 @dataclass
 class ProvisioningSlots:
-    """At most `limit` Agents provision at once (`--max-concurrent-provisions`); the rest queue.
+    """At most `limit` Agents provision at once (`--max-concurrent-provisions`); the rest wait
+    in one first-come-first-served line, ordered by `order` (the Agent's creation time and
+    name, so the order survives a restart).
 
-    Only `reconcile/attempt.py` takes and releases slots. A slot is process memory: after a
-    restart the Agents still provisioning take theirs again on their next pass.
+    Only `reconcile/attempt.py` takes and releases slots. A free slot goes to the head of the
+    line, never to an Agent behind it; an Agent that stops asking (deleted, stopped, its
+    passes delayed) leaves the line when its `linger` runs out, so it cannot block the rest.
+    Slots and the line are process memory: after a restart the Agents still provisioning take
+    theirs again on their next pass.
     """
 
     limit: int
     holders: set[str] = field(default_factory=set)
+    waiting: dict[str, tuple[tuple[str, str], float]] = field(default_factory=dict)
+    """uid -> (order, monotonic time after which it counts as gone)."""
+    finished: deque[float] = field(default_factory=lambda: deque(maxlen=50))
+    """When the last attempts ended successfully: the line's observed speed."""
+    clock: Callable[[], float] = time.monotonic
 
-    def take(self, uid: str) -> bool:
-        """Take a slot for `uid` (True if it holds one now, already or newly)."""
+    def take(
+        self,
+        uid: str,
+        order: tuple[str, str] | None = None,
+        *,
+        linger: float = 60.0,
+        free: int = -1,
+    ) -> int:
+        """0 when `uid` holds a slot (already or now), else its 1-based place in the line.
+        `free` (>= 0) caps the slots that may be handed out now (the Hetzner budget)."""
         if uid in self.holders:
-            return True
-        if len(self.holders) >= self.limit:
-            return False
-        self.holders.add(uid)
-        return True
+            return 0
+        now = self.clock()
+        for gone in [u for u, (_, until) in self.waiting.items() if until < now]:
+            del self.waiting[gone]
+        self.waiting[uid] = (order or ("", uid), now + linger)
+        ahead = sum(1 for key, _ in self.waiting.values() if key < self.waiting[uid][0])
+        open_slots = self.limit - len(self.holders)
+        if free >= 0:
+            open_slots = min(open_slots, free)
+        if ahead < open_slots:
+            del self.waiting[uid]
+            self.holders.add(uid)
+            return 0
+        return ahead + 1
 
-    def release(self, uid: str) -> None:
+    def release(self, uid: str, *, succeeded: bool = False) -> None:
+        if uid in self.holders and succeeded:
+            self.finished.append(self.clock())
         self.holders.discard(uid)
+        self.waiting.pop(uid, None)
+
+    def rate(self) -> float | None:
+        """Attempts finished per second lately (None until two have)."""
+        if len(self.finished) < 2 or self.finished[-1] <= self.finished[0]:
+            return None
+        return (len(self.finished) - 1) / (self.finished[-1] - self.finished[0])
 
 
 @dataclass
@@ -73,6 +111,8 @@ class PassMemory:
     phases: dict[str, str] = field(default_factory=dict)
     """The phase last counted in the `aura_agents` gauge."""
     started: float = field(default_factory=time.monotonic)
+    verified: dict[str, float] = field(default_factory=dict)
+    """When a failing probe last made us ask Hetzner about the Agent's server (health.py)."""
     create_attempts: dict[str, float] = field(default_factory=dict)
     """When each Agent last sent `POST /servers`: a lookup before creating again must use a
     server list fetched after it, or a server whose create response was lost is missed."""
@@ -82,6 +122,7 @@ class PassMemory:
         self.busy.discard(uid)
         self.locks.pop(uid, None)
         self.create_attempts.pop(uid, None)
+        self.verified.pop(uid, None)
         return self.phases.pop(uid, None)
 
 
@@ -118,8 +159,14 @@ class Operator:
     """AgentCheckpoint/AgentRestore reads and writes (controller/checkpoints/store.py)."""
     prices: PriceCache | None = None
     """Hetzner's price list, shared with the cost job: what a hibernation saves per month."""
+    limiter: RateLimiter | None = None
+    """The Hetzner budget (clients/ratelimit.py): the provisioning line and the drift sweep
+    read it; None (unit tests): no budget gate."""
+    devices: DeviceCache = field(init=False)
+    """The fleet's one shared tailnet device list (clients/devicecache.py)."""
 
     def __post_init__(self) -> None:
+        self.devices = DeviceCache(self.tailnet)
         self.slots = ProvisioningSlots(self.config.max_concurrent_provisions)
         self.fleet = FleetHealing(
             self.config.heal_max_unhealthy_share, self.config.heal_max_concurrent

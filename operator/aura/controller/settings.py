@@ -87,6 +87,14 @@ class OperatorConfig:
     orphan_grace: float = 600.0
     auth_key_expiry: int = 3600
     rate_limit_max_backoff: float = 60.0
+    rate_limit_reserve: float = 0.1
+    """Share of the Hetzner project's rate-limit bucket left for its other users."""
+    tailscale_rate_limit: float = 5.0
+    """Tailscale API requests per second (after a burst of 20): its limits are unpublished."""
+    drift_calls_per_agent_hour: float = 0.05
+    """What the fleet-wide drift sweep may cost per Agent (reconcile/drift.py)."""
+    drift_interval_min: float = 300.0
+    drift_interval_max: float = 3600.0
     metrics_port: int = 0
     # Checkpoints (controller/checkpoints/)
     checkpoint_deadline: float = 1800.0

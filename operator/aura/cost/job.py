@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -113,7 +114,9 @@ class CostService:
         if prices is None:
             log.warning("no price list yet: cost figures wait for GET /pricing")
             return 0
-        live = await self.servers.all(max_age=min(self.interval, 60.0))
+        # The shared list at whatever age the drift sweep keeps it (reconcile/drift.py): a
+        # refresh of its own every interval would cost Hetzner a page per 50 servers.
+        live = await self.servers.all(max_age=math.inf)
         snapshots = await self.hetzner.list_images(naming.MANAGED_SELECTOR)
         agents = await self.list_agents(self.namespace)
         now = self.wall()

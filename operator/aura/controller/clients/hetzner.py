@@ -84,7 +84,11 @@ class HetznerApi(Protocol):
         """Raises `errors.NotFound` when the server does not exist."""
         ...
 
-    async def list_servers(self, label_selector: str) -> list[ServerInfo]: ...
+    async def list_servers(
+        self, label_selector: str, statuses: list[str] | None = None
+    ) -> list[ServerInfo]:
+        """Servers matching `label_selector` (and, when given, in one of `statuses`)."""
+        ...
 
     async def update_server(self, server_id: int, *, name: str, labels: dict[str, str]) -> None:
         """Rename and relabel a server (labels are replaced as a whole). A warm-pool server
@@ -276,9 +280,14 @@ class HcloudAdapter:
         )
         return _info(server)
 
-    async def list_servers(self, label_selector: str) -> list[ServerInfo]:
+    async def list_servers(
+        self, label_selector: str, statuses: list[str] | None = None
+    ) -> list[ServerInfo]:
         servers = await self._call(
-            "list servers", self._client.servers.get_all, label_selector=label_selector
+            "list servers",
+            self._client.servers.get_all,
+            label_selector=label_selector,
+            status=statuses,
         )
         return [_info(s) for s in servers]
 

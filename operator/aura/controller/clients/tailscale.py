@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import httpx
 
 from aura.controller import errors, metrics
+from aura.controller.clients.ratelimit import AsyncPacer
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class TailscaleAdapter:
         credentials_source: str = CREDENTIALS_SOURCE,
         timeout: float = 20.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        pacer: AsyncPacer | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -115,6 +117,8 @@ class TailscaleAdapter:
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = asyncio.Lock()
+        self._pacer = pacer
+        """Shared by every call of the process (`--tailscale-rate-limit`); None: unpaced."""
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -148,11 +152,16 @@ class TailscaleAdapter:
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         metrics.CLOUD_CALLS.labels("tailscale", method, _ID_SEGMENT.sub(r"/\1/{id}", path)).inc()
+        if self._pacer is not None:
+            await self._pacer.acquire()
         try:
-            return await self._http.request(method, path, **kwargs)
+            response = await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             metrics.CLOUD_ERRORS.labels("tailscale", "transport").inc()
             raise errors.Retryable(f"tailscale {method} {path}: {type(exc).__name__}") from None
+        if self._pacer is not None:
+            self._pacer.observe(response.status_code, _retry_after(response))
+        return response
 
     async def _api(self, what: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         token = await self._access_token()
@@ -264,9 +273,12 @@ def _raise_for_status(what: str, response: httpx.Response, source: str) -> None:
     if status == 404:
         raise errors.NotFound(text)
     if status == 429:
-        retry_after = response.headers.get("Retry-After")
-        delay = float(retry_after) if retry_after and retry_after.isdigit() else None
-        raise errors.RateLimited(text, retry_after=delay)
+        raise errors.RateLimited(text, retry_after=_retry_after(response))
     if status >= 500 or status in (408, 409):
         raise errors.Retryable(text)
     raise errors.InvalidRequest(text, reason="TailnetRequestRejected")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    return float(value) if value and value.isdigit() else None

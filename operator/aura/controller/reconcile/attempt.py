@@ -16,8 +16,9 @@ with timestamps (never a condition's reason or lastTransitionTime):
     consecutiveFailures,      transient failures in a row, and when the next attempt starts by
     nextAttemptAt             itself (`backoff_seconds`); unset after a permanent failure
 
-While it runs, an attempt holds one of the `--max-concurrent-provisions` slots (taken before
-the first create, released at its end, on failure, on stop and on delete).
+While it runs, an attempt holds one of the `--max-concurrent-provisions` slots (taken in
+`pacing.py` before the first create, first come first served; released here at its end, on
+failure, on stop and on delete).
 
 An attempt fails when a step exhausts its retry budget or its timeout, when the deadline
 passes, or on a permanent API error. It is then rolled back: the failure is recorded and the
@@ -144,17 +145,14 @@ def _begin(ctx: AgentContext, number: int) -> None:
 def check_deadline(ctx: AgentContext) -> None:
     """Raise StepFailed once the running attempt is past `--provision-deadline`."""
     p = ctx.status.provisioning
+    if p is not None and ctx.status.server is None and ctx.ref.uid not in ctx.op.slots.holders:
+        return  # queued for a slot (pacing.py): its deadline starts when it gets one
     if p is not None and ctx.seconds_since(p.started_at) > ctx.config.provision_deadline:
         raise errors.StepFailed(
             p.step or "provision",
             f"provisioning exceeded its deadline of {ctx.config.provision_deadline:.0f}s",
             reason=Reason.PROVISION_DEADLINE_EXCEEDED,
         )
-
-
-def take_slot(ctx: AgentContext) -> bool:
-    """Hold one of the `--max-concurrent-provisions` slots (False: queue and come back)."""
-    return ctx.op.slots.take(ctx.ref.uid)
 
 
 def step_waiting(ctx: AgentContext, step: str) -> None:
@@ -202,7 +200,7 @@ def end(ctx: AgentContext) -> None:
     """The attempt succeeded: its deadline stops and its slot frees."""
     if ctx.status.provisioning is not None:
         ctx.status.provisioning = None
-    ctx.op.slots.release(ctx.ref.uid)
+    ctx.op.slots.release(ctx.ref.uid, succeeded=True)
 
 
 def abandon(ctx: AgentContext) -> None:

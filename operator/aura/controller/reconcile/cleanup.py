@@ -23,6 +23,7 @@ async def delete_devices(ctx: AgentContext) -> None:
     for device in await tailnet.find_devices(ctx):
         with contextlib.suppress(errors.NotFound):
             await ctx.op.tailnet.delete_device(device.id)
+        ctx.op.devices.forget(device.id)
         ctx.event("Normal", "DeviceDeleted", f"removed tailnet device {device.id}")
     ctx.status.tailscale = None
 

@@ -43,6 +43,8 @@ class AgentContext:
     log: Logger
     events: list[tuple[EventType, str, str]] = field(default_factory=list)
     step: str = ""  # the step running (or where the pass stopped), for logs
+    created: str = ""
+    """metadata.creationTimestamp: the Agent's place in the provisioning line (FIFO)."""
 
     @property
     def config(self) -> OperatorConfig:

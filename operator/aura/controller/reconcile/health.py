@@ -4,14 +4,23 @@
 Called by the change handlers while an Agent comes up and by the timer afterwards. The first
 healthy answer ends the provisioning attempt (`attempt.end`). A gateway that fails after it
 was healthy is handed to the repair ladder (`repair.py`).
+
+The probe is also how drift is noticed cheaply: a running Agent's health costs Hetzner
+nothing, and only a failing probe puts its server's power state in question. Then (on the
+first failure, and again at most every `RECHECK_INTERVALS` health intervals while it keeps
+failing) one `GET /servers/{id}` tells whether the server was powered off or deleted behind
+our back; the next pass powers it on or replaces it. Worst case from the drift to its Event:
+one health interval plus the probe's timeouts (README, "Scale").
 """
 
 from __future__ import annotations
 
+import time
+
 from aura.controller import conditions
 from aura.controller.clients.gateway import Probe, probe_gateway
 from aura.controller.conditions import FALSE, TRUE, Reason
-from aura.controller.reconcile import attempt, prerequisites, repair
+from aura.controller.reconcile import attempt, prerequisites, repair, replace, server
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 
 
@@ -52,6 +61,8 @@ async def ensure_healthy(ctx: AgentContext) -> StepResult:
         )
     )
     if degraded:
+        if (moved := await _server_in_question(ctx, was_healthy)) is not None:
+            return moved
         ctx.op.fleet.probe_failed(ctx.ref.uid, ctx.status.server.id, ctx.now())
         if was_healthy:
             ctx.event("Warning", "Unhealthy", probe.detail)
@@ -61,3 +72,34 @@ async def ensure_healthy(ctx: AgentContext) -> StepResult:
     else:
         ctx.set(conditions.HEALTHY, FALSE, Reason.GATEWAY_STARTING, probe.detail)
     return Wait(ctx.config.poll_interval, "gateway not ready")
+
+
+RECHECK_INTERVALS = 10
+"""While a probe keeps failing on a running server, Hetzner is asked again this rarely."""
+
+
+async def _server_in_question(ctx: AgentContext, was_healthy: bool) -> StepResult | None:
+    """Ask Hetzner about a server whose gateway stopped answering (see the module docstring).
+    A Wait when it is off or gone (recorded for the next pass), None when it runs."""
+    assert ctx.status.server is not None
+    assert ctx.status.server.id is not None
+    server_id, uid = ctx.status.server.id, ctx.ref.uid
+    last = ctx.op.memory.verified.get(uid)
+    now = time.monotonic()
+    recent = last is not None and now - last < RECHECK_INTERVALS * ctx.config.health_interval
+    if recent and not was_healthy:
+        return None
+    ctx.op.memory.verified[uid] = now
+    found = await ctx.op.servers.check(server_id)
+    if found is None:
+        await replace.replace_vanished_server(ctx, f"server {server_id} was deleted outside Aura")
+        return Wait(0.1, "replacing the server")
+    if found.status == "running":
+        return None
+    server.record_server(ctx, found)
+    if found.status == "off" and conditions.is_true(ctx.status.conditions, conditions.SERVER_READY):
+        ctx.event("Warning", "ServerPoweredOffExternally", f"server {server_id} is off")
+    state = f"server {server_id} is {found.status}"
+    ctx.set(conditions.SERVER_READY, FALSE, Reason.STARTING, state)
+    ctx.set(conditions.HEALTHY, FALSE, Reason.GATEWAY_UNHEALTHY, state)
+    return Wait(ctx.config.poll_interval, state)

@@ -15,7 +15,7 @@ from aura.controller.reconcile.server import find_server, record_server
 
 async def ensure_powered_off(ctx: AgentContext) -> StepResult:
     """The server is off: shutdown sent once, poweroff after `--shutdown-timeout`."""
-    server = await find_server(ctx)
+    server = await find_server(ctx, want="off")
     if server is None:
         ctx.status.server = None
         ctx.status.shutdown_requested_at = None

@@ -9,46 +9,52 @@ Crash windows this module closes:
   adopts it;
 - a create that is retried after a lost response hits `uniqueness_error`: the server with our
   deterministic name is adopted.
-Reads come from the shared `ServerCache` (one list call serves every agent), so polling a
-booting server costs no per-agent GET.
+Reads come from the shared `ServerCache` (one list call serves every agent; a booting server
+is polled through the list of servers in transition), see `find_server`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 
 from aura.controller import conditions, errors, naming
 from aura.controller.checkpoints import clone
 from aura.controller.clients.hetzner import ServerInfo
-from aura.controller.conditions import FALSE, UNKNOWN, Reason
+from aura.controller.conditions import FALSE, Reason
 from aura.controller.fleet_images import choose
 from aura.controller.fleet_images import labels as image_labels
 from aura.controller.pool import bind
-from aura.controller.reconcile import attempt, budget, cloudinit, replace, secrets, source
+from aura.controller.reconcile import budget, cloudinit, pacing, replace, secrets, source
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 from aura.models import ServerStatus
 
 
-async def find_server(ctx: AgentContext, *, fresh_after: float | None = None) -> ServerInfo | None:
+async def find_server(
+    ctx: AgentContext, *, want: str = "running", fresh_after: float | None = None
+) -> ServerInfo | None:
     """Our server for this Agent, or None when no server matches.
 
     Looks up the stored ID first, then the UID label. Extra servers with our UID (a
     duplicate from some earlier bug or race) are reported and deleted, keeping the oldest.
+
+    What it costs (the Hetzner budget, `clients/servercache.py`): a server last seen in the
+    state the Agent `want`s is settled and read from the shared list at any age (the drift
+    sweep refreshes it; a failing probe asks directly, `health.py`); one in transition is
+    polled every `--server-list-max-age`. The label lookup, for an Agent without a stored ID,
+    needs a list fetched after `fresh_after` (its last create attempt, or the process start).
     """
     cache = ctx.op.servers
-    # Converging agents need a fresh list; a Ready one only looks for drift, which can wait
-    # a health interval (this is what keeps steady-state Hetzner calls per agent low).
-    max_age = ctx.config.server_list_max_age
-    if conditions.is_true(ctx.status.conditions, conditions.READY):
-        max_age = max(max_age, ctx.config.health_interval)
-    if fresh_after is not None:
-        max_age = min(max_age, max(0.0, time.monotonic() - fresh_after))
-    stored = ctx.status.server.id if ctx.status.server else None
-    if stored is not None:
-        found = await cache.get(stored, max_age)
+    recorded = ctx.status.server
+    if recorded is not None and recorded.id is not None:
+        if recorded.status == want:
+            found = await cache.get(recorded.id, math.inf)
+        else:
+            found = await cache.poll(recorded.id, ctx.config.server_list_max_age)
         if found is not None:
             return found
+    max_age = math.inf if fresh_after is None else max(0.0, time.monotonic() - fresh_after)
     matches = sorted(await cache.find_by_label(naming.AGENT_UID, ctx.ref.uid, max_age), key=_id)
     for extra in matches[1:]:
         ctx.event("Warning", "DuplicateServer", f"deleting duplicate server {extra.id}")
@@ -99,9 +105,8 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
     if server is None and source.source_image(ctx) is None:  # a checkpoint's data: not a pool's
         server = await bind.take(ctx)  # hook: warm pool (no create, so no slot)
     if server is None:
-        if not attempt.take_slot(ctx):
-            ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, "waiting for a slot")
-            return Wait(ctx.config.poll_interval, "queued")
+        if (queued := pacing.take_slot(ctx)) is not None:
+            return queued
         try:
             server = await _create(ctx)
         except errors.InvalidRequest as exc:

@@ -2,20 +2,22 @@
 
 Finalizers make orphans rare, but not impossible: an Agent force-deleted with its finalizer
 stripped, a create whose response was lost *after* the Agent was deleted, a device that
-joined after its rollback. Every `--sweep-interval` one pass lists our servers (by the
-`managed-by` label, through the shared cache) and our devices (hostname prefix plus tags),
+joined after its rollback. Every `--sweep-interval` one pass reads our servers (by the
+`managed-by` label, from the shared list the drift sweep refreshes, `drift.py`: the orphan
+sweep itself costs Hetzner nothing) and lists our devices (hostname prefix plus tags),
 and deletes those that no Agent claims, once they have been unclaimed for `--orphan-grace`
 (so a server created a moment before its Agent shows up in our list is never touched).
 An operator restricted to one namespace only sweeps objects labelled with that namespace.
 
 Drift on existing Agents (a server deleted or powered off behind our back) is found by each
-Agent's own timer pass, from the same cached list, and converged there.
+Agent's own timer pass (a failing probe, or the same shared list), and converged there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -58,7 +60,7 @@ class Sweeper:
         now = self._clock()
         seen: set[tuple[str, str]] = set()
         deleted = 0
-        for server in await self._op.servers.all(max_age=0):
+        for server in await self._op.servers.all(max_age=math.inf):
             if server.labels.get(naming.AGENT_UID) in uids:
                 continue
             if namespace and server.labels.get(naming.AGENT_NAMESPACE) != namespace:

@@ -1,7 +1,8 @@
 """Networking: confirm the server's device in the tailnet and record its ID and addresses.
 
 The device is looked up by the ID recorded earlier, else by its hostname (unique per Agent:
-it embeds a hash of the UID) and the tags its auth key carries.
+it embeds a hash of the UID) and the tags its auth key carries, in one device list shared by
+the whole fleet (`clients/devicecache.py`: one Tailscale call per poll, not two per Agent).
 
 A missing device is never waited for without a bound:
 - during a provisioning attempt (also one resumed after a stop: `attempt.pause`), a device
@@ -16,7 +17,7 @@ A missing device is never waited for without a bound:
 
 from __future__ import annotations
 
-from aura.controller import conditions, errors
+from aura.controller import conditions
 from aura.controller.clients.tailscale import Device
 from aura.controller.conditions import FALSE, TRUE, Reason
 from aura.controller.reconcile import attempt, repair
@@ -24,21 +25,17 @@ from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wa
 from aura.models import TailnetStatus
 
 
-async def find_devices(ctx: AgentContext) -> list[Device]:
-    """Every device that is this Agent's: the recorded ID and hostname+tag matches."""
-    found: dict[str, Device] = {}
+async def find_devices(ctx: AgentContext, max_age: float = 0.0) -> list[Device]:
+    """Every device that is this Agent's: the recorded ID and hostname+tag matches, from the
+    fleet's shared device list (`DeviceCache`) fetched at most `max_age` seconds ago. Cleanup
+    passes 0 (a device that joined a moment ago must not be missed); polls pass more."""
     recorded = ctx.status.tailscale.device_id if ctx.status.tailscale else None
-    if recorded:
-        try:
-            device = await ctx.op.tailnet.get_device(recorded)
-            found[device.id] = device
-        except errors.NotFound:
-            pass
-    for hostname in sorted(ctx.hostnames):
-        for device in await ctx.op.tailnet.list_devices(hostname=hostname):
-            if set(ctx.tags) <= set(device.tags):
-                found.setdefault(device.id, device)
-    return list(found.values())
+    hostnames, tags = ctx.hostnames, set(ctx.tags)
+    return [
+        d
+        for d in await ctx.op.devices.all(max_age)
+        if d.id == recorded or (d.hostname in hostnames and tags <= set(d.tags))
+    ]
 
 
 async def ensure_tailnet_device(ctx: AgentContext) -> StepResult:
@@ -47,7 +44,7 @@ async def ensure_tailnet_device(ctx: AgentContext) -> StepResult:
     if joined and conditions.is_true(ctx.status.conditions, conditions.HEALTHY):
         # The gateway answered over the tailnet: the device exists. Save the API call.
         return DONE
-    devices = [d for d in await find_devices(ctx) if d.authorized]
+    devices = [d for d in await find_devices(ctx, ctx.config.poll_interval) if d.authorized]
     if not devices:
         waiting = f"waiting for device {ctx.hostname} with tags {','.join(ctx.tags)}"
         ctx.set(conditions.TAILNET_JOINED, FALSE, Reason.WAITING_FOR_DEVICE, waiting)
