@@ -12,6 +12,10 @@ once and prints:
 - Hetzner API calls per hour per running Agent at steady state (measured over
   `--steady-seconds`, extrapolated to an hour);
 - the operator's peak RSS (VmHWM);
+- at steady state: apiserver writes per second (`_apiserver_writes`), the operator's CPU seconds
+  per minute (`_cpu_seconds`) and its log lines per minute at the chosen `--log-level`;
+- the time to the first pass of the last Agent touched (`_first_touch`: no Agent waits
+  untouched while others wait on timers) and the log lines of expected waits (`_wait_lines`);
 - the machine's cores and load average.
 """
 
@@ -45,9 +49,66 @@ def _peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def _running(cp: ControlPlane, namespace: str) -> int:
+WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def _apiserver_writes(cp: ControlPlane) -> int:
+    """Write requests the apiserver has served since it started, from its own `/metrics`
+    (`apiserver_request_total` with a write verb: every client, every resource)."""
+    total = 0.0
+    for line in cp.kubectl("get", "--raw", "/metrics").splitlines():
+        if line.startswith("apiserver_request_total{") and any(
+            f'verb="{verb}"' in line for verb in WRITE_VERBS
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return int(total)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _log_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for _ in f)
+
+
+def _wait_lines(path: Path) -> int:
+    """Log lines about expected waits: kopf's "failed temporarily: waiting: ..." records."""
+    with path.open("rb") as f:
+        return sum(1 for line in f if b"waiting:" in line and b"temporarily" in line)
+
+
+def _observe(cp: ControlPlane, namespace: str, elapsed: float, touched: dict[str, float]) -> int:
+    """One look at every Agent: records when each was first seen touched (it has conditions,
+    i.e. a first pass ran) in `touched`; returns how many are Running."""
     items = json.loads(cp.kubectl("-n", namespace, "get", "agents", "-o", "json"))["items"]
-    return sum(1 for a in items if a.get("status", {}).get("phase") == "Running")
+    running = 0
+    for a in items:
+        status = a.get("status") or {}
+        if status.get("conditions"):
+            touched.setdefault(a["metadata"]["name"], elapsed)
+        running += status.get("phase") == "Running"
+    return running
+
+
+def _print_scale_figures(
+    agents: int,
+    touched: dict[str, float],
+    waits: int,
+    writes: float,
+    cpu: float,
+    lines: float,
+    level: str,
+) -> None:
+    last = max(touched.values(), default=float("nan"))
+    print(f"last Agent's first pass after:           {last:.1f} s  ({len(touched)} touched)")
+    print(f"'waiting' log lines while provisioning:  {waits}")
+    print(f"apiserver writes/s (steady state):       {writes:.2f}")
+    print(f"operator CPU s/min (steady state):       {cpu:.2f}  ({cpu / 60:.1%} of a core)")
+    print(f"operator log lines/min (steady state):   {lines:.1f}  (log level {level})")
 
 
 def main() -> int:
@@ -58,6 +119,9 @@ def main() -> int:
     parser.add_argument("--health-interval", type=float, default=10.0)
     parser.add_argument("--max-concurrent-provisions", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--log-level", default="INFO", help="the operator's log level (default: its default)"
+    )
     args = parser.parse_args()
 
     print(f"machine at the start: {machine()}", flush=True)
@@ -80,12 +144,11 @@ def main() -> int:
         admin = sandbox["admin_url"]
         cmd = [
             sys.executable, "-m", "aura", "operator", "--namespace", namespace,
-            "--log-level", "WARNING",
+            "--log-level", args.log_level,
             "--poll-interval", "1", "--retry-backoff", "1",
             "--server-list-max-age", "1",
             "--health-interval", str(args.health_interval),
             "--max-concurrent-provisions", str(args.max_concurrent_provisions),
-            "--worker-limit", str(max(50, args.max_concurrent_provisions)),
         ]  # fmt: skip
         log_path = Path(tempfile.gettempdir()) / f"aura-bench-operator-{os.getpid()}.log"
         with log_path.open("wb") as log:
@@ -104,12 +167,12 @@ def main() -> int:
                 calls_before = _hetzner_calls(admin)
                 started = time.monotonic()
                 cp.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
-                running = 0
+                running, touched = 0, dict[str, float]()
                 while time.monotonic() - started < args.timeout:
-                    running = _running(cp, namespace)
+                    running = _observe(cp, namespace, time.monotonic() - started, touched)
                     if running == args.agents:
                         break
-                    time.sleep(0.5)
+                    time.sleep(max(0.5, args.agents / 1000))
                 wall = time.monotonic() - started
                 provision_calls = _hetzner_calls(admin) - calls_before
                 if running != args.agents:
@@ -118,9 +181,15 @@ def main() -> int:
                     )
                     print(f"operator log: {log_path}", file=sys.stderr)
                     return 1
+                waits = _wait_lines(log_path)
                 steady_before = _hetzner_calls(admin)
+                writes, cpu = _apiserver_writes(cp), _cpu_seconds(operator.pid)
+                lines = _log_lines(log_path)
                 time.sleep(args.steady_seconds)
                 steady = _hetzner_calls(admin) - steady_before
+                writes = (_apiserver_writes(cp) - writes) / args.steady_seconds
+                cpu = (_cpu_seconds(operator.pid) - cpu) * 60 / args.steady_seconds
+                lines = (_log_lines(log_path) - lines) * 60 / args.steady_seconds
                 per_hour = steady * 3600 / args.steady_seconds / args.agents
                 rss = _peak_rss_mib(operator.pid)
             finally:
@@ -134,6 +203,7 @@ def main() -> int:
         f"  (health interval {args.health_interval:.0f} s)"
     )
     print(f"operator peak RSS:                       {rss:.0f} MiB")
+    _print_scale_figures(args.agents, touched, waits, writes, cpu, lines, args.log_level)
     print(f"operator log:                            {log_path}")
     print(f"machine at the end:                      {machine()}")
     return 0

@@ -40,26 +40,52 @@ def utc_now() -> datetime:
 
 @dataclass
 class ProvisioningSlots:
-    """At most `limit` Agents provision at once (`--max-concurrent-provisions`); the rest queue.
+    """At most `limit` Agents provision at once (`--max-concurrent-provisions`); the rest queue,
+    first come first served.
 
-    Only `reconcile/attempt.py` takes and releases slots. A slot is process memory: after a
-    restart the Agents still provisioning take theirs again on their next pass.
+    An Agent joins the queue the first time it asks (`take`) and keeps its place while it
+    keeps asking (every `--poll-interval`); a free slot goes to the head of the queue, never to
+    whoever happens to poll first, so no Agent starves behind later ones. A queued Agent that
+    stops asking for `stale_after` seconds (stopped, deleted, adopted a server) loses its place,
+    so it cannot block the head. Only `reconcile/attempt.py` takes and releases slots. A slot
+    is process memory: after a restart the Agents still provisioning take theirs again on
+    their next pass.
     """
 
     limit: int
     holders: set[str] = field(default_factory=set)
+    stale_after: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    queue: dict[str, float] = field(default_factory=dict)
+    """Queued Agent UIDs in arrival order -> when each last asked."""
 
     def take(self, uid: str) -> bool:
         """Take a slot for `uid` (True if it holds one now, already or newly)."""
         if uid in self.holders:
             return True
-        if len(self.holders) >= self.limit:
+        now = self.clock()
+        while self.queue:  # stale entries only matter at the head: drop them there
+            head, seen = next(iter(self.queue.items()))
+            if now - seen <= self.stale_after or head == uid:
+                break
+            del self.queue[head]
+        self.queue[uid] = now  # a dict keeps insertion order: re-asking keeps the place
+        if self.position(uid) > self.limit - len(self.holders):
             return False
+        del self.queue[uid]
         self.holders.add(uid)
         return True
 
+    def position(self, uid: str) -> int:
+        """1-based place of `uid` in the queue (0: not queued)."""
+        for index, queued in enumerate(self.queue, start=1):
+            if queued == uid:
+                return index
+        return 0
+
     def release(self, uid: str) -> None:
         self.holders.discard(uid)
+        self.queue.pop(uid, None)
 
 
 @dataclass

@@ -95,7 +95,9 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
         )
     if server is None:
         if not attempt.take_slot(ctx):
-            ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, "waiting for a slot")
+            place = f"{ctx.op.slots.position(ctx.ref.uid)} of {len(ctx.op.slots.queue)}"
+            message = f"waiting for a provisioning slot (position {place} in the queue)"
+            ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, message)
             return Wait(ctx.config.poll_interval, "queued")
         try:
             server = await _create(ctx)
