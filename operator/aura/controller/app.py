@@ -1,6 +1,7 @@
 """Wiring: load credentials, build the Operator's clients, run kopf and the sweeper together.
 
-Under `--peering` the sweeper only sweeps on the replica kopf lets act (see peering.py).
+Under `--peering` the sweeper only sweeps on the replica kopf lets act (see peering.py); with
+`--shard` it does not run at all (the default shard sweeps for the fleet, shards.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from prometheus_client import start_http_server
 
 from aura.configure.base import Configurator
 from aura.configure.proxy import ansible_ssh_env, http_proxy_url
-from aura.controller import checkpoint_handlers, credentials, handlers, naming, peering
+from aura.controller import checkpoint_handlers, credentials, handlers, naming, peering, shards
 from aura.controller.checkpoints.store import KubeCheckpointStore
 from aura.controller.checkpoints.sweeper import ImageSweeper
 from aura.controller.clients.gateway_service import (
@@ -139,7 +140,8 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     registry = kopf.OperatorRegistry()
     handlers.register(registry, config)
     checkpoint_handlers.register(registry, config)  # hook: checkpoints
-    cost_runner.register(registry)  # hook: cost and budgets
+    if shards.runs_fleet_duties(config.shard):
+        cost_runner.register(registry)  # hook: cost and budgets
     cost = cost_runner.build(op, kube)
     settings = kopf.OperatorSettings()
     configure_kopf(settings, config)
@@ -153,11 +155,10 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     gate = peering.PeeringGate(
         kube, config.peering, config.namespace, identity=identity, priority=config.priority
     )
-    tasks = [
-        asyncio.create_task(_sweep_forever(op, kube, gate)),
-        asyncio.create_task(cost_runner.refresh_forever(cost, gate)),
-        asyncio.create_task(relay_stop()),
-    ]
+    tasks = [asyncio.create_task(relay_stop())]
+    if shards.runs_fleet_duties(config.shard):  # once per fleet: the default shard's job
+        tasks.append(asyncio.create_task(_sweep_forever(op, kube, gate)))
+        tasks.append(asyncio.create_task(cost_runner.refresh_forever(cost, gate)))
     try:
         await kopf.operator(
             registry=registry,
@@ -201,6 +202,7 @@ async def main(config: OperatorConfig, credentials_secret: str | None) -> None:
             "sandbox": config.sandbox,
             "peering": config.peering or "standalone",
             "priority": config.priority,
+            "shard": config.shard or "default",
         },
     )
     keeper = None
