@@ -111,6 +111,11 @@ def _print_scale_figures(
     print(f"operator log lines/min (steady state):   {lines:.1f}  (log level {level})")
 
 
+def _print_unfinished(agents: int, touched: dict[str, float], waits: int) -> None:
+    print(f"Agents never touched:                    {agents - len(touched)}", file=sys.stderr)
+    print(f"'waiting' log lines so far:              {waits}", file=sys.stderr)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agents", type=int, default=50)
@@ -180,6 +185,7 @@ def main() -> int:
                         f"only {running}/{args.agents} Running after {wall:.0f}s", file=sys.stderr
                     )
                     print(f"operator log: {log_path}", file=sys.stderr)
+                    _print_unfinished(args.agents, touched, _wait_lines(log_path))
                     return 1
                 waits = _wait_lines(log_path)
                 steady_before = _hetzner_calls(admin)
