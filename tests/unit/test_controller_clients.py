@@ -94,6 +94,16 @@ def test_the_log_filter_silences_exactly_the_waits() -> None:
     assert kept is not None and kept.levelno == logging.ERROR
 
 
+def test_the_log_filter_drops_the_secret_watch_successes_only() -> None:
+    def shown(text: str) -> bool:
+        record = logging.LogRecord("kopf.objects", logging.INFO, __file__, 1, text, None, None)
+        return KopfNoise().filter(record)
+
+    assert not shown("Handler 'register.<locals>.runtime_secret_changed' succeeded.")
+    assert shown("Handler 'register.<locals>.reconcile' succeeded.")
+    assert shown("Handler 'register.<locals>.runtime_secret_changed' failed with an exception.")
+
+
 async def test_sweeper_deletes_unclaimed_servers_and_devices_after_the_grace() -> None:
     h, ts = FakeHetzner(), FakeTailnet()
     now = [0.0]

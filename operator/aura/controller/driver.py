@@ -81,6 +81,8 @@ async def drive_timer(op: Operator, body: kopf.Body, patch: kopf.Patch, logger: 
     uid = body["metadata"]["uid"]
     if uid in op.memory.busy or op.memory.locks[uid].locked():
         return
+    if not (body.get("status") or {}).get("conditions"):
+        return  # never reconciled yet: its first pass is the change handler's, not a tick's
     async with op.memory.locks[uid]:
         outcome = await _pass(op, body, patch, logger, trigger="timer", finalizing=False)
     if isinstance(outcome, errors.AuraError):

@@ -15,6 +15,7 @@ from aura.controller.errors import WAIT_MARKER
 
 _TEMPORARY = "failed temporarily: "
 _KOPF_EXTRAS = ("settings", "k8s_skip", "k8s_ref")
+_SILENT_WATCH = "runtime_secret_changed"  # handlers.py: the watch of every Secret
 
 
 class KopfNoise(logging.Filter):
@@ -35,5 +36,8 @@ class KopfNoise(logging.Filter):
             if self.level > logging.DEBUG:
                 return False
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        # One line per Agent per health tick says nothing; failures are still logged.
-        return not (message.startswith("Timer ") and message.endswith(" succeeded."))
+        # One line per Agent per health tick, or per Secret the Secret watch sees, says
+        # nothing; failures are still logged.
+        if message.startswith("Timer ") and message.endswith(" succeeded."):
+            return False
+        return not message.endswith(_SILENT_WATCH + "' succeeded.")
