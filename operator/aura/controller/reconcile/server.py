@@ -95,10 +95,7 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
         )
     if server is None:
         if not attempt.take_slot(ctx):
-            place = f"{ctx.op.slots.position(ctx.ref.uid)} of {len(ctx.op.slots.queue)}"
-            message = f"waiting for a provisioning slot (position {place} in the queue)"
-            ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, message)
-            return Wait(ctx.config.poll_interval, "queued")
+            return _queued(ctx)
         try:
             server = await _create(ctx)
         except errors.InvalidRequest as exc:
@@ -107,6 +104,19 @@ async def ensure_server(ctx: AgentContext) -> StepResult:
             return budget.project_limit(ctx)
     record_server(ctx, server)
     return DONE
+
+
+def _queued(ctx: AgentContext) -> Wait:
+    """Wait in the provisioning queue. Only the head (the next `limit` Agents) looks again every
+    `--poll-interval`; further back, every `limit` places add one interval (at most a health
+    interval): 2,000 queued Agents then cost tens of passes a second, not hundreds."""
+    slots = ctx.op.slots
+    position = slots.position(ctx.ref.uid)
+    message = f"waiting for a provisioning slot (position {position} of {len(slots.queue)})"
+    ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, message)
+    rounds = -(-position // max(slots.limit, 1))  # ceil: 1 for the head
+    delay = min(ctx.config.poll_interval * max(rounds, 1), ctx.config.health_interval)
+    return Wait(max(delay, ctx.config.poll_interval), "queued")
 
 
 async def _create(ctx: AgentContext) -> ServerInfo:
