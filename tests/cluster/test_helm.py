@@ -90,6 +90,8 @@ def test_helm_lint_passes_with_defaults_and_with_every_option(helm: str) -> None
         str(CHART),
         "--set",
         "tailnet.sidecar.enabled=true,operator.watchNamespace=shard-a,credentials.existingSecret=mine",
+        "--set",
+        "operator.shards={b,c}",
     )
 
 
@@ -139,6 +141,33 @@ def test_the_sidecar_component_and_the_sidecar_value_render_the_same(
     assert by_name(helmed[name]) == by_name(kustomized[name])
     containers = [c["name"] for c in helmed[name]["spec"]["template"]["spec"]["containers"]]
     assert containers == ["operator", "tailscale"]
+
+
+def test_a_shard_value_renders_the_shard_overlay(helm: str) -> None:
+    """`operator.shards: [b]` adds exactly what manifests/shards/b/ renders: shard b's own
+    Deployment, PodDisruptionBudget and ClusterKopfPeering, serving aura.dev/shard=b."""
+    overlay = REPO / "manifests" / "shards" / "b"
+    kustomized = by_key(
+        [o for o in yaml.safe_load_all(run("kubectl", "kustomize", str(overlay))) if o]
+    )
+    default = by_key(template(helm))
+    added = {
+        k: without_helm_labels(o)
+        for k, o in by_key(template(helm, "operator.shards={b}")).items()
+        if k not in default
+    }
+    assert sorted(added) == sorted(kustomized)
+    for k, obj in kustomized.items():
+        assert added[k] == obj, f"{k} differs"
+    deployment = kustomized[("apps/v1", "Deployment", "aura-system", "aura-operator-b")]
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["AURA_SHARD"] == "b" and env["AURA_PEERING"] == "aura-b"
+    assert ("kopf.dev/v1", "ClusterKopfPeering", "", "aura-b") in kustomized
+    # The default shard's objects are untouched by the value.
+    assert by_key(template(helm, "operator.shards={b}")).keys() >= default.keys()
 
 
 def test_values_set_image_replicas_resources_secrets_sharding_and_sidecar(helm: str) -> None:

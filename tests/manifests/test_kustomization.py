@@ -47,7 +47,7 @@ def test_kustomization_applies_with_server_dry_run(rbac_installed: Cluster) -> N
 
 def test_pod_security_violations_would_be_reported(rbac_installed: Cluster) -> None:
     """The control for the check above: a root-allowed operator draws the warning."""
-    text = (MANIFESTS / "operator.yaml").read_text()
+    text = (MANIFESTS / "operator" / "operator.yaml").read_text()
     assert "runAsNonRoot: true" in text
     bad = text.replace("runAsNonRoot: true", "runAsNonRoot: false")
     proc = kubectl(rbac_installed, "apply", "--dry-run=server", "-f", "-", input=bad)

@@ -44,6 +44,8 @@ def test_kustomization_holds_exactly_the_deployment(rendered: list[Obj]) -> None
         ("ClusterKopfPeering", "aura"),
         ("ValidatingAdmissionPolicy", "aura-agent-source-disk"),
         ("ValidatingAdmissionPolicyBinding", "aura-agent-source-disk"),
+        ("ValidatingAdmissionPolicy", "aura-shard-immutable"),
+        ("ValidatingAdmissionPolicyBinding", "aura-shard-immutable"),
         ("ServiceAccount", "aura-operator"),
         ("ServiceAccount", "aura-bridge"),
         ("ClusterRole", "aura-operator"),

@@ -77,19 +77,31 @@ def test_to_kopf_is_the_single_mapping(
         assert isinstance(mapped, kopf.TemporaryError) and mapped.delay == delay
 
 
-def test_the_log_filter_lowers_exactly_the_waits_to_info() -> None:
+def test_the_log_filter_silences_exactly_the_waits() -> None:
     wait = errors.to_kopf(Wait(1, "server starting"), credentials_delay=1, default_delay=1)
     failure = errors.to_kopf(errors.Retryable("boom"), credentials_delay=1, default_delay=1)
 
-    def logged(exc: Exception) -> logging.LogRecord:
+    def logged(exc: Exception, level: int) -> logging.LogRecord | None:
         # kopf's own wording for a handler that raised a TemporaryError
         text = f"Handler 'reconcile' failed temporarily: {exc}"
         record = logging.LogRecord("kopf", logging.ERROR, __file__, 1, text, None, None)
-        assert KopfNoise().filter(record)
-        return record
+        return record if KopfNoise(level).filter(record) else None
 
-    assert logged(wait).levelno == logging.INFO
-    assert logged(failure).levelno == logging.ERROR
+    assert logged(wait, logging.INFO) is None  # an expected wait says nothing by default
+    shown = logged(wait, logging.DEBUG)
+    assert shown is not None and shown.levelno == logging.DEBUG
+    kept = logged(failure, logging.INFO)
+    assert kept is not None and kept.levelno == logging.ERROR
+
+
+def test_the_log_filter_drops_the_secret_watch_successes_only() -> None:
+    def shown(text: str) -> bool:
+        record = logging.LogRecord("kopf.objects", logging.INFO, __file__, 1, text, None, None)
+        return KopfNoise().filter(record)
+
+    assert not shown("Handler 'register.<locals>.runtime_secret_changed' succeeded.")
+    assert shown("Handler 'register.<locals>.reconcile' succeeded.")
+    assert shown("Handler 'register.<locals>.runtime_secret_changed' failed with an exception.")
 
 
 async def test_sweeper_deletes_unclaimed_servers_and_devices_after_the_grace() -> None:

@@ -1,6 +1,7 @@
 """Wiring: load credentials, build the Operator's clients, run kopf and the sweeper together.
 
-Under `--peering` the sweeper only sweeps on the replica kopf lets act (see peering.py).
+Under `--peering` the sweeper only sweeps on the replica kopf lets act (see peering.py); with
+`--shard` it does not run at all (the default shard sweeps for the fleet, shards.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aura.controller import (
     naming,
     peering,
     pool_handlers,
+    shards,
 )
 from aura.controller.checkpoints import erasure
 from aura.controller.checkpoints.store import KubeCheckpointStore
@@ -164,9 +166,10 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     registry = kopf.OperatorRegistry()
     handlers.register(registry, config)
     checkpoint_handlers.register(registry, config)  # hook: checkpoints
-    image_handlers.register(registry, config)  # hook: golden images
-    pool_handlers.register(registry, config)  # hook: warm pools
-    cost_runner.register(registry)  # hook: cost and budgets
+    if shards.runs_fleet_duties(config.shard):
+        image_handlers.register(registry, config)  # hook: golden images
+        pool_handlers.register(registry, config)  # hook: warm pools
+        cost_runner.register(registry)  # hook: cost and budgets
     cost = cost_runner.build(op, kube)
     settings = kopf.OperatorSettings()
     configure_kopf(settings, config)
@@ -181,11 +184,12 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
         kube, config.peering, config.namespace, identity=identity, priority=config.priority
     )
     tasks = [
-        asyncio.create_task(_sweep_forever(op, kube, gate)),
-        asyncio.create_task(drift.sweep_forever(op, gate.active)),
-        asyncio.create_task(cost_runner.refresh_forever(cost, gate)),
+        asyncio.create_task(drift.sweep_forever(op, gate.active)),  # this process's server list
         asyncio.create_task(relay_stop()),
     ]
+    if shards.runs_fleet_duties(config.shard):  # once per fleet: the default shard's job
+        tasks.append(asyncio.create_task(_sweep_forever(op, kube, gate)))
+        tasks.append(asyncio.create_task(cost_runner.refresh_forever(cost, gate)))
     try:
         await kopf.operator(
             registry=registry,
@@ -229,6 +233,7 @@ async def main(config: OperatorConfig, credentials_secret: str | None) -> None:
             "sandbox": config.sandbox,
             "peering": config.peering or "standalone",
             "priority": config.priority,
+            "shard": config.shard or "default",
         },
     )
     keeper = None

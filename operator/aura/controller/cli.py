@@ -25,7 +25,7 @@ _DEFAULTS = OperatorConfig()
 # (field, help) for the numeric knobs; each becomes --kebab-name / AURA_UPPER_NAME.
 _TUNING: list[tuple[str, str]] = [
     ("max_concurrent_provisions", "Agents provisioned at once; the rest wait Queued."),
-    ("worker_limit", "kopf workers (Agents reconciled concurrently)."),
+    ("worker_limit", "kopf workers at once (0: one per Agent, so waits never block others)."),
     ("boot_timeout", "Seconds a new server may take to reach running."),
     ("cloud_init_timeout", "Seconds cloud-init may take after boot."),
     ("configure_timeout", "Seconds one configuration run may take."),
@@ -238,6 +238,13 @@ def _opt(flag: str, envvar: str, help: str, **kw: Any) -> Callable[..., Any]:
     "replicas. Default: derived from POD_NAME.",
     type=click.IntRange(0, 2**31 - 1),
 )
+@_opt(
+    "--shard",
+    "AURA_SHARD",
+    "Serve only the Agents labelled aura.dev/shard=SHARD (and their checkpoints and restores). "
+    "Default: the default shard, every Agent without that label; it also runs the fleet-wide "
+    "orphan sweep and cost refresh. Give each shard its own --peering name.",
+)
 @_tuning_options
 @_opt(
     "--log-format",
@@ -253,6 +260,7 @@ def command(
     liveness: str | None,
     peering: str | None,
     priority: int | None,
+    shard: str | None,
     credentials_secret: str | None,
     default_tags: str,
     ansible_extra_vars: str,
@@ -266,7 +274,10 @@ def command(
 
     configure_logging(json_format=log_format == "json", level=log_level.upper())
     for handler in logging.getLogger().handlers:
-        handler.addFilter(KopfNoise())
+        handler.addFilter(KopfNoise(logging.getLogger().getEffectiveLevel()))
+    # httpx logs every request (each gateway probe) at INFO: nothing per probe at the default.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     from aura.controller.peering import default_priority
 
     if priority is None:
@@ -286,6 +297,7 @@ def command(
         liveness=liveness or None,
         peering=peering or None,
         priority=priority,
+        shard=_shard(shard),
         default_tags=tuple(t.strip() for t in default_tags.split(",") if t.strip()),
         sandbox_url=options.pop("sandbox_url") or None,
         ssh_target_override=options.pop("ssh_target_override") or None,
@@ -297,6 +309,17 @@ def command(
     from aura.controller.app import main
 
     asyncio.run(main(config, credentials_secret))
+
+
+def _shard(value: str | None) -> str | None:
+    if not value:
+        return None
+    from aura.controller.shards import validate
+
+    try:
+        return validate(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from None
 
 
 def _tailnet_proxy(value: str | None) -> str | None:

@@ -82,6 +82,8 @@ async def drive_timer(op: Operator, body: kopf.Body, patch: kopf.Patch, logger: 
     uid = body["metadata"]["uid"]
     if uid in op.memory.busy or op.memory.locks[uid].locked():
         return
+    if not (body.get("status") or {}).get("conditions"):
+        return  # never reconciled yet: its first pass is the change handler's, not a tick's
     async with op.memory.locks[uid]:
         outcome = await _pass(op, body, patch, logger, trigger="timer", finalizing=False)
     if isinstance(outcome, errors.AuraError):
@@ -120,7 +122,10 @@ async def _pass(
         await _write_status(ctx, before, patch, deleting=finalizing)
     result_label = "done" if outcome is None else type(outcome).__name__.lower()
     metrics.RECONCILES.labels(trigger, result_label).inc()
-    quiet = trigger == "timer" and outcome is None and ctx.status.phase == before.phase
+    # Expected outcomes (done, or a wait) log at INFO only when the phase moved: a pass that
+    # merely polls a booting server, or a health tick that finds nothing new, is not news.
+    expected = outcome is None or isinstance(outcome, Wait)
+    quiet = expected and ctx.status.phase == before.phase
     logger.log(
         logging.DEBUG if quiet else logging.INFO,
         "%s pass %s at step %s",

@@ -17,6 +17,7 @@ from typing import Any
 
 import kopf
 
+from aura.controller import shards
 from aura.models import DEFAULT_TAGS
 
 FINALIZER = "aura.dev/finalizer"
@@ -53,7 +54,8 @@ class OperatorConfig:
     """Extra variables for every configuration run (e.g. ansible_python_interpreter)."""
 
     max_concurrent_provisions: int = 20
-    worker_limit: int = 50
+    worker_limit: int = 0
+    """kopf workers at once; 0: one per Agent (a waiting Agent sleeps in its worker)."""
     boot_timeout: float = 600.0
     cloud_init_timeout: float = 900.0
     configure_timeout: float = 1800.0
@@ -115,6 +117,9 @@ class OperatorConfig:
     """This replica's kopf peering priority; the highest live one acts (see peering.py)."""
     peering_lifetime: int = 60
     """Seconds a replica's peering keep-alive stays valid: the failover time after a crash."""
+    shard: str | None = None
+    """The `aura.dev/shard` label value this operator serves; None: the default shard, Agents
+    without the label (shards.py)."""
 
     @property
     def sandbox(self) -> bool:
@@ -140,7 +145,10 @@ def configure_kopf(settings: kopf.OperatorSettings, config: OperatorConfig, **_:
     )
     # kopf would post handler log lines as Events; ours are posted explicitly (clients/kube.py).
     settings.posting.enabled = False
-    settings.queueing.worker_limit = config.worker_limit
+    # A wait sleeps in its Agent's worker: with a limit, waiting Agents would starve the
+    # Agents not yet touched (outcomes.py). Concurrency is bounded by the provisioning slots.
+    settings.queueing.worker_limit = config.worker_limit or None
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10]
     settings.peering.lifetime = config.peering_lifetime
+    shards.apply(settings, config.shard)

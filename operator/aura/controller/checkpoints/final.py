@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aura.checkpoint_models import CHECKPOINT_KIND, CHECKPOINT_PLURAL
-from aura.controller import conditions
+from aura.controller import conditions, shards
 from aura.controller.checkpoints.store import CheckpointStore
 from aura.controller.conditions import FALSE, Reason
 from aura.controller.reconcile.context import AgentContext, StepResult, Wait
@@ -61,7 +61,7 @@ def image_labels(checkpoint: str, agent: dict[str, Any] | None) -> dict[str, str
 
 def _retained(ctx: AgentContext, until: datetime) -> dict[str, Any]:
     """The metadata that makes a checkpoint the final one of this Agent."""
-    labels = {LABEL_FINAL: "true", LABEL_AGENT: ctx.ref.name}
+    labels = {LABEL_FINAL: "true", LABEL_AGENT: ctx.ref.name, **shards.own_label(ctx.config.shard)}
     if ctx.spec.billing is not None and (customer := ctx.spec.billing.customer_id):
         labels[LABEL_CUSTOMER] = customer
     return {"labels": labels, "annotations": {ANNOTATION_RETAIN_UNTIL: iso(until)}}

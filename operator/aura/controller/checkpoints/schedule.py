@@ -17,6 +17,7 @@ from typing import Any
 from croniter import croniter
 
 from aura.checkpoint_models import CHECKPOINT_KIND, CHECKPOINT_PLURAL, CheckpointPolicy
+from aura.controller import shards
 from aura.controller.checkpoints import retention
 from aura.controller.checkpoints.labels import SCHEDULED
 from aura.controller.checkpoints.store import CheckpointStore, Obj
@@ -71,7 +72,8 @@ async def tick(
             "metadata": {
                 "name": checkpoint,
                 "namespace": namespace,
-                "labels": {SCHEDULED: "true"},
+                # The checkpoint belongs to its Agent's shard (controller/shards.py).
+                "labels": {SCHEDULED: "true", **shards.label_of(agent)},
             },
             "spec": {
                 "agentName": name,

@@ -29,7 +29,7 @@ import contextlib
 from datetime import datetime
 
 from aura.checkpoint_models import CHECKPOINT_KIND, CHECKPOINT_PLURAL
-from aura.controller import conditions, errors, naming
+from aura.controller import conditions, errors, naming, shards
 from aura.controller.checkpoints import lookup
 from aura.controller.conditions import FALSE, Reason
 from aura.controller.reconcile import cleanup, power, secrets
@@ -199,7 +199,11 @@ async def _checkpoint(
             "metadata": {
                 "name": hib.checkpoint,
                 "namespace": ctx.ref.namespace,
-                "labels": {HIBERNATION_LABEL: "true", naming.AGENT_UID: ctx.ref.uid},
+                "labels": {
+                    HIBERNATION_LABEL: "true",
+                    naming.AGENT_UID: ctx.ref.uid,
+                    **shards.own_label(ctx.config.shard),
+                },
             },
             "spec": {"agentName": ctx.ref.name, "mode": "consistent", "deletionPolicy": "Delete"},
         }

@@ -51,7 +51,10 @@ def take_slot(ctx: AgentContext) -> Wait | None:
     if budget is not None and budget.available < CALLS_PER_ATTEMPT:
         busy += ", waiting for the Hetzner rate-limit budget"
     ctx.set(conditions.SERVER_READY, UNKNOWN, Reason.QUEUED, f"{waiting} ({busy}); {guess}")
-    delay = ctx.config.poll_interval if eta is None else eta / 2
+    # Without an estimate yet, only the head looks again every poll; every `limit` places
+    # further back add a poll, so a long line costs tens of passes a second, not hundreds.
+    rounds = math.ceil(place / max(slots.limit, 1))
+    delay = ctx.config.poll_interval * rounds if eta is None else eta / 2
     return Wait(min(MAX_QUEUED_DELAY, max(ctx.config.poll_interval, delay)), "queued")
 
 
