@@ -33,6 +33,15 @@ class HibernationState(StrEnum):
 class HibernationCause(StrEnum):
     REQUESTED = "requested"  # desiredState: hibernated
     AUTOMATIC = "automatic"  # stopped or suspended for hibernateAfter
+    BUDGET = "budget"  # held by an AgentBudget's Hibernate threshold (BUDGET_HOLD)
+
+
+BUDGET_HOLD = "aura.dev/hibernated-by-budget"
+"""Annotation on an Agent: the AgentBudget (its name, same namespace) that holds it hibernated.
+Written and removed by the cost job (aura/cost/hibernation.py), read by the reconcile."""
+BUDGET_HOLD_RATE = "aura.dev/hibernated-hourly-rate"
+"""Annotation beside BUDGET_HOLD: the Agent's hourly rate when it was held (what it would cost
+again awake), so the budget can tell when waking it would not cross the threshold again."""
 
 
 class LifecyclePolicy(_Wire):

@@ -122,13 +122,16 @@ class Demo:
             self.story.steps.append(result)
             self.story.say(f"▶ {result.name}")
             began = time.monotonic()
+            stays = watcher.phase(customer.agent) == phase  # e.g. notes written while Running
             try:
                 await action(customer)
             except (stripe.StripeError, httpx.HTTPError, KeyError, dunning.DataLost) as exc:
                 result.observed = f"action failed: {type(exc).__name__}"
                 self.story.say(f"✗ {result.name}: {exc}")
                 return False
-            result.ok = await watcher.wait_for(customer.agent, phase, began, self.opts.step_timeout)
+            result.ok = await watcher.wait_for(
+                customer.agent, phase, began, self.opts.step_timeout, stays=stays
+            )
             result.seconds = time.monotonic() - began
             result.observed = watcher.phase(customer.agent) or "-"
             result.path = watcher.path(customer.agent, began)

@@ -112,12 +112,16 @@ class PhaseWatcher:
         track = self.tracks.get(name)
         return [p for t, p in track.history if t >= after] if track else []
 
-    async def wait_for(self, name: str, phase: str, after: float, limit: float) -> bool:
+    async def wait_for(
+        self, name: str, phase: str, after: float, limit: float, *, stays: bool = False
+    ) -> bool:
         """True once `name` entered `phase` at or after monotonic time `after`, within `limit`
-        seconds from now."""
+        seconds from now. With `stays` (a step that must leave the phase as it is) also True
+        while `name` is still in `phase`, having left it for none other since `after`."""
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            if phase in self.path(name, after):
+            path = self.path(name, after)
+            if phase in path or (stays and not path and self.phase(name) == phase):
                 return True
             self.changed.clear()
             with contextlib.suppress(TimeoutError):

@@ -24,6 +24,7 @@ from aura.cost.budget_models import BUDGET_PLURAL
 from aura.models import GROUP, VERSION
 from aura_sandbox.harness import Sandbox
 from tests.kube import Cluster
+from tests.operator.checkpoint_harness import CHECKPOINT_FLAGS
 from tests.operator.harness import (
     agent_manifest,
     agent_uid,
@@ -219,7 +220,7 @@ def test_budget_actions_and_block_new(
     cluster.kubectl("wait", "--for=condition=Established", "crd/agentbudgets.aura.dev")
     set_prices(sandbox)
     ns = namespace
-    start_operator(**COST_FLAGS)
+    start_operator(**COST_FLAGS, **CHECKPOINT_FLAGS)
     apply(cluster, agent_manifest("first", ns))
     wait_phase(cluster, ns, "first", "Running", timeout=90)
     # 10 h of a server + IPv4 = 0.11 spent.
@@ -243,9 +244,16 @@ def test_budget_actions_and_block_new(
     assert status["currentSpend"] >= 0.11
     by_action = {t["action"]: t for t in status["thresholds"]}
     assert by_action["Notify"]["active"] and by_action["Notify"]["lastFired"]
-    assert "not available until hibernation lands" in by_action["Hibernate"]["message"]
-    # Hibernate does nothing yet: the running Agent keeps running, nothing is deleted.
-    assert len(servers_of(sandbox, agent_uid(cluster, ns, "first"))) == 1
+    assert "then running ones" in by_action["Hibernate"]["message"]
+    # Hibernate (includeRunning) puts the running Agent to sleep: its data in a checkpoint, its
+    # server deleted, its desiredState untouched.
+    slept = wait_phase(cluster, ns, "first", "Hibernated", timeout=90)
+    assert slept["metadata"]["annotations"]["aura.dev/hibernated-by-budget"] == "monthly"
+    assert slept["spec"]["desiredState"] == "running"
+    assert slept["status"]["hibernation"]["cause"] == "budget"
+    assert "held by AgentBudget monthly" in condition(slept, "Ready")["message"]
+    assert servers_of(sandbox, agent_uid(cluster, ns, "first")) == []
+    assert "BudgetHibernate" in [e["reason"] for e in events(cluster, ns, "first")]
 
     with admin(sandbox) as http:
         http.delete("/admin/requests")
@@ -284,6 +292,10 @@ def test_budget_actions_and_block_new(
     )
     print(f"limit raised -> Agent released: {time.monotonic() - raised:.2f}s")
     wait_phase(cluster, ns, "second", "Running", timeout=90)
+    # The budget released the hibernated one too: it wakes with its desiredState running.
+    woke = wait_phase(cluster, ns, "first", "Running", timeout=90)
+    assert "aura.dev/hibernated-by-budget" not in (woke["metadata"].get("annotations") or {})
+    assert "BudgetReleased" in [e["reason"] for e in events(cluster, ns, "first")]
     status = wait_for(
         lambda: (s := budget_status(cluster, ns, "monthly")).get("blocking") is False and s,
         15,

@@ -13,7 +13,7 @@ import pytest
 
 from aura.controller import errors
 from aura.controller.clients.hetzner import ServerInfo
-from aura.cost import budget, ledger
+from aura.cost import budget, hibernation, ledger
 from aura.cost.budget_models import AgentBudgetSpec, AgentBudgetStatus
 from aura.cost.model import PriceList, ServerLife, ServerPrice
 from aura.cost.prices import PriceCache, parse_pricing
@@ -82,13 +82,65 @@ def test_block_new_follows_the_current_limit() -> None:
     assert budget.blocks_new(s, AgentBudgetStatus()) == "its spend has not been computed yet"
 
 
-def test_hibernate_says_it_is_not_available() -> None:
-    s = spec(1.0, {"percent": 100, "action": "Hibernate", "includeRunning": True})
-    evaluated = budget.evaluate(
-        s, AgentBudgetStatus(), [agent(at(1))], PRICES, now=at(11), generation=1
+def member(
+    name: str, desired: str, created: int, rate: float, gone: int | None = None, **kw: Any
+) -> budget.AgentFacts:
+    deleted = at(gone) if gone is not None else None
+    life = ServerLife(created, "cx22", "fsn1", at(created), deleted, ipv4=False)
+    return budget.AgentFacts(
+        name, [life], [], desired=desired, created=at(created).isoformat(), hourly_rate=rate, **kw
     )
-    assert "not available until hibernation lands" in (evaluated.status.thresholds[0].message or "")
-    assert evaluated.status.blocking is False
+
+
+def hibernate_after(limit: float, *agents: budget.AgentFacts, **threshold: Any) -> Any:
+    s = spec(limit, {"percent": 100, "action": "Hibernate", **threshold})
+    evaluated = budget.evaluate(
+        s, AgentBudgetStatus(), list(agents), PRICES, now=at(11), generation=1
+    )
+    return s, evaluated.status
+
+
+def test_hibernate_holds_stopped_and_suspended_agents_but_not_running_ones_by_default() -> None:
+    fleet = [
+        member("on", "running", 1, 0.006),
+        member("off", "stopped", 1, 0.006),
+        member("unpaid", "suspended", 2, 0.006),
+        member("asleep", "stopped", 1, 0.0001, sleeping=True),  # hibernated already
+    ]
+    s, status = hibernate_after(1.0, *fleet)  # spend 3 x ~1.4 >= 1.00
+    assert "stopped and suspended Agents hibernate" in (status.thresholds[0].message or "")
+    holds = hibernation.decide("b", s, status, fleet, now=at(11))
+    assert holds.hold == {"off": 0.006, "unpaid": 0.006} and holds.release == []
+
+
+def test_include_running_takes_running_agents_in_the_budgets_order() -> None:
+    fleet = [member("old", "running", 1, 0.006), member("new", "running", 3, 0.008)]
+    for order, first in (("NewestFirst", "new"), ("OldestFirst", "old"), ("CostliestFirst", "new")):
+        s, status = hibernate_after(3.0, *fleet, includeRunning=True, projected=True, order=order)
+        # Projection 3.79 + 3.79 (capped months) = 7.58 >= 3.00; hibernating one saves its
+        # rate x 504 h to the month's end (3.02 or 4.03): not enough alone, so both go, first
+        # the one the order names.
+        holds = hibernation.decide("b", s, status, fleet, now=at(11))
+        assert next(iter(holds.hold)) == first and len(holds.hold) == 2, order
+    s, status = hibernate_after(7.0, *fleet, includeRunning=True, projected=True)
+    assert list(hibernation.decide("b", s, status, fleet, now=at(11)).hold) == ["new"]
+
+
+def test_held_agents_stay_held_until_waking_them_would_stay_under_the_threshold() -> None:
+    held = {"held_by": "b", "held_rate": 0.006, "sleeping": True}
+    fleet = [member("asleep", "running", 1, 0.0001, gone=10, **held)]
+    # Its server lived 9 days (1.30 spent, nothing live): under 2.00 asleep, but awake again
+    # to the month's end (+0.006 x 504 h = 3.02) it would cross the threshold again.
+    s, status = hibernate_after(2.0, *fleet, includeRunning=True, projected=True)
+    assert status.projected is not None and status.projected < 2.0
+    holds = hibernation.decide("b", s, status, fleet, now=at(11))
+    assert holds.hold == {} and holds.release == []
+    forgetful = [member("asleep", "running", 1, 0.0001, gone=10, held_by="b", sleeping=True)]
+    assert hibernation.decide("b", s, status, forgetful, now=at(11)).release == ["asleep"]
+    # A raised limit releases it; another budget's hold is not this one's to release.
+    s, status = hibernate_after(100.0, *fleet, includeRunning=True, projected=True)
+    assert hibernation.decide("b", s, status, fleet, now=at(11)).release == ["asleep"]
+    assert hibernation.decide("other", s, status, fleet, now=at(11)).release == []
 
 
 def test_budget_spec_rejects_bad_input_naming_the_field() -> None:

@@ -18,6 +18,7 @@ from aura.controller import driver
 from aura.controller.naming import RETRY_ANNOTATION, RUNTIME_SECRET_ANNOTATION
 from aura.controller.reconcile.context import Logger
 from aura.controller.settings import OperatorConfig
+from aura.hibernation_models import BUDGET_HOLD
 from aura.models import GROUP, PLURAL, VERSION
 
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -43,6 +44,7 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     @kopf.on.field(
         *RESOURCE, field=("metadata", "annotations", RUNTIME_SECRET_ANNOTATION), registry=registry
     )
+    @kopf.on.field(*RESOURCE, field=("metadata", "annotations", BUDGET_HOLD), registry=registry)
     async def reconcile(
         body: kopf.Body, patch: kopf.Patch, memo: Any, logger: Logger, reason: str, **_: Any
     ) -> None:

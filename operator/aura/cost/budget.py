@@ -6,8 +6,7 @@ live resources cost until the window ends. A threshold is *active* while its fig
 spend, or the projection with `projected: true`) is at or above its share of the limit; it
 *fires* when it turns active, which stamps `lastFired` and triggers its action once.
 
-`Hibernate` is accepted by the schema but has no effect until Agents can hibernate
-(`desiredState: hibernated`, issue 12): its threshold reports that instead of pretending.
+What a `Hibernate` threshold holds asleep is decided by `hibernation.decide`.
 """
 
 from __future__ import annotations
@@ -24,10 +23,6 @@ from aura.cost.budget_models import (
     ThresholdStatus,
 )
 
-HIBERNATE_UNAVAILABLE = (
-    "Hibernate is not available until hibernation lands (Agent desiredState: hibernated); "
-    "this threshold is recorded but hibernates nothing"
-)
 PROJECT_LIMIT_FIX = (
     "Hetzner refused a server: the project's server limit is reached "
     "(resource_limit_exceeded). Delete unused servers in the project or ask Hetzner to raise "
@@ -43,6 +38,15 @@ class AgentFacts:
     servers: list[model.ServerLife]
     snapshots: list[model.SnapshotLife]
     project_limit_blocked: bool = False
+    desired: str = "running"
+    created: str = ""
+    """metadata.creationTimestamp (RFC 3339 sorts as text)."""
+    hourly_rate: float = 0.0
+    sleeping: bool = False
+    """Hibernating or hibernated already (status.hibernation)."""
+    held_by: str | None = None
+    """The budget holding it hibernated (annotation BUDGET_HOLD), if any."""
+    held_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ def _threshold_message(t: Threshold, value: float, limit: float, currency: str) 
     if t.action == BudgetAction.BLOCK_NEW:
         return text + ": new and waking Agents wait in Queued"
     if t.action == BudgetAction.HIBERNATE:
-        return text + ". " + HIBERNATE_UNAVAILABLE
+        running = f", then running ones ({t.order.value})" if t.include_running else ""
+        return text + f": stopped and suspended Agents hibernate{running}"
     return text
 
 

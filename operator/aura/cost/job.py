@@ -9,7 +9,8 @@ a figure changed.
 
 Budgets are also evaluated on their own watch events (`evaluate_budget`, from the Agents'
 recorded histories and the cached prices, no Hetzner call), so a raised limit takes effect
-within seconds.
+within seconds. A budget's Hibernate thresholds hold Agents asleep through an annotation
+(`hibernation.decide`).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from pydantic import ValidationError
 from aura.controller import conditions, naming
 from aura.controller.clients.hetzner import HetznerApi
 from aura.controller.clients.servercache import ServerCache
-from aura.cost import budget, ledger, metrics, model
+from aura.cost import budget, hibernation, ledger, metrics, model
 from aura.cost.budget_models import BUDGET_KIND, AgentBudgetSpec, AgentBudgetStatus
 from aura.cost.kube import CostKube
 from aura.cost.prices import PriceCache
 from aura.cost.wire import CostStatus, SubscriptionPrice
+from aura.hibernation_models import BUDGET_HOLD, BUDGET_HOLD_RATE
 from aura.models import KIND, ConditionStatus
 
 log = logging.getLogger("aura.cost")
@@ -66,10 +68,12 @@ def _project_limited(agent: dict[str, Any]) -> bool:
 
 
 def facts(agent: dict[str, Any], cost: CostStatus | None) -> budget.AgentFacts:
+    meta = agent["metadata"]
+    annotations = meta.get("annotations") or {}
     servers = cost.servers if cost else []
     snapshots = cost.snapshots if cost else []
     return budget.AgentFacts(
-        name=agent["metadata"]["name"],
+        name=meta["name"],
         servers=[
             model.ServerLife(
                 s.id, s.type, s.location, s.created, s.deleted, s.ipv4, s.outgoing_traffic
@@ -80,7 +84,20 @@ def facts(agent: dict[str, Any], cost: CostStatus | None) -> budget.AgentFacts:
             model.SnapshotLife(x.id, x.image_size_gb, x.created, x.deleted) for x in snapshots
         ],
         project_limit_blocked=_project_limited(agent),
+        desired=str((agent.get("spec") or {}).get("desiredState") or "running"),
+        created=str(meta.get("creationTimestamp") or ""),
+        hourly_rate=(cost.hourly_rate or 0.0) if cost else 0.0,
+        sleeping=bool((agent.get("status") or {}).get("hibernation")),
+        held_by=annotations.get(BUDGET_HOLD),
+        held_rate=_float(annotations.get(BUDGET_HOLD_RATE)),
     )
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None  # edited by hand: counted as free to wake
 
 
 class CostService:
@@ -238,6 +255,34 @@ class CostService:
             metrics.BUDGET_FIRED.labels(ns, name, threshold.action.value).inc()
             await self.kube.post_event(
                 obj, "Warning", f"Budget{threshold.action.value}", message, kind=BUDGET_KIND
+            )
+        await self._hold_or_release(obj, hibernation.decide(name, spec, status, agents, now=now))
+
+    async def _hold_or_release(self, obj: dict[str, Any], holds: hibernation.Holds) -> None:
+        """Annotate the Agents the budget now holds hibernated, and release the others."""
+        ns, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        for agent, rate in sorted(holds.hold.items()):
+            hold = {BUDGET_HOLD: name, BUDGET_HOLD_RATE: f"{rate:.6f}"}
+            await self.kube.patch_agent_annotations(ns, agent, hold)
+            metrics.BUDGET_HIBERNATED.labels(ns, name).inc()
+            await self.kube.post_event(
+                {"metadata": {"namespace": ns, "name": agent}},
+                "Warning",
+                "BudgetHibernate",
+                f"AgentBudget {name} reached its Hibernate threshold ({holds.reason}): "
+                "hibernating (desiredState is unchanged; nothing is deleted)",
+                kind=KIND,
+            )
+        for agent in holds.release:
+            await self.kube.patch_agent_annotations(
+                ns, agent, {BUDGET_HOLD: None, BUDGET_HOLD_RATE: None}
+            )
+            await self.kube.post_event(
+                {"metadata": {"namespace": ns, "name": agent}},
+                "Normal",
+                "BudgetReleased",
+                f"AgentBudget {name} no longer holds it hibernated: desiredState running wakes it",
+                kind=KIND,
             )
 
 

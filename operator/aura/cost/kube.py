@@ -60,6 +60,24 @@ class CostKube:
     async def patch_agent_cost(self, namespace: str, name: str, cost: dict[str, Any]) -> None:
         await self._patch_status(PLURAL, namespace, name, {"status": {"cost": cost}})
 
+    async def patch_agent_annotations(
+        self, namespace: str, name: str, annotations: dict[str, str | None]
+    ) -> None:
+        """Merge-patch an Agent's annotations (None removes one); a deleted Agent is done."""
+        try:
+            await self._custom.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"metadata": {"annotations": annotations}},
+                **_MERGE_PATCH,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise classify(f"annotate Agent {namespace}/{name}", exc) from None
+
     async def patch_budget_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await self._patch_status(BUDGET_PLURAL, namespace, name, {"status": status})
 

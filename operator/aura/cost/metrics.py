@@ -47,3 +47,8 @@ BUDGET_BLOCKED_CREATES = Counter(
     "Server creates held back by a BlockNew threshold.",
     ["namespace"],
 )
+BUDGET_HIBERNATED = Counter(
+    "aura_budget_hibernated_agents_total",
+    "Agents an AgentBudget's Hibernate threshold put to sleep.",
+    ["namespace", "budget"],
+)

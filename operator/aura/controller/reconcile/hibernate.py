@@ -37,6 +37,7 @@ from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wa
 from aura.controller.reconcile.server import find_server, record_server, server_gone
 from aura.controller.reconcile.source import lifecycle
 from aura.hibernation_models import (
+    BUDGET_HOLD,
     HibernationCause,
     HibernationState,
     HibernationStatus,
@@ -55,11 +56,17 @@ def hibernate_after(ctx: AgentContext) -> float:
     return parse_duration(after) if after else ctx.config.hibernate_after
 
 
+def held_by_budget(ctx: AgentContext) -> str | None:
+    """The AgentBudget holding this Agent hibernated (aura/cost/hibernation.py), if any."""
+    return ctx.annotations.get(BUDGET_HOLD) or None
+
+
 def wanted(ctx: AgentContext) -> bool:
-    """The Agent should hibernate, or stay hibernated: asked for, or an automatic hibernation
-    of a stopped or suspended Agent under way or done (only `running` wakes it)."""
+    """The Agent should hibernate, or stay hibernated: asked for, held by a budget, or an
+    automatic hibernation of a stopped or suspended Agent under way or done (only `running`
+    wakes it)."""
     desired = ctx.spec.desired_state
-    if desired == DesiredState.HIBERNATED:
+    if desired == DesiredState.HIBERNATED or held_by_budget(ctx) is not None:
         return True
     hib = ctx.status.hibernation
     stopped = desired in (DesiredState.STOPPED, DesiredState.SUSPENDED)
@@ -105,7 +112,11 @@ def begin(ctx: AgentContext, cause: HibernationCause, attempts: int = 1) -> Wait
     )
     ctx.status.hibernation = hib
     ctx.status.server_source = None
-    why = "requested" if cause == HibernationCause.REQUESTED else _auto_phrase(ctx)
+    why = {
+        HibernationCause.REQUESTED: "requested",
+        HibernationCause.BUDGET: f"AgentBudget {held_by_budget(ctx)} reached its Hibernate "
+        "threshold",
+    }.get(cause) or _auto_phrase(ctx)
     _say(ctx, f"hibernating ({why}): checkpoint {hib.checkpoint} first, then the server goes")
     ctx.event("Normal", "Hibernating", f"{why}: taking checkpoint {hib.checkpoint}")
     return Wait(0.1, "hibernation recorded")
@@ -122,11 +133,12 @@ def _say(ctx: AgentContext, message: str) -> None:
 async def ensure_hibernated(ctx: AgentContext) -> StepResult:
     """Converge towards Hibernated; see the module docstring."""
     hib = ctx.status.hibernation
-    cause = (
-        HibernationCause.REQUESTED
-        if ctx.spec.desired_state == DesiredState.HIBERNATED
-        else HibernationCause.AUTOMATIC
-    )
+    if ctx.spec.desired_state == DesiredState.HIBERNATED:
+        cause = HibernationCause.REQUESTED
+    elif held_by_budget(ctx) is not None:
+        cause = HibernationCause.BUDGET
+    else:
+        cause = HibernationCause.AUTOMATIC
     if hib is None:
         return begin(ctx, cause)
     if hib.state == HibernationState.HIBERNATING:
@@ -287,11 +299,15 @@ def mark_hibernated(ctx: AgentContext, hib: HibernationStatus) -> None:
                   conditions.HEALTHY):  # fmt: skip
         ctx.set(type_, FALSE, Reason.HIBERNATED, f"no server: hibernated since {since}")
     where = f"checkpoint {hib.checkpoint} (image {hib.image_id})" if hib.checkpoint else "no data"
-    if hib.cause == HibernationCause.AUTOMATIC:
+    wakes = "desiredState running wakes it"
+    if (budget := held_by_budget(ctx)) is not None:
+        head = f"hibernated since {since}, held by AgentBudget {budget}"
+        wakes = f"it wakes once AgentBudget {budget} releases it (raise its spec.limit)"
+    elif hib.cause == HibernationCause.AUTOMATIC:
         head = f"hibernated automatically at {since} after being {_auto_phrase(ctx)}"
     else:
         head = f"hibernated since {since}"
-    message = f"{head} in {where}{_saving_phrase(hib)}; desiredState running wakes it"
+    message = f"{head} in {where}{_saving_phrase(hib)}; {wakes}"
     ctx.set(conditions.READY, FALSE, Reason.HIBERNATED, message)
 
 
