@@ -153,9 +153,14 @@ async def test_a_burst_of_failed_probes_pauses_the_ladder_with_a_warning() -> No
     assert service.restarts == []
     [paused] = [e for e in w.events.posted if e[1] == "RepairsPaused"]
     assert "gateway probes failed on 3 servers" in paused[2]
+    held = next(c for c in w.status.conditions if c.type == "RepairsPaused")
+    assert (held.status, held.reason) == ("True", "FleetShortCircuit")
+    assert "gateway probes failed on 3 servers" in held.message
     w.clock.advance(BURST_WINDOW + 1)  # the others stay healthy: only this one fails now
     await w.one_pass()
     assert service.restarts == list(w.hetzner.servers)
+    resumed = next(c for c in w.status.conditions if c.type == "RepairsPaused")
+    assert (resumed.status, resumed.reason) == ("False", "RepairsResumed")
 
 
 async def test_a_replacement_failing_within_the_cooldown_is_not_replaced_in_a_loop() -> None:

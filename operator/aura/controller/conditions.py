@@ -29,6 +29,9 @@ READY = "Ready"
 """Summary: the Agent is what its desiredState asks for. Its reason drives the Failed phase."""
 
 TYPES = (SERVER_READY, CONFIGURED, TAILNET_JOINED, HEALTHY, READY)
+REPAIRS_PAUSED = "RepairsPaused"
+"""The fleet short-circuit holds this Agent's repair back (healing_fleet.py). Written only
+once it has been True; outside TYPES, so it never drives the phase."""
 
 
 class Reason:
@@ -50,6 +53,9 @@ class Reason:
     POWERED_OFF = "PoweredOff"
     SERVER_MISSING = "ServerMissing"  # the server disappeared behind our back
     REPLACING = "Replacing"  # the repair ladder deleted an unhealthy server; a new one comes
+    # RepairsPaused
+    FLEET_SHORT_CIRCUIT = "FleetShortCircuit"  # too many Agents failing at once: not theirs
+    REPAIRS_RESUMED = "RepairsResumed"
     NO_SERVER = "NoServer"  # stopped or suspended with no server: one is created on start
     WAKING = "Waking"  # being created (or booting) from the hibernation checkpoint
     INVALID_CREDENTIALS = "InvalidCredentials"

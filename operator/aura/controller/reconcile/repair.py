@@ -20,7 +20,8 @@ higher (CAPH #1983: a reboot that "healed" but failed again soon must not loop).
 `spec.healing` may turn the ladder off or stop it at a rung. Fleet limits
 (`healing_fleet.FleetHealing`): no repair while more than `--heal-max-unhealthy-share` of the
 serving Agents are unhealthy, or gateway probes failed on more than that share of servers
-within a minute (a Warning Event `RepairsPaused` on each affected Agent), and at most
+within a minute (the condition `RepairsPaused` and a Warning Event on each affected Agent,
+the gauge `aura_fleet_repairs_paused`), and at most
 `--heal-max-concurrent` repairs in flight. Every repair is an Event and a record.
 """
 
@@ -29,9 +30,9 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timedelta
 
-from aura.controller import errors, metrics
+from aura.controller import conditions, errors, metrics
 from aura.controller.clients.gateway_service import GatewayState, set_gateway
-from aura.controller.conditions import Reason
+from aura.controller.conditions import FALSE, TRUE, Reason
 from aura.controller.reconcile import replace, secrets
 from aura.controller.reconcile.configure import connection_target
 from aura.controller.reconcile.context import AgentContext
@@ -85,12 +86,19 @@ def healthy(ctx: AgentContext) -> None:
     """The gateway answers: the episode (if any) is over."""
     h = ctx.status.healing
     ctx.op.fleet.release(ctx.ref.uid)
+    _resume(ctx, "the gateway is healthy again")
     if h is None or h.unhealthy_since is None:
         return
     if h.rung is not None:
         took = ctx.seconds_since(h.unhealthy_since)
         ctx.event("Normal", "Repaired", f"gateway healthy again after {h.rung.value} ({took:.0f}s)")
     h.unhealthy_since, h.rung, h.rung_at = None, None, None
+
+
+def _resume(ctx: AgentContext, message: str) -> None:
+    """RepairsPaused turns False (only where it was ever set)."""
+    if conditions.is_true(ctx.status.conditions, conditions.REPAIRS_PAUSED):
+        ctx.set(conditions.REPAIRS_PAUSED, FALSE, Reason.REPAIRS_RESUMED, message)
 
 
 async def unhealthy(ctx: AgentContext, detail: str) -> bool:
@@ -114,6 +122,12 @@ async def unhealthy(ctx: AgentContext, detail: str) -> bool:
     metrics.FAILING_SERVERS.set(fleet.burst(phases, ctx.now())[0])
     if why is not None:
         metrics.REPAIRS_PAUSED.set(1)
+        ctx.set(
+            conditions.REPAIRS_PAUSED,
+            TRUE,
+            Reason.FLEET_SHORT_CIRCUIT,
+            f"{why}: {rung.value} is due but repairs are paused fleet-wide until the share drops",
+        )
         if ctx.ref.uid in fleet.told:
             return False
         fleet.told.add(ctx.ref.uid)
@@ -125,6 +139,7 @@ async def unhealthy(ctx: AgentContext, detail: str) -> bool:
         )
         return False
     metrics.REPAIRS_PAUSED.set(0)
+    _resume(ctx, "the fleet is healthy enough again: repairs resume")
     fleet.told.discard(ctx.ref.uid)
     if not fleet.take(ctx.ref.uid):
         return False  # --heal-max-concurrent repairs in flight: wait for a free one
