@@ -9,6 +9,8 @@ files whose name starts with `_`).
   tests' helpers).
 - `sandbox_process()`: the simulator (`python -m aura_sandbox`, i.e. `aura sandbox`) as a
   child process; yields its ready line (URLs, tokens).
+- `operator_process()`: `aura operator` against an in-process sandbox (`aura_sandbox.harness`),
+  its log in a temporary file; stopped on exit.
 - `machine()`: cores and load average, printed with every figure: other work on the machine
   skews latencies, and a reader must be able to tell.
 """
@@ -141,6 +143,32 @@ def sandbox_process(
         yield info
     finally:
         stop(proc)
+
+
+@contextlib.contextmanager
+def operator_process(kubeconfig: str, sandbox: Any, namespace: str, label: str) -> Iterator[Path]:
+    """`aura operator --namespace NAMESPACE` with the sandbox's credentials and its default
+    intervals; yields the path of its log (kept for a reader), stops it on exit."""
+    ready = sandbox.ready
+    env = {
+        **os.environ,
+        "KUBECONFIG": kubeconfig,
+        "HCLOUD_TOKEN": ready.hetzner_token,
+        "HCLOUD_ENDPOINT": ready.hetzner_url,
+        "TAILSCALE_OAUTH_CLIENT_ID": ready.tailscale_client_id,
+        "TAILSCALE_OAUTH_CLIENT_SECRET": ready.tailscale_client_secret,
+        "TAILSCALE_TAILNET": ready.tailscale_tailnet,
+        "TAILSCALE_BASE_URL": ready.tailscale_url,
+        "AURA_SANDBOX_URL": ready.admin_url,
+    }
+    cmd = [sys.executable, "-m", "aura", "operator", "--namespace", namespace,
+           "--log-level", "INFO", "--log-format", "text"]  # fmt: skip
+    log_path = Path(tempfile.gettempdir()) / f"aura-bench-{label}-{os.getpid()}.log"
+    proc = subprocess.Popen(cmd, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        yield log_path
+    finally:
+        stop(proc, timeout=30)
 
 
 def stop(proc: subprocess.Popen[Any], timeout: float = 10, sig: int = signal.SIGTERM) -> None:

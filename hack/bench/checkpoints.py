@@ -18,10 +18,7 @@ The sandbox's model of the default disk: 1.4 GB of Ubuntu plus 0.6 GB of Node.js
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -33,7 +30,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from _harness import machine, test_cluster  # noqa: E402
+from _harness import machine, operator_process, test_cluster  # noqa: E402
 from tests.kube import Cluster, fresh_namespace  # noqa: E402
 
 from aura.models import GROUP, VERSION  # noqa: E402
@@ -82,32 +79,15 @@ def main() -> int:
     print(f"machine at the start: {machine()}", flush=True)
     with test_cluster() as cluster, Sandbox(time_scale=scale) as sandbox:
         ns = next(fresh_namespace(cluster, "bench-ckpt"))
-        env = {
-            **os.environ,
-            "KUBECONFIG": cluster.kubeconfig,
-            "HCLOUD_TOKEN": sandbox.ready.hetzner_token,
-            "HCLOUD_ENDPOINT": sandbox.ready.hetzner_url,
-            "TAILSCALE_OAUTH_CLIENT_ID": sandbox.ready.tailscale_client_id,
-            "TAILSCALE_OAUTH_CLIENT_SECRET": sandbox.ready.tailscale_client_secret,
-            "TAILSCALE_TAILNET": sandbox.ready.tailscale_tailnet,
-            "TAILSCALE_BASE_URL": sandbox.ready.tailscale_url,
-            "AURA_SANDBOX_URL": sandbox.ready.admin_url,
-        }
-        cmd = [sys.executable, "-m", "aura", "operator", "--namespace", ns,
-               "--log-level", "INFO", "--log-format", "text"]  # fmt: skip
-        log_path = Path(tempfile.gettempdir()) / f"aura-bench-checkpoints-{os.getpid()}.log"
-        operator = subprocess.Popen(
-            cmd, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT
-        )
-        results: list[tuple[str, float, Counter[str]]] = []
+        with operator_process(cluster.kubeconfig, sandbox, ns, "checkpoints") as log_path:
+            results: list[tuple[str, float, Counter[str]]] = []
 
-        def measure(what: str, start: Callable[[], None], done: Callable[[], bool]) -> None:
-            before, began = _calls(sandbox), time.monotonic()
-            start()
-            _wait(done, limit, what)
-            results.append((what, (time.monotonic() - began) / scale, _calls(sandbox) - before))
+            def measure(what: str, start: Callable[[], None], done: Callable[[], bool]) -> None:
+                before, began = _calls(sandbox), time.monotonic()
+                start()
+                _wait(done, limit, what)
+                results.append((what, (time.monotonic() - began) / scale, _calls(sandbox) - before))
 
-        try:
             _apply(cluster, "Agent", ns, "bench", {"desiredState": "running"})
             _wait(lambda: _phase(cluster, ns, "agents", "bench") == "Running", limit, "Running")
             measure(
@@ -150,9 +130,6 @@ def main() -> int:
                 ),
                 lambda: _phase(cluster, ns, "agents", "bench-clone") == "Running",
             )
-        finally:
-            operator.terminate()
-            operator.wait(30)
     print(f"time scale: {scale}  (times below in simulated seconds)")
     for what, seconds, calls in results:
         print(f"{what:28s} {seconds:7.1f} s   Hetzner calls: {sum(calls.values())}")

@@ -3,10 +3,10 @@
     .venv/bin/python hack/bench/hibernate.py                  # --time-scale 1 (~10 min)
     .venv/bin/python hack/bench/hibernate.py --time-scale 0.1
 
-Starts (or reuses) the local control plane, an in-process sandbox and `aura operator` with its
-default intervals, provisions one Agent (cx22, nbg1), then prints for each operation the wall
-time divided by the time scale (simulated seconds) and the Hetzner API calls the sandbox served
-meanwhile, by route:
+Starts a private control plane with the CRDs (`_harness`, removed at the end), an in-process
+sandbox and `aura operator` with its default intervals, provisions one Agent (cx22, nbg1),
+then prints for each operation the wall time divided by the time scale (simulated seconds) and
+the Hetzner API calls the sandbox served meanwhile, by route:
 
 - hibernate: `desiredState: hibernated` -> phase Hibernated (shutdown, checkpoint of the
   powered-off disk, server deleted);
@@ -20,10 +20,7 @@ hibernated (the snapshot's GB-month only), from the sandbox's price catalog (`GE
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,7 +33,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.kube import Cluster, fresh_namespace, start_cluster  # noqa: E402
+from _harness import machine, operator_process, test_cluster  # noqa: E402
+from tests.kube import Cluster, fresh_namespace  # noqa: E402
 
 from aura.models import GROUP, VERSION  # noqa: E402
 from aura_sandbox.harness import Sandbox  # noqa: E402
@@ -108,43 +106,23 @@ def main() -> int:
     args = parser.parse_args()
     scale = args.time_scale
     limit = 3600 * scale + 120
-    cluster = start_cluster()
-    ns = next(fresh_namespace(cluster, "bench-hibernate"))
-    with Sandbox(time_scale=scale) as sandbox:
-        env = {
-            **os.environ,
-            "KUBECONFIG": cluster.kubeconfig,
-            "HCLOUD_TOKEN": sandbox.ready.hetzner_token,
-            "HCLOUD_ENDPOINT": sandbox.ready.hetzner_url,
-            "TAILSCALE_OAUTH_CLIENT_ID": sandbox.ready.tailscale_client_id,
-            "TAILSCALE_OAUTH_CLIENT_SECRET": sandbox.ready.tailscale_client_secret,
-            "TAILSCALE_TAILNET": sandbox.ready.tailscale_tailnet,
-            "TAILSCALE_BASE_URL": sandbox.ready.tailscale_url,
-            "AURA_SANDBOX_URL": sandbox.ready.admin_url,
-        }
-        cmd = [sys.executable, "-m", "aura", "operator", "--namespace", ns,
-               "--log-level", "INFO", "--log-format", "text"]  # fmt: skip
-        log_path = Path(tempfile.gettempdir()) / f"aura-bench-hibernate-{os.getpid()}.log"
-        operator = subprocess.Popen(
-            cmd, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT
-        )
-        results: list[tuple[str, float, Counter[str]]] = []
+    print(f"machine at the start: {machine()}", flush=True)
+    with test_cluster() as cluster, Sandbox(time_scale=scale) as sandbox:
+        ns = next(fresh_namespace(cluster, "bench-hibernate"))
+        with operator_process(cluster.kubeconfig, sandbox, ns, "hibernate") as log_path:
+            results: list[tuple[str, float, Counter[str]]] = []
 
-        def measure(what: str, state: str, phase: str) -> None:
-            before, began = _calls(sandbox), time.monotonic()
-            _desired(cluster, ns, state)
-            _wait(lambda: _phase(cluster, ns) == phase, limit, phase)
-            results.append((what, (time.monotonic() - began) / scale, _calls(sandbox) - before))
+            def measure(what: str, state: str, phase: str) -> None:
+                before, began = _calls(sandbox), time.monotonic()
+                _desired(cluster, ns, state)
+                _wait(lambda: _phase(cluster, ns) == phase, limit, phase)
+                results.append((what, (time.monotonic() - began) / scale, _calls(sandbox) - before))
 
-        try:
             _desired(cluster, ns, "running")
             _wait(lambda: _phase(cluster, ns) == "Running", limit, "Running")
             measure("hibernate -> Hibernated", "hibernated", "Hibernated")
             hib = (_agent(cluster, ns).get("status") or {}).get("hibernation") or {}
             measure("wake -> Running", "running", "Running")
-        finally:
-            operator.terminate()
-            operator.wait(30)
         stopped, hibernated, saving, currency = _monthly(sandbox, float(hib.get("sizeGB") or 0))
     print(f"time scale: {scale}  (times below in simulated seconds)")
     for what, seconds, calls in results:
@@ -159,6 +137,7 @@ def main() -> int:
     print(f"                     saving {saving:.4f}; status.hibernation.monthlySaving = "
           f"{hib.get('monthlySaving')}")  # fmt: skip
     print(f"operator log: {log_path}")
+    print(f"machine at the end: {machine()}")
     return 0
 
 
