@@ -200,6 +200,57 @@ def test_cost_of_known_timelines(
     assert [s["id"] for s in cost_of(cluster, ns, "replaced")["servers"]] == [old_id, new["id"]]
 
 
+def test_cost_of_a_hibernated_agent(
+    cluster: Cluster, namespace: str, sandbox: Sandbox, start_operator: Any
+) -> None:
+    """Its server is billed from creation to deletion (hours rounded up); then only the
+    snapshot's storage, pro rata: the hourly rate falls to the image's GB-hours."""
+    set_prices(sandbox)
+    start_operator(**COST_FLAGS, **CHECKPOINT_FLAGS)
+    ns = namespace
+    apply(cluster, agent_manifest("asleep", ns))
+    wait_phase(cluster, ns, "asleep", "Running", timeout=90)
+    created = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=4, minutes=30)
+    set_created(sandbox, server_id(cluster, ns, "asleep"), created)
+    wait_cost(
+        cluster, ns, "asleep",
+        lambda c: parse(c["servers"][0]["created"]) == created,
+        "asleep's backdated server",
+    )  # fmt: skip
+    patch_spec(cluster, ns, "asleep", {"desiredState": "hibernated"})
+    wait_phase(cluster, ns, "asleep", "Hibernated", timeout=90)
+    cost = wait_cost(
+        cluster, ns, "asleep",
+        lambda c: c["servers"][0].get("deleted") and len(c.get("snapshots") or []) == 1,
+        "the deleted server and the hibernation snapshot in asleep's history",
+    )  # fmt: skip
+    pricing = httpx.get(
+        f"{sandbox.ready.hetzner_url}/pricing",
+        headers={"Authorization": f"Bearer {sandbox.ready.hetzner_token}"},
+        timeout=10,
+    ).json()["pricing"]
+    image_price = float(pricing["image"]["price_per_gb_month"]["net"])
+    [server], [snap] = cost["servers"], cost["snapshots"]
+    at = parse(cost["computedAt"])
+    month = at.replace(day=1, hour=0, minute=0, second=0)
+    month_hours = ((month + timedelta(days=32)).replace(day=1) - month).total_seconds() / 3600
+    server_hours = hours(parse(server["created"]), parse(server["deleted"]))
+    snap_hours = hours(parse(snap["created"]), at)
+    per_gb_hour = image_price / month_hours
+    assert server_hours == 5 or created < month  # 4 h 30 min and the hibernation, rounded up
+    expected = server_hours * (HOURLY + IP_HOURLY) + snap["imageSizeGb"] * per_gb_hour * snap_hours
+    assert cost["monthToDate"] == pytest.approx(expected, abs=1e-4)
+    # No server, only the image: ~0.00003 an hour, which status rounds (4 places) to 0.
+    assert cost["hourlyRate"] == round(snap["imageSizeGb"] * per_gb_hour, 4)
+    assert cost["projectedMonth"] == pytest.approx(
+        cost["monthToDate"]
+        + snap["imageSizeGb"]
+        * per_gb_hour
+        * hours(at, month + timedelta(hours=month_hours), month),
+        abs=1e-3,
+    )
+
+
 def budget(ns: str, name: str, limit: float, thresholds: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
