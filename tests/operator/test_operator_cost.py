@@ -299,6 +299,9 @@ def test_budget_actions_and_block_new(
     # Hibernate (includeRunning) puts the running Agent to sleep: its data in a checkpoint, its
     # server deleted, its desiredState untouched.
     slept = wait_phase(cluster, ns, "first", "Hibernated", timeout=90)
+    print(
+        f"threshold crossed -> Hibernate done (phase Hibernated): {time.monotonic() - crossed:.2f}s"
+    )
     assert slept["metadata"]["annotations"]["aura.dev/hibernated-by-budget"] == "monthly"
     assert slept["spec"]["desiredState"] == "running"
     assert slept["status"]["hibernation"]["cause"] == "budget"
