@@ -3,8 +3,8 @@ files whose name starts with `_`).
 
 - `control_plane()`: a private etcd + kube-apiserver (`hack/envtest.sh up` with its run state in
   a temporary directory, on free ports), the CRDs from `crds/` applied and Established; stopped
-  and removed on exit, also after an error or Ctrl-C. Nothing is shared with `make demo`, the
-  tests or another benchmark, and nothing is left behind.
+  and removed on exit, also after an error, Ctrl-C or SIGTERM. Nothing is shared with
+  `make demo`, the tests or another benchmark, and nothing is left behind.
 - `test_cluster()`: the same, as the tests' `tests.kube.Cluster` (for benchmarks that reuse the
   tests' helpers).
 - `sandbox_process()`: the simulator (`python -m aura_sandbox`, i.e. `aura sandbox`) as a
@@ -30,6 +30,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# SIGTERM (a `kill`, a CI timeout) unwinds like Ctrl-C, so every context manager here still
+# stops what it started: a killed benchmark leaves no apiserver, sandbox or operator behind.
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 REPO = Path(__file__).resolve().parents[2]
 ENVTEST = REPO / "hack" / "envtest.sh"
