@@ -17,7 +17,9 @@ What the control plane does with a stored identity is not public; the sandbox de
 
 - `KNOWN`: the device with that `nodeId` exists, holds that node key, and the key has not
   expired. The new server is that device (same `nodeId`, `id`, name and addresses), connected;
-  the auth key in its cloud-init is not used (a single-use one stays unspent).
+  the auth key in its cloud-init is not used (a single-use one stays unspent). Should another
+  server still run as that node (a clone whose cloud-init kept the file), the newest boot holds
+  the device; real hosts sharing a node key would take turns.
 - `EXPIRED`: the device exists but its node key expired. tailscaled makes a new node key and
   registers it with the old one and the auth key (`doLogin`: "Old key expired -> regen=true"),
   which re-authenticates the same device and spends the key; without a valid key the host
