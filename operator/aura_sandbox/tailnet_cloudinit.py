@@ -16,20 +16,31 @@ and command separators (`;`, `&&`, `||`, `|`) are looked through. Shell variable
 expanded: a key passed as `$TS_KEY` is not found, so inline the key (as the official
 Terraform example does).
 
+`forgets_node_state(user_data)` says whether the same commands remove tailscaled's state file
+(`NODE_STATE`): `rm` of the file (or a glob matching it), `rm -r` of its directory, or
+`shred -u` of the file. The sandbox applies the removal before tailscaled logs in, wherever it
+sits in `bootcmd` or `runcmd` (a simplification: on a real host tailscaled.service may start
+with the old state before `runcmd` stops it).
+
 Hand-written because it is the only piece of the simulated VM that Tailscale cares about; the
 parsing is deliberately that of a shell, not a regular expression over the whole text.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from aura_sandbox.tailnet_model import NODE_STATE
+
 _KEY_FLAGS = frozenset({"auth-key", "authkey"})
 _SEPARATORS = frozenset({";", "&&", "||", "|", "&", "\n"})
+_STATE_DIR = NODE_STATE.rsplit("/", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,59 @@ def find_tailscale_up(user_data: str | None) -> TailscaleUp | None:
         if found is not None:
             return found
     return None
+
+
+def forgets_node_state(user_data: str | None) -> bool:
+    """Whether a command `user_data` runs removes tailscaled's state file (`NODE_STATE`)."""
+    if not user_data:
+        return False
+    files: dict[str, str] = {}
+    if user_data.lstrip().startswith("#cloud-config"):
+        scripts, files = _cloud_config_commands(user_data)
+    else:
+        scripts = [user_data]
+    return any(_removes_node_state(words) for s in scripts for words in _commands(s, files, 0))
+
+
+def _commands(script: str, files: dict[str, str], depth: int) -> Iterator[list[str]]:
+    """Every simple command of `script` as words, then those of the `sh -c '...'` strings and
+    `write_files` scripts it runs (to a depth of 3)."""
+    if depth > 3:
+        return
+    command: list[str] = []
+    for token in _tokens(script):
+        if token not in _SEPARATORS:
+            command.append(token)
+            continue
+        if command:
+            yield command
+            for word in command:
+                if " " in word or "\n" in word:
+                    yield from _commands(word, files, depth + 1)
+            for path, content in files.items():
+                if any(path in word for word in command):
+                    yield from _commands(content, files, depth + 1)
+        command = []
+
+
+def _removes_node_state(words: list[str]) -> bool:
+    """`rm [-f] STATE` (or a glob matching it), `rm -r DIR`, `shred -u STATE`."""
+    for i, word in enumerate(words):
+        program = word.rsplit("/", 1)[-1]
+        if program not in ("rm", "shred"):
+            continue
+        args = words[i + 1 :]
+        targets = [a for a in args if not a.startswith("-")]
+        short = "".join(a[1:] for a in args if a.startswith("-") and not a.startswith("--"))
+        long = {a for a in args if a.startswith("--")}
+        if program == "shred" and "u" not in short and "--remove" not in long:
+            continue
+        if any(fnmatch.fnmatchcase(NODE_STATE, t) for t in targets):
+            return True
+        recursive = "r" in short or "R" in short or "--recursive" in long
+        if program == "rm" and recursive and any(t.rstrip("/") == _STATE_DIR for t in targets):
+            return True
+    return False
 
 
 def _cloud_config_commands(user_data: str) -> tuple[list[str], dict[str, str]]:

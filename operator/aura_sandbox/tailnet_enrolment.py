@@ -4,7 +4,13 @@ go offline, reconnect and are cleaned up.
 - `booted` with `first_boot`: if the server's `user_data` runs `tailscale up --auth-key=...`
   (see `tailnet_cloudinit`) and no `device_never_joins` fault matches the server name, the VM
   joins `timings.join` simulated seconds later, if the key is still valid then. Otherwise it
-  never joins; the reason is recorded in `joins`.
+  never joins; the reason is recorded in `joins`. A joined VM's disk gets tailscaled's state
+  file (`NODE_STATE`), which snapshots copy.
+- A first boot on a disk that has that file (a server created from a snapshot) whose
+  `user_data` does not remove it starts tailscaled as the stored node: `timings.reconnect`
+  later it is the same device, bound to the new server, and the auth key is not used; a device
+  that no longer exists refuses it, and the host registers with the auth key when `tailscale
+  up` runs (`tailnet_nodestate` has the rules and their sources).
 - The device: `hostname` is `--hostname` (else the server name) as the VM reports it; `name` is
   the MagicDNS FQDN (`tailnet_addresses`). Tags are `--advertise-tags` if given (each must be a
   key tag or owned by one), else the key's; `isEphemeral` from the key; `authorized` is the key's
@@ -22,14 +28,17 @@ from __future__ import annotations
 
 import logging
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 
 from aura_sandbox import tailnet_addresses as addresses
+from aura_sandbox import tailnet_nodestate as nodestate
 from aura_sandbox.tailnet_callers import Callers
-from aura_sandbox.tailnet_cloudinit import find_tailscale_up
+from aura_sandbox.tailnet_cloudinit import find_tailscale_up, forgets_node_state
 from aura_sandbox.tailnet_devices import DeviceStore
 from aura_sandbox.tailnet_keys import KeyStore
 from aura_sandbox.tailnet_model import (
+    NODE_STATE,
     TAILSCALE_BINARY,
     ZERO_TIME,
     AuthKey,
@@ -97,25 +106,33 @@ class Enrolment:
 
     def _plan_join(self, server: ServerLike) -> None:
         up = find_tailscale_up(server.user_data)
-        if up is None:
+        files = server.disk
+        state = nodestate.read(files)
+        if NODE_STATE in files and forgets_node_state(server.user_data):
+            del files[NODE_STATE]  # cloud-init removes it before tailscaled logs in with it
+            state = None
+        if up is None and state is None:
             return
         if self.world.faults.consume("device_never_joins", server_name=server.name):
             self._record(server.id, server.name, "failed", "fault device_never_joins")
             return
-        files = getattr(server, "disk", None) or {}
         join = self.timings.join_preinstalled if TAILSCALE_BINARY in files else self.timings.join
+        first = self.timings.reconnect if state is not None else join
         self.schedule_join(
             PendingJoin(
                 server_id=server.id,
                 server_name=server.name,
-                auth_key=up.auth_key,
-                hostname=up.hostname or server.name,
-                advertise_tags=list(up.advertise_tags),
-                due=self.world.now() + timedelta(seconds=join * self.time_scale),
+                auth_key=up.auth_key if up is not None else "",
+                hostname=(up.hostname if up is not None else None) or server.name,
+                advertise_tags=list(up.advertise_tags) if up is not None else [],
+                due=self.world.now() + timedelta(seconds=first * self.time_scale),
+                node_state=state,
+                up_delay=max(join - first, 0.0),
             ),
-            join,
+            first,
         )
-        self._record(server.id, server.name, "pending", "tailscale up is running")
+        what = "tailscaled starts with the node state on the disk" if state else "tailscale up"
+        self._record(server.id, server.name, "pending", f"{what} is running")
 
     def schedule_join(self, pending: PendingJoin, delay: float) -> None:
         self.pending[pending.server_id] = pending
@@ -125,6 +142,8 @@ class Enrolment:
         if self.pending.get(pending.server_id) is not pending:
             return
         del self.pending[pending.server_id]
+        if pending.node_state is not None and self._rejoin(pending, pending.node_state):
+            return
         try:
             key, tags = self._registration_key(pending)
         except TailnetError as exc:
@@ -134,8 +153,51 @@ class Enrolment:
         device = self._new_device(pending, key, tags)
         key.uses += 1
         self.store.devices[device.node_id] = device
+        self._write_state(device)
         log.info("tailnet: server %s joined as %s", pending.server_name, device.name)
         self._record(pending.server_id, pending.server_name, "joined", device.name, device.node_id)
+
+    def _rejoin(self, pending: PendingJoin, state: dict[str, str]) -> bool:
+        """tailscaled logs in with the stored node; False when the caller should register it
+        with the auth key now. A refused node waits for `tailscale up` (`up_delay`)."""
+        device = self.store.devices.get(state["nodeId"])
+        verdict, why = nodestate.judge(device, state, self.world.now())
+        sid, name = pending.server_id, pending.server_name
+        if verdict == nodestate.Verdict.UNKNOWN or device is None:
+            if not pending.auth_key:
+                self._record(sid, name, "failed", f"{why}; no auth key to log in with")
+                return True
+            if pending.up_delay <= 0:
+                return False
+            due = self.world.now() + timedelta(seconds=pending.up_delay * self.time_scale)
+            self.schedule_join(replace(pending, node_state=None, due=due), pending.up_delay)
+            self._record(sid, name, "pending", f"{why}: tailscale up logs in with the auth key")
+            return True
+        note = "auth key not used"
+        if verdict == nodestate.Verdict.EXPIRED:
+            try:
+                key, _ = self._registration_key(pending)
+            except TailnetError as exc:
+                self._record(sid, name, "failed", f"{why}; re-authenticating: {exc.message}")
+                return True
+            key.uses += 1
+            device.node_key = f"nodekey:{secrets.token_hex(32)}"
+            device.expires = self.world.now() + timedelta(days=180)
+            device.key_id = key.id
+            note = f"re-authenticated with key {key.id}"
+        self.timers.cancel(("gc", device.node_id))
+        self.timers.cancel(("reconnect", device.node_id))
+        device.server_id, device.server_name = sid, name
+        device.connected, device.last_seen = True, None
+        self._write_state(device)
+        log.info("tailnet: server %s is node %s again (%s)", name, device.name, note)
+        self._record(sid, name, "joined", f"{device.name}: {why} ({note})", device.node_id)
+        return True
+
+    def _write_state(self, device: Device) -> None:
+        server = self.world.servers.get(device.server_id) if device.server_id else None
+        if server is not None:
+            nodestate.record(server.disk, device)
 
     def _registration_key(self, pending: PendingJoin) -> tuple[AuthKey, list[str]]:
         """The key a VM registers with and the tags its device gets; 400 if it cannot."""

@@ -53,6 +53,10 @@ def tags_error(tags: Iterable[str]) -> TailnetError:
 
 TAILSCALE_BINARY = "/usr/bin/tailscale"
 """On a simulated disk once cloud-init installed Tailscale; a snapshot carries it along."""
+NODE_STATE = "/var/lib/tailscale/tailscaled.state"
+"""tailscaled's state file (the path its systemd unit passes to `--state`). Written when the
+VM's node registers; a snapshot carries it along, so a server created from the image starts
+tailscaled logged in as that node (`tailnet_nodestate`)."""
 
 
 @dataclass
@@ -230,6 +234,12 @@ class PendingJoin:
     advertise_tags: list[str]
     due: datetime
     """World time at which the VM registers."""
+    node_state: dict[str, str] | None = None
+    """The node identity found in `NODE_STATE` on the disk: tailscaled logs in with it at
+    `due`, before (and instead of) registering with `auth_key` (`tailnet_nodestate`)."""
+    up_delay: float = 0.0
+    """Simulated seconds from `due` until `tailscale up` runs, for a node whose stored
+    identity the control plane rejects (it then registers with `auth_key`)."""
 
 
 @dataclass

@@ -1,12 +1,13 @@
 """What the simulated tailnet needs from the sandbox world (`aura_sandbox.world.World`).
 
 Structural types, so tests may drive the tailnet with a stub world: a clock, a scheduler of
-simulated delays, the fault registry and the autosave flag.
+simulated delays, the fault registry, the autosave flag, and the servers (whose disks hold
+tailscaled's state file).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -24,6 +25,8 @@ class ServerLike(Protocol):
     def user_data(self) -> str | None: ...
     @property
     def first_boot(self) -> bool: ...
+    @property
+    def disk(self) -> dict[str, bytes]: ...
 
 
 class FaultsLike(Protocol):
@@ -33,6 +36,8 @@ class FaultsLike(Protocol):
 class WorldLike(Protocol):
     @property
     def faults(self) -> FaultsLike: ...
+    @property
+    def servers(self) -> Mapping[int, ServerLike]: ...
     def now(self) -> datetime: ...
     def mark_dirty(self) -> None: ...
     def schedule(self, delay: float, callback: Callable[[], Any]) -> Cancellable: ...

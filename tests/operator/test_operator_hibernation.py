@@ -1,12 +1,14 @@
 """Hibernation end to end: the real operator, the real apiserver, the sandbox's disks.
 
 Hibernated means no server in Hetzner (asked with the official `hcloud` client), one snapshot
-image labelled with the Agent, no tailnet device; waking means a server created from that
-image with the disk marker written before hibernation.
+image labelled with the Agent, no tailnet device (or, under `tailnetOnHibernate: keep`, the
+same device offline); waking means a server created from that image with the disk marker
+written before hibernation.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -113,6 +115,72 @@ def test_hibernate_deletes_the_server_and_wake_brings_the_data_back(
     assert phases[phases.index("Hibernating") :] == [
         "Hibernating", "Hibernated", "Waking", "Configuring", "Networking", "Running",
     ]  # fmt: skip
+
+
+def _tailnet_keys(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
+    """Every auth key the sandbox's tailnet ever minted, by ID (without secrets)."""
+    return sandbox.call(lambda w: {k["id"]: k for k in w._parts["tailnet"].keys_summary()})
+
+
+def _key_id(cluster: Cluster, namespace: str, agent: str) -> str:
+    secret = cluster.core.read_namespaced_secret(f"{agent}-tailnet-authkey", namespace)
+    return base64.b64decode(secret.data["key-id"]).decode()
+
+
+def test_keep_wakes_as_the_same_tailnet_device(
+    cluster: Cluster, namespace: str, sandbox: Sandbox, start_operator: Start
+) -> None:
+    """`tailnetOnHibernate: keep`: the device stays (offline) while the Agent sleeps, and the
+    server created from the checkpoint is that device again, from the node state on the image.
+
+    Auth keys under keep: the key the first server joined with is spent and is revoked at
+    hibernation like under remove. The wake mints a fresh single-use key for cloud-init (the
+    fallback should the kept device be gone by then); the node comes back by its stored key,
+    so that key is never used, and once the device is confirmed the operator revokes it: no
+    live key is left in a Secret or in the server's user_data."""
+    start_operator(**CHECKPOINT_FLAGS)
+    agent = _running(cluster, namespace, "keeper", lifecycle={"tailnetOnHibernate": "keep"})
+    uid, server = agent["metadata"]["uid"], agent["status"]["server"]
+    tailscale = agent["status"]["tailscale"]
+    hostname, device_id = tailscale["hostname"], tailscale["deviceId"]
+    first_key = _key_id(cluster, namespace, "keeper")
+    write_file(sandbox, server["id"], MARKER, b"kept")
+
+    patch_spec(cluster, namespace, "keeper", {"desiredState": "hibernated"})
+    slept = wait_phase(cluster, namespace, "keeper", "Hibernated", timeout=90)
+    hib = slept["status"]["hibernation"]
+    assert _servers(sandbox, uid) == [], "no server bills while hibernated"
+    assert [i.id for i in images(sandbox, f"aura.dev/agent-uid={uid}")] == [hib["imageID"]]
+    [kept] = [d for d in devices(sandbox) if d["hostname"] == hostname]
+    assert kept["node_id"] == device_id, "the device stays in the tailnet"
+    assert kept["connected"] is False and kept["server_id"] is None
+    assert _tailnet_keys(sandbox)[first_key]["revoked"], "the spent key is revoked"
+
+    patch_spec(cluster, namespace, "keeper", {"desiredState": "running"})
+    woke = wait_phase(cluster, namespace, "keeper", "Running", timeout=90)
+    new_id = woke["status"]["server"]["id"]
+    assert new_id != server["id"]
+    assert read_file(sandbox, new_id, MARKER) == b"kept"
+    user_data = sandbox.call(lambda w: w.servers[new_id].user_data)
+    assert "tailscaled.state" not in user_data, "keep: cloud-init keeps the image's node"
+    assert woke["status"]["tailscale"]["deviceId"] == device_id
+    assert woke["status"]["tailscale"]["hostname"] == hostname
+    same = [d for d in devices(sandbox) if d["hostname"] == hostname]
+    assert [d["node_id"] for d in same] == [device_id], "one device, no `-1` duplicate"
+    assert same[0]["name"].split(".")[0] == kept["name"].split(".")[0] == hostname
+    assert same[0]["server_id"] == new_id and same[0]["connected"] is True
+    joins = sandbox.call(lambda w: w._parts["tailnet"].joins_summary())
+    [join] = [j for j in joins if j["server_id"] == new_id]
+    assert join["outcome"] == "joined" and "auth key not used" in join["reason"], join
+    wake_keys = {k: v for k, v in _tailnet_keys(sandbox).items() if k != first_key}
+    assert len(wake_keys) == 1, wake_keys
+    [wake_key] = wake_keys.values()
+    assert wake_key["uses"] == 0, "the node came back by its stored key, not the auth key"
+    assert wake_key.get("revoked"), "the unused wake key is revoked once the node is back"
+    secrets = {s.metadata.name for s in cluster.core.list_namespaced_secret(namespace).items}
+    assert "keeper-tailnet-authkey" not in secrets
+    joined = condition(woke, "TailnetJoined")
+    assert joined["status"] == "True" and device_id in joined["message"]
 
 
 def test_a_stopped_agent_hibernates_by_itself_after_hibernate_after(

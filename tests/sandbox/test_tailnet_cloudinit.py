@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aura_sandbox.tailnet_cloudinit import TailscaleUp, find_tailscale_up
+from aura.controller.reconcile import cloudinit
+from aura_sandbox.tailnet_cloudinit import TailscaleUp, find_tailscale_up, forgets_node_state
 
 KEY = "tskey-auth-" + "kAbc123CNTRL-s3cr3t"
 
@@ -80,3 +81,48 @@ def test_nothing_to_join_with(user_data: str | None) -> None:
 def test_shell_variables_are_not_expanded() -> None:
     up = find_tailscale_up(f"TS_KEY={KEY}\ntailscale up --auth-key=$TS_KEY\n")
     assert up == TailscaleUp(auth_key="$TS_KEY")
+
+
+STATE = "/var/lib/tailscale/tailscaled.state"
+
+
+@pytest.mark.parametrize(
+    ("user_data", "forgets"),
+    [
+        (f"#cloud-config\nruncmd:\n  - rm -f {STATE}\n  - tailscale up --auth-key={KEY}\n", True),
+        (f"#cloud-config\nbootcmd:\n  - [rm, -f, {STATE}]\n", True),
+        (f"#cloud-config\nruncmd:\n  - [sh, -c, 'systemctl stop tailscaled; rm {STATE}']\n", True),
+        ("#!/bin/sh\nsudo rm -rf /var/lib/tailscale/\n", True),
+        ("#!/bin/sh\nrm --recursive --force /var/lib/tailscale\n", True),
+        ("#!/bin/sh\nrm -f /var/lib/tailscale/*\n", True),
+        (f"#!/bin/sh\nshred -u {STATE}\n", True),
+        (f"#cloud-config\nwrite_files:\n  - path: /opt/forget.sh\n    content: |\n"
+         f"      rm -f {STATE}\nruncmd:\n  - sh /opt/forget.sh\n", True),
+        (None, False),
+        (f"#cloud-config\nruncmd:\n  - tailscale up --auth-key={KEY}\n", False),
+        (f"#!/bin/sh\nshred {STATE}\n", False),  # overwritten, still there
+        ("#!/bin/sh\nrm -f /var/lib/tailscale\n", False),  # a directory needs -r
+        ("#!/bin/sh\nrm -f /var/lib/tailscale/derpmap.cached.json\n", False),
+        (f"#!/bin/sh\n# rm -f {STATE}\n", False),  # a comment
+        (f"#cloud-config\nwrite_files:\n  - path: /opt/forget.sh\n    content: |\n"
+         f"      rm -f {STATE}\n", False),  # written but never run
+    ],
+)  # fmt: skip
+def test_finds_the_removal_of_the_node_state(user_data: str | None, forgets: bool) -> None:
+    assert forgets_node_state(user_data) is forgets
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_the_operators_cloud_init_forgets_the_node_only_for_a_fresh_identity(fresh: bool) -> None:
+    """Aura's own document (`FORGET_IDENTITY`) is what the sandbox acts on."""
+    ci = cloudinit.CloudInit(
+        hostname="agent-1",
+        auth_key=KEY,
+        ssh_user="aura",
+        authorized_key="ssh-ed25519 AAAA",
+        host_private_key="-----BEGIN OPENSSH PRIVATE KEY-----",
+        fresh_identity=fresh,
+    )
+    user_data = cloudinit.render(ci)
+    assert forgets_node_state(user_data) is fresh
+    assert find_tailscale_up(user_data) == TailscaleUp(auth_key=KEY, hostname="agent-1")

@@ -13,6 +13,13 @@ A missing device is never waited for without a bound:
   answer: it counts as a failed probe for the fleet short-circuit and the repair ladder takes
   it (the restart cannot reach the host and fails, so the reboot follows at once, then the
   replacement with a fresh key, from the newest ready checkpoint).
+
+A wake under `tailnetOnHibernate: keep` finds the kept device by its recorded ID at once, still
+offline: it counts as joined only once the woken server is connected as that node again (the
+same bound as a missing device). The node came back with its own key from the image's state,
+so the single-use key minted for the wake's cloud-init (the fallback, had the device been
+deleted meanwhile) was never used: it is revoked then, rather than left valid in a Secret and
+in the server's user_data.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from __future__ import annotations
 from aura.controller import conditions
 from aura.controller.clients.tailscale import Device
 from aura.controller.conditions import FALSE, TRUE, Reason
-from aura.controller.reconcile import attempt, repair
+from aura.controller.reconcile import attempt, repair, secrets, source
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 from aura.models import TailnetStatus
 
@@ -60,6 +67,21 @@ async def ensure_tailnet_device(ctx: AgentContext) -> StepResult:
             return Wait(0.1, "replacing the server")
         return Wait(ctx.config.poll_interval, "device not in tailnet yet")
     device = devices[0]
+    if _kept_node(ctx, device):
+        if device.online is False:
+            waiting = f"waiting for device {device.id} ({device.hostname}), kept while "
+            waiting += "hibernated, to reconnect from the checkpoint's node state"
+            ctx.set(conditions.TAILNET_JOINED, FALSE, Reason.WAITING_FOR_DEVICE, waiting)
+            if attempt.running(ctx):
+                attempt.give_up_after(
+                    ctx,
+                    ctx.config.tailnet_join_timeout,
+                    f"device {device.id} did not reconnect within "
+                    f"{ctx.config.tailnet_join_timeout:.0f}s",
+                    reason=Reason.DEVICE_NEVER_JOINED,
+                )
+            return Wait(ctx.config.poll_interval, "kept device not reconnected yet")
+        await secrets.delete_tailnet_key(ctx)  # unused: the node logged in with its own key
     ctx.status.tailscale = TailnetStatus(
         device_id=device.id,
         hostname=device.hostname,
@@ -74,6 +96,13 @@ async def ensure_tailnet_device(ctx: AgentContext) -> StepResult:
         f"device {device.id} joined as {device.hostname} ({device.ipv4})",
     )
     return DONE
+
+
+def _kept_node(ctx: AgentContext, device: Device) -> bool:
+    """`device` is the one kept through hibernation, and this server is its wake."""
+    recorded = ctx.status.tailscale.device_id if ctx.status.tailscale else None
+    woken = ctx.status.server_source is not None and not source.fresh_identity(ctx)
+    return woken and source.waking(ctx) and device.id == recorded
 
 
 async def _unreachable(ctx: AgentContext) -> bool:
