@@ -20,7 +20,8 @@ Terraform example does).
 (`NODE_STATE`): `rm` of the file (or a glob matching it), `rm -r` of its directory, or
 `shred -u` of the file. The sandbox applies the removal before tailscaled logs in, wherever it
 sits in `bootcmd` or `runcmd` (a simplification: on a real host tailscaled.service may start
-with the old state before `runcmd` stops it).
+with the old state for the seconds before a `bootcmd` stops it, minutes before a `runcmd` does;
+Aura's document uses `bootcmd`).
 
 Hand-written because it is the only piece of the simulated VM that Tailscale cares about; the
 parsing is deliberately that of a shell, not a regular expression over the whole text.

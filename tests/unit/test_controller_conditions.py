@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -111,6 +112,29 @@ def test_server_name_is_deterministic_rfc1123_and_unique_per_uid() -> None:
     labels = server_labels(a)
     assert labels["aura.dev/agent-uid"] == "uid-1"
     assert all(len(v) <= 63 for v in labels.values())
+
+
+def test_cloud_init_of_an_image_with_an_identity_forgets_it_early_and_once() -> None:
+    import yaml
+
+    ci = CloudInit(
+        hostname="aura-ns-a-123456",
+        auth_key="tskey-auth-" + "kABC-secretsecret",
+        ssh_user="root",
+        authorized_key="ssh-ed25519 AAAAclient aura",
+        host_private_key="-----BEGIN OPENSSH " + "PRIVATE KEY-----\nx\n",
+        fresh_identity=True,
+    )
+    doc = yaml.safe_load(render(ci))
+    forget = doc["bootcmd"][1]
+    # In bootcmd (early boot, not after the packages), once per instance, not at every reboot.
+    assert forget.startswith("cloud-init-per instance ")
+    assert "rm -f /var/lib/tailscale/tailscaled.state" in forget
+    assert "systemctl stop tailscaled" in forget
+    assert doc["runcmd"][0] == "systemctl start tailscaled || true"
+    assert "tailscale up" in doc["runcmd"][3]
+    plain = yaml.safe_load(render(replace(ci, fresh_identity=False)))
+    assert len(plain["bootcmd"]) == 1 and "tailscaled" not in plain["runcmd"][0]
 
 
 def test_cloud_init_syncs_time_first_and_joins_with_the_key_from_a_file() -> None:

@@ -23,13 +23,19 @@ WAIT_FOR_TIME_SYNC = (
 
 
 # A clone's image carries the original's tailnet node key and runtime secrets; the host keys
-# are replaced by `ssh_deletekeys` + `ssh_keys` below. Runs once, before joining the tailnet.
-FORGET_IDENTITY = [
-    "systemctl stop tailscaled || true",
-    "rm -f /var/lib/tailscale/tailscaled.state",
-    "rm -f /home/*/.openclaw/.env /root/.openclaw/.env",
-    "systemctl start tailscaled || true",
-]
+# are replaced by `ssh_deletekeys` + `ssh_keys` below. Forgotten in `bootcmd` (early in boot,
+# once per instance: `cloud-init-per`), not `runcmd` (the end of boot, after the packages):
+# tailscaled.service starts at boot with whatever state the disk holds, and every second it
+# runs as the original's node is a second two hosts share one identity. It cannot be zero on
+# an image that carries the state (tailscaled may start before cloud-init's first stage).
+FORGET_IDENTITY = (
+    "cloud-init-per instance aura-forget-identity sh -c '"
+    "systemctl stop tailscaled || true; "
+    "rm -f /var/lib/tailscale/tailscaled.state; "
+    "rm -f /home/*/.openclaw/.env /root/.openclaw/.env'"
+)
+# tailscaled was stopped without its state: started again before `tailscale up`.
+START_TAILSCALED = "systemctl start tailscaled || true"
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,10 @@ def render(ci: CloudInit) -> str:
         )
     doc: dict[str, object] = {
         "ntp": {"enabled": True},
-        "bootcmd": [["timedatectl", "set-ntp", "true"]],
+        "bootcmd": [
+            ["timedatectl", "set-ntp", "true"],
+            *([FORGET_IDENTITY] if ci.fresh_identity else []),
+        ],
         "users": users,
         "disable_root": ci.ssh_user != "root",
         "ssh_authorized_keys": [ci.authorized_key],
@@ -79,7 +88,7 @@ def render(ci: CloudInit) -> str:
             }
         ],
         "runcmd": [
-            *(FORGET_IDENTITY if ci.fresh_identity else []),
+            *([START_TAILSCALED] if ci.fresh_identity else []),
             WAIT_FOR_TIME_SYNC,
             INSTALL_TAILSCALE,
             f"tailscale up --auth-key=file:{AUTH_KEY_PATH} --hostname={ci.hostname}"
