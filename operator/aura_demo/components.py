@@ -1,4 +1,4 @@
-"""The demo's components: a control plane, the CRD and namespace, and three `aura` processes.
+"""The demo's components: a control plane, the CRDs and namespace, and three `aura` processes.
 
 Everything runs for real on this machine: a kube-apiserver (or the cluster in `KUBECONFIG`),
 `aura sandbox` (Hetzner, Tailscale and Stripe simulators), `aura bridge` and `aura operator`,
@@ -129,21 +129,13 @@ class Components:
         os.environ["KUBECONFIG"] = out.stdout.strip().splitlines()[-1].split("=", 1)[1]
 
     async def _install_crd_and_namespace(self) -> None:
+        """Every Aura CRD (the operator reads them all: checkpoints for hibernation, images and
+        pools for a new server, budgets), created or replaced, and the demo's namespace."""
         await config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
         async with client.ApiClient() as api:
             ext = client.ApiextensionsV1Api(api)
-            body = crd.agent_crd()
-            try:
-                current = await ext.read_custom_resource_definition(body["metadata"]["name"])
-                body["metadata"]["resourceVersion"] = current.metadata.resource_version
-                await ext.replace_custom_resource_definition(
-                    body["metadata"]["name"],
-                    body,  # type: ignore[arg-type]  # the client serialises plain dicts as-is
-                )
-            except client.ApiException as exc:
-                if exc.status != 404:
-                    raise
-                await ext.create_custom_resource_definition(body)  # type: ignore[arg-type]
+            for generate, _ in crd.KINDS.values():
+                await _apply_crd(ext, generate())
             core = client.CoreV1Api(api)
             with contextlib.suppress(client.ApiException):
                 await core.create_namespace(
@@ -166,3 +158,19 @@ class Components:
         if self.started_cluster:
             subprocess.run(["bash", str(ENVTEST), "down"], capture_output=True)
         shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+async def _apply_crd(ext: client.ApiextensionsV1Api, body: dict[str, Any]) -> None:
+    """Create the CRD, or replace one installed by an older build."""
+    try:
+        current = await ext.read_custom_resource_definition(body["metadata"]["name"])
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+        await ext.create_custom_resource_definition(body)  # type: ignore[arg-type]
+        return
+    body["metadata"]["resourceVersion"] = current.metadata.resource_version
+    await ext.replace_custom_resource_definition(
+        body["metadata"]["name"],
+        body,  # type: ignore[arg-type]  # the client serialises plain dicts as-is
+    )
