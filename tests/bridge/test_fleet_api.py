@@ -9,7 +9,6 @@ from kubernetes import client as kclient
 
 from aura.bridge import tokens
 from aura.bridge.fleet_api import allowed_actions
-from aura.models import DesiredState
 from tests.bridge.conftest import TOKEN, Bridge, checkout
 from tests.bridge.test_status_api import set_phase
 from tests.kube import Cluster
@@ -19,11 +18,11 @@ OPERATOR = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def test_allowed_actions_follow_the_phase() -> None:
-    assert allowed_actions("Running", "running") == (
-        ["stop", "hibernate"] if "hibernated" in set(DesiredState) else ["stop"]
-    )
-    assert allowed_actions("Stopped", "stopped")[0] == "start"
+    assert allowed_actions("Running", "running") == ["stop", "hibernate"]
+    assert allowed_actions("Stopped", "stopped") == ["start", "hibernate"]
+    assert allowed_actions("Hibernated", "hibernated") == ["start"]
     assert allowed_actions("Stopping", "stopped") == []  # wait until it is stopped
+    assert allowed_actions("Running", "stopped") == []  # asked to stop, not stopped yet
     assert allowed_actions("Suspended", "suspended") == []  # billing owns suspension
     assert allowed_actions("Deleted", "deleted") == []
     assert "stop" in allowed_actions("Failed", "running")

@@ -4,8 +4,8 @@
 - `GET  /v1/fleet`                            every Agent: phase, desired state, time in phase,
                                               customer, cost when known, last Event, the actions
                                               its phase allows;
-- `POST /v1/agents/{namespace}/{name}/actions/{action}`  start, stop (and hibernate once the
-  Agent API has it): a `fleet:write` token only, and only when `allowed_actions` offers it.
+- `POST /v1/agents/{namespace}/{name}/actions/{action}`  start, stop, hibernate: a
+  `fleet:write` token only, and only when `allowed_actions` offers it.
 
 An action is one compare-and-set merge patch of `spec.desiredState` that records who did it in
 the Agent's annotations (`aura.dev/last-action`, `-by`, `-at`), then a Kubernetes Event naming
@@ -30,7 +30,7 @@ from aura.bridge.errors import BridgeError, Conflict
 from aura.bridge.status_api import CUSTOMER_PATTERN, Name, Namespace
 from aura.bridge.views import AgentView, EventView, _View
 from aura.history import ordered, read_events
-from aura.models import GROUP, VERSION, DesiredState
+from aura.models import GROUP, VERSION
 
 log = logging.getLogger(__name__)
 ANNOTATION_ACTION = "aura.dev/last-action"
@@ -55,17 +55,16 @@ _STOPPABLE = {
 
 def allowed_actions(phase: str | None, desired: str | None) -> list[str]:
     """The actions a person may take on an Agent in `phase` wanting `desired`."""
-    offered = {d.value for d in DesiredState}
     result = []
     if desired in ("stopped", HIBERNATED) and phase in ("Stopped", "Hibernated"):
         result.append("start")
     if desired == "running" and phase in _STOPPABLE:
         result.append("stop")
-    if (
-        HIBERNATED in offered
-        and desired in ("running", "stopped")
-        and phase in ("Running", "Degraded", "Stopped")
-    ):
+    # Only from a settled state: an Agent still on its way to what was asked waits for it.
+    settled = (desired == "running" and phase in ("Running", "Degraded")) or (
+        desired == "stopped" and phase == "Stopped"
+    )
+    if settled:
         result.append("hibernate")
     return result
 
