@@ -55,7 +55,8 @@ def test_missing_runtime_secret_waits_without_cloud_calls_then_starts_when_it_ap
     sandbox: Sandbox,
     start_operator: Callable[..., OperatorProcess],
 ) -> None:
-    start_operator(health_interval="600", sweep_interval="3600", cost_interval="3600")
+    quiet = {"drift_interval_min": "3600", "drift_interval_max": "3600"}  # no fleet sweep
+    start_operator(health_interval="600", sweep_interval="3600", cost_interval="3600", **quiet)
     # The fleet's cost refresh reads prices, servers and images once at start-up, for no Agent
     # in particular; what this Agent causes is measured against that.
     refresh = ("GET /v1/pricing", "GET /v1/servers", "GET /v1/images")
