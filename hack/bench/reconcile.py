@@ -200,7 +200,8 @@ def main() -> int:
             "AURA_SANDBOX_URL": sandbox["admin_url"],
         }
         if args.operator_src:
-            env["PYTHONPATH"] = str(Path(args.operator_src).resolve())
+            paths = [str(Path(args.operator_src).resolve()), os.environ.get("PYTHONPATH", "")]
+            env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
         admin = sandbox["admin_url"]
         metrics_port = _free_port()
         cmd = [
