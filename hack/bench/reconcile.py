@@ -8,7 +8,7 @@
 Starts a private control plane with the CRDs, the sandbox (servers at a fast time scale, the
 Hetzner rate limit at its real size and speed: 3,600 tokens, one per second, unless told
 otherwise) and `aura operator`, each as a subprocess (`_harness`; all stopped at the end);
-creates N Agents at once (`kubectl create`, 250 to a call) and prints:
+creates N Agents at once (`kubectl create`, 100 to a call) and prints:
 
 - wall time until every Agent is Running, and when the last Agent touched had its first pass
   (`_observe`: no Agent may wait untouched while others wait on timers);
@@ -120,7 +120,7 @@ def _observe(
     """Every Agent now; records in `touched` when each was first seen with conditions (its
     first pass ran)."""
     items: list[dict[str, Any]] = json.loads(
-        cp.kubectl("-n", namespace, "get", "agents", "-o", "json")
+        cp.kubectl("-n", namespace, "get", "agents", "-o", "json", timeout=600)
     )["items"]
     for item in items:
         if (item.get("status") or {}).get("conditions"):
@@ -231,10 +231,9 @@ def main() -> int:
                 ]
                 h0, t0 = _sandbox_calls(admin)
                 started = time.monotonic()
-                for first in range(0, agents, 250):  # one kubectl of 2,000 can outlast its timeout
-                    cp.kubectl(
-                        "create", "-f", "-", input=yaml.safe_dump_all(docs[first : first + 250])
-                    )
+                for first in range(0, agents, 100):  # a loaded apiserver takes its time
+                    batch = yaml.safe_dump_all(docs[first : first + 100])
+                    cp.kubectl("create", "-f", "-", input=batch, timeout=600)
                 running = 0
                 while time.monotonic() - started < args.timeout:
                     items = _observe(cp, namespace, time.monotonic() - started, touched)
