@@ -118,10 +118,15 @@ def _observe(
     cp: ControlPlane, namespace: str, elapsed: float, touched: dict[str, float]
 ) -> list[dict[str, Any]]:
     """Every Agent now; records in `touched` when each was first seen with conditions (its
-    first pass ran)."""
-    items: list[dict[str, Any]] = json.loads(
-        cp.kubectl("-n", namespace, "get", "agents", "-o", "json", timeout=600)
-    )["items"]
+    first pass ran). Empty when the list failed: a loaded apiserver times lists out while its
+    watch cache catches up, and the next look will do."""
+    try:
+        items: list[dict[str, Any]] = json.loads(
+            cp.kubectl("-n", namespace, "get", "agents", "-o", "json", timeout=600)
+        )["items"]
+    except SystemExit as exc:
+        print(f"  (list failed, looking again: {str(exc)[:120]})", file=sys.stderr, flush=True)
+        return []
     for item in items:
         if (item.get("status") or {}).get("conditions"):
             touched.setdefault(item["metadata"]["name"], elapsed)
