@@ -177,7 +177,7 @@ def main() -> int:
     parser.add_argument("--max-concurrent-provisions", type=int, default=None)
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--operator-src", help="run the operator from this operator/ directory")
-    parser.add_argument("--log-level", default="INFO", help="the operator's (default: its own)")
+    parser.add_argument("--log-level", default="INFO", help="the operator's (INFO: its default)")
     args = parser.parse_args()
     agents = args.agents if args.agents is not None else (1000 if args.burst else 50)
 
