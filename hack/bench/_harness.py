@@ -61,14 +61,14 @@ class ControlPlane:
                 found[component] = int(text.split()[0])
         return found
 
-    def kubectl(self, *args: str, input: str | None = None) -> str:
+    def kubectl(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
         """kubectl against this control plane; stdout, or SystemExit naming the failure."""
         proc = subprocess.run(
             ["kubectl", "--kubeconfig", self.kubeconfig, *args],
             input=input,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
         )
         if proc.returncode != 0:
             raise SystemExit(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")

@@ -37,3 +37,30 @@ async def test_a_queued_agent_says_its_place_and_looks_again_later_the_further_b
         w.op.slots.release(f"early-{i}")
     assert isinstance(await w.one_pass(), Wait)  # now the head: it takes a slot and creates
     assert REF.uid in w.op.slots.holders and w.hetzner.calls["create_server"] == 1
+
+
+async def test_a_healthy_agents_probe_reads_its_token_secret_once() -> None:
+    """A GET of the token Secret per probe was a sixth of the steady-state CPU: the token is
+    kept while probes pass, and read again after one fails (it may have been rotated)."""
+    from tests.unit.test_controller_reconcile import World
+
+    w = World()
+    reads: list[str] = []
+    get = w.secrets.get
+
+    async def counting_get(namespace: str, name: str) -> dict[str, str] | None:
+        reads.append(name)
+        return await get(namespace, name)
+
+    w.secrets.get = counting_get  # type: ignore[method-assign]
+    await w.converge()
+    before = len(reads)
+    for _ in range(20):  # 20 timer passes of a healthy Agent
+        await w.one_pass()
+    assert len(reads) == before
+    token = w.handshakes[-1]
+    assert token and all(t == token for t in w.handshakes[-20:])
+    w.wedged = True
+    await w.one_pass()  # fails with the kept token, drops it
+    await w.one_pass()
+    assert len(reads) == before + 1

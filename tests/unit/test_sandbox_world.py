@@ -86,3 +86,23 @@ async def test_network_errors_raise() -> None:
     with pytest.raises(ConfigurationError, match="ConnectError") as raised:
         await configurator.configure(TARGET)
     assert "refused" not in str(raised.value)  # the type only, never the exception's text
+
+
+async def test_a_servers_gateway_url_is_asked_once_not_before_every_probe() -> None:
+    from aura.controller.clients.sandbox_world import SandboxHosts
+
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path.endswith("/servers/7"):
+            return httpx.Response(404)  # not there (yet)
+        return httpx.Response(200, json={"gateway_url": "http://sandbox:8080/_gateway/42"})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as http:
+        hosts = SandboxHosts(http, "http://sandbox:8080/admin/")
+        for _ in range(5):
+            assert await hosts.gateway_url(42, None, 18789) == "http://sandbox:8080/_gateway/42"
+        assert await hosts.gateway_url(7, None, 18789) is None
+        assert await hosts.gateway_url(7, None, 18789) is None
+    assert seen == ["/admin/servers/42", "/admin/servers/7", "/admin/servers/7"]

@@ -116,6 +116,9 @@ class PassMemory:
     create_attempts: dict[str, float] = field(default_factory=dict)
     """When each Agent last sent `POST /servers`: a lookup before creating again must use a
     server list fetched after it, or a server whose create response was lost is missed."""
+    probe_tokens: dict[str, tuple[tuple[str, int], str | None]] = field(default_factory=dict)
+    """The gateway token a healthy probe last used, keyed by (Secret name, Agent generation):
+    a probe of a healthy gateway reads no Secret (health.py)."""
 
     def forget(self, uid: str) -> str | None:
         """Drop everything about `uid`; returns the phase it was counted under."""
@@ -123,6 +126,7 @@ class PassMemory:
         self.locks.pop(uid, None)
         self.create_attempts.pop(uid, None)
         self.verified.pop(uid, None)
+        self.probe_tokens.pop(uid, None)
         return self.phases.pop(uid, None)
 
 
