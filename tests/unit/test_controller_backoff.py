@@ -10,6 +10,7 @@ import pytest
 
 from aura.configure.base import ConfigResult
 from aura.controller import errors
+from aura.controller.clients.devicecache import DeviceCache
 from aura.controller.conditions import derive_phase
 from aura.controller.reconcile.attempt import backoff_seconds
 from aura.controller.reconcile.context import Done, Wait
@@ -52,6 +53,8 @@ def test_backoff_is_quadratic_with_jitter_and_capped(cap: float) -> None:
 
 async def test_a_transient_failure_retries_by_itself_after_a_growing_backoff() -> None:
     w = World(step_retries=2, attempt_backoff_max=300, poll_interval=5)
+    # The shared device list ages with the test's clock (read at most every poll interval).
+    w.op.devices = DeviceCache(w.tailnet, clock=lambda: w.clock.at.timestamp())
     w.configurator.results = [FAIL] * 4  # two attempts fail at configure, the third succeeds
     await _until_rolled_back(w)
     p = w.status.provisioning
@@ -86,7 +89,7 @@ async def test_a_transient_failure_retries_by_itself_after_a_growing_backoff() -
 
     # The third attempt succeeds: the count and the rest of the attempt's memory are gone.
     w.clock.advance(61)
-    assert isinstance(await w.converge(), Done)
+    assert isinstance(await w.converge(waits=True), Done)
     assert w.status.provisioning is None
     assert _ready(w)[0] == "Ready"
     assert len(w.hetzner.servers) == 1

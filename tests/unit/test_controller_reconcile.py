@@ -110,7 +110,9 @@ class World:
                 if data and data["authkey"] in {k.key for k in self.tailnet.keys.values()}:
                     self.tailnet.join(data["authkey"], server.name)
 
-    async def converge(self, passes: int = 20) -> Done | Wait:
+    async def converge(self, passes: int = 20, *, waits: bool = False) -> Done | Wait:
+        """Passes until Done. With `waits` the clock moves on by each Wait's delay, as kopf
+        waits between passes (what ages the shared server and device lists)."""
         result: Done | Wait = Wait(0, "start")
         for _ in range(passes):
             try:
@@ -120,6 +122,8 @@ class World:
             if isinstance(result, Done):
                 return result
             self.boot_everything()
+            if waits and result.delay:
+                self.clock.advance(result.delay)
         return result
 
 
