@@ -80,6 +80,10 @@ class Timings:
     test_playbook_converge.py, Debian bookworm over SSH, 2026-12-03; its first run on that
     cached root filesystem took 54 s). A run that changes the token adds the template writes
     and the gateway restart."""
+    config_push: float = 0.0  # MEASURE
+    """The handover play (`ansible/gateway-service.yml` with `aura_gateway_config`) on a
+    configured host: check the installed version, write openclaw.json and the `.env` with
+    the customer's token, before the gateway restart (next row). MEASURE"""
     gateway_restart: float = 5.0
     """`systemctl restart` of the gateway until `/readyz` answers. Estimate."""
     heartbeat_interval: float = 30.0

@@ -14,9 +14,9 @@ The hand-over, each step idempotent and safe to repeat after a kill:
 3. tailnet: the device gets the Agent's tags and name;
 4. commit: the server is renamed and relabelled to the Agent (`POOL_SERVED`, `POOL_DEVICE`).
 
-The Agent then goes on as with any server of its own: the configure step runs the playbook with
-the Agent's runtime Secret and token (a configuration-only run on an installed host, which
-restarts the gateway), then the tailnet and health steps. The pool sees the member handed over
+The Agent then goes on as with any server of its own, except that its configure step pushes
+only the customer's configuration and token and restarts the gateway (`handover.py`) instead of
+running the whole playbook, then the tailnet and health steps. The pool sees the member handed over
 and deletes it, which removes only the member's own Secrets, and refills.
 """
 
@@ -32,11 +32,12 @@ from aura.controller.fleet_images.labels import BUILDER_ANNOTATION, GOLDEN_IMAGE
 from aura.controller.pool.labels import CLAIMED_BY, POOL, POOL_DEVICE, POOL_SERVED
 from aura.controller.pool.members import annotations_of
 from aura.controller.reconcile.context import AgentContext
-from aura.models import PLURAL, TailnetStatus
+from aura.models import DEFAULT_GATEWAY_PORT, PLURAL, TailnetStatus
 
 
 def fits(ctx: AgentContext, member: dict[str, Any]) -> bool:
-    """A Running, unclaimed member of the Agent's kind of server and runtime."""
+    """A Running, unclaimed member of the Agent's kind of server, runtime version and gateway
+    port."""
     meta, spec = member["metadata"], member.get("spec") or {}
     status = member.get("status") or {}
     server, runtime = spec.get("server") or {}, spec.get("runtime") or {}
@@ -51,6 +52,8 @@ def fits(ctx: AgentContext, member: dict[str, Any]) -> bool:
         and server.get("location") == ctx.spec.server.location
         and server.get("image") == ctx.spec.server.image
         and runtime.get("openclawVersion") == ctx.spec.runtime.openclaw_version
+        # The firewall admits the gateway port: a push of the configuration cannot move it.
+        and runtime.get("gatewayPort", DEFAULT_GATEWAY_PORT) == ctx.spec.runtime.gateway_port
     )
 
 
