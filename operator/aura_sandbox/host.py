@@ -146,7 +146,11 @@ def start_config_push(
         disk.write_gateway_config(server.disk, version, token)
         world.mark_dirty()
         _, restarted = restart_gateway(world, server)
-        restarted.add_done_callback(lambda _: done.done() or done.set_result(None))
+        restarted.add_done_callback(_resolve)
+
+    def _resolve(_: asyncio.Future[None]) -> None:
+        if not done.done():
+            done.set_result(None)
 
     world.schedule(timings.config_push, pushed)
     return timings.config_push + timings.gateway_restart, done

@@ -22,6 +22,7 @@ and deletes it, which removes only the member's own Secrets, and refills.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aura.controller import conditions, errors, naming
@@ -115,7 +116,7 @@ async def _hand_over(ctx: AgentContext, member: dict[str, Any]) -> ServerInfo:
     if GOLDEN_IMAGE in server.labels:
         labels[GOLDEN_IMAGE] = server.labels[GOLDEN_IMAGE]
     await ctx.op.hetzner.update_server(server_id, name=ctx.server_name, labels=labels)
-    server = await ctx.op.hetzner.get_server(server_id)
+    server = dataclasses.replace(server, name=ctx.server_name, labels=labels)  # as just written
     ctx.op.servers.remember(server)
     await record_device(ctx, device_id)
     ctx.event(
