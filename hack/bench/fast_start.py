@@ -65,6 +65,10 @@ class Mode:
     prep_seconds: float | None = None
     prep_calls: float = 0.0
     pool_cost: float | None = None
+    steps: dict[str, list[float]] = field(default_factory=dict)  # step -> seconds per Agent
+
+
+PHASES = ("Queued", "Provisioning", "Configuring", "Networking", "Starting", "Running")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -133,7 +137,41 @@ def watch(cp: ControlPlane, mode: Mode) -> bool:
     done = bool(mode.started) and len(mode.running) == len(mode.started)
     if done and not mode.calls:
         mode.calls = hetzner_calls(mode.metrics_port) - mode.calls_before
+        mode.steps = breakdown(cp, mode)
     return done
+
+
+MILESTONES = ("TookPooledServer", "ServerCreated", "Configured")
+"""Events inside a phase worth timing on their own (the bind, the create, the configuration)."""
+
+
+def breakdown(cp: ControlPlane, mode: Mode) -> dict[str, list[float]]:
+    """Where each Agent's time went, from its Events (`eventTime` to the microsecond): the
+    checkout to the Agent's first phase (the webhook, the bridge, the operator's first
+    pass), each phase until Running, and the milestone Events, as seconds since the checkout.
+    """
+    raw = json.loads(cp.kubectl("-n", mode.namespace, "get", "events.events.k8s.io", "-o", "json"))
+    by_agent: dict[str, list[tuple[float, str]]] = {}
+    for event in raw["items"]:
+        name = (event.get("regarding") or {}).get("name", "")
+        when = event.get("eventTime")
+        if name in mode.running and when:
+            at = datetime.fromisoformat(when.replace("Z", "+00:00")).timestamp()
+            by_agent.setdefault(name, []).append((at, event.get("reason", "")))
+    steps: dict[str, list[float]] = {}
+    for name, events in by_agent.items():
+        start, previous, phase = mode.started[name], mode.started[name], "checkout"
+        for at, reason in sorted(events):
+            if reason in MILESTONES:
+                steps.setdefault(f"  {reason} (since checkout)", []).append(at - start)
+                continue
+            if reason not in PHASES:
+                continue
+            steps.setdefault(f"{phase} -> {reason}", []).append(at - previous)
+            previous, phase = at, reason
+            if reason == "Running":
+                break
+    return steps
 
 
 def agent_image(namespace: str, version: str) -> str:
@@ -304,6 +342,11 @@ def report(modes: list[Mode], args: argparse.Namespace) -> None:
             f"{m.name:8} {percentile(times, 50):8.1f} {percentile(times, 90):8.1f} "
             f"{max(times):8.1f} {m.calls / max(1, len(times)):20.1f} {prep:>22} {cost:>15}"
         )
+    print("\nwhere the time went (p50 / p90 seconds per Agent, from its Events):")
+    for m in modes:
+        for step, values in m.steps.items():
+            p50, p90 = percentile(values, 50), percentile(values, 90)
+            print(f"{m.name:8} {step:44} {p50:8.1f} {p90:8.1f}")
     print(f"machine at the end: {machine()}")
 
 

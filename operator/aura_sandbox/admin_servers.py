@@ -21,6 +21,12 @@
   "reachable_clears_on": "reboot"|"never"}` (any subset).
 - `POST /admin/servers/{id}/gateway/restart` `{"wait"?}`: restart the gateway service (what
   the operator does over the tailnet); 409 when the server is not running or unreachable.
+- `POST /admin/servers/{id}/gateway/config` `{"openclaw_version", "gateway_token", "wait"?}`:
+  a configuration push on a configured host with that version installed (a warm server
+  handed to a customer): the gateway's config gets the token (`config_push` simulated
+  seconds), then the gateway restarts (`gateway_restart`). 202 at once with
+  `duration_seconds`, or 200 when the gateway is back with `"wait": true`; 409 when the host
+  is not running, not reachable, busy, not configured or has another version.
 - `POST /admin/servers/{id}/gateway` `{"running": bool}`: stop or start the gateway service
   (a consistent checkpoint's quiesce); 409 as for a restart.
 
@@ -283,6 +289,24 @@ async def restart_gateway(request: web.Request) -> web.StreamResponse:
     return _view(request, server, 200, run)
 
 
+async def push_config(request: web.Request) -> web.StreamResponse:
+    world: World = request.app[WORLD_KEY]
+    server = _server(request)
+    body = await _body(request)
+    version, token = body.get("openclaw_version"), body.get("gateway_token")
+    if not isinstance(version, str) or not version:
+        raise _Fail(422, "openclaw_version (a non-empty string) is required")
+    if not isinstance(token, str) or not token:
+        raise _Fail(422, "gateway_token (a non-empty string) is required")
+    wait = _flag(body, "wait")
+    seconds, done = host.start_config_push(world, server, version, token)
+    run = {"duration_seconds": round(seconds * world.time_scale, 3)}
+    if not wait:
+        return _view(request, server, 202, run)
+    await asyncio.shield(done)
+    return _view(request, server, 200, run)
+
+
 async def gateway_running(request: web.Request) -> web.StreamResponse:
     world: World = request.app[WORLD_KEY]
     server = _server(request)
@@ -307,4 +331,5 @@ def setup_routes(app: web.Application) -> None:
     r.add_put(base + "/created", _handler(set_created))
     r.add_put(base + "/health", _handler(health))
     r.add_post(base + "/gateway/restart", _handler(restart_gateway))
+    r.add_post(base + "/gateway/config", _handler(push_config))
     r.add_post(base + "/gateway", _handler(gateway_running))

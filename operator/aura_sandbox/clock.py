@@ -80,6 +80,14 @@ class Timings:
     test_playbook_converge.py, Debian bookworm over SSH, 2026-12-03; its first run on that
     cached root filesystem took 54 s). A run that changes the token adds the template writes
     and the gateway restart."""
+    config_push: float = 6.0
+    """The handover play (`ansible/gateway-service.yml` with `aura_gateway_config`, a warm
+    server given to a customer) until the gateway restart (next row): check the installed
+    version, write openclaw.json and the `.env` with the customer's token. Measured against
+    the test host of tests/ansible after a full site.yml run (2026-12-03): 6.0-6.1 s with a
+    new token, 5.7 s unchanged, including ansible-playbook's start-up and the SSH connection.
+    An upper figure: the machine was loaded (load average 5-8; the no-op site.yml took 38 s
+    there, 18 s when quieter)."""
     gateway_restart: float = 5.0
     """`systemctl restart` of the gateway until `/readyz` answers. Estimate."""
     heartbeat_interval: float = 30.0

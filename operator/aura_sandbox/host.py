@@ -22,6 +22,12 @@ missing or names another version, else `Timings.install_config_only` (a golden i
 writes the marker and `disk_base_gb += packages_gb` (full install), then the gateway config
 with the token (unless `install_only`, which a golden-image build uses), and marks the server
 configured.
+
+A configuration push (`start_config_push`, the handover play of `ansible/gateway-service.yml`)
+is what a warm server needs when a customer takes it: the packages and the gateway are there,
+only the gateway's config and token change. It takes `Timings.config_push`, then the gateway
+restarts (`Timings.gateway_restart`); it is refused on a server that is not configured or has
+another version installed (those need the playbook).
 """
 
 from __future__ import annotations
@@ -109,6 +115,45 @@ def start_configuration(
 
     world.schedule(seconds, finish)
     return mode, seconds, done
+
+
+def start_config_push(
+    world: World, server: SimServer, version: str, token: str
+) -> tuple[float, asyncio.Future[None]]:
+    """Start a configuration push; returns its realistic duration (push and restart) and a
+    future that ends when the gateway is back (`HostError` when a boot or a deletion
+    interrupted it)."""
+    _require_reachable(server)
+    if server.configuring:
+        raise HostError("a configuration run is already in progress")
+    if not server.configured:
+        raise HostError("the gateway is not installed and configured on this server")
+    installed = disk.installed_version(server.disk)
+    if installed != version:
+        raise HostError(f"OpenClaw {version} is not installed (found {installed}): run site.yml")
+    timings = world.config.timings
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    server.configuring = True  # one run at a time; the play's service restart follows it
+    boots = server.boot_count
+
+    def pushed() -> None:
+        interrupted = server.deleted or server.boot_count != boots or not server.configuring
+        server.configuring = False
+        if interrupted or server.status != "running":
+            if not done.done():
+                done.set_exception(HostError("the configuration push was interrupted"))
+            return
+        disk.write_gateway_config(server.disk, version, token)
+        world.mark_dirty()
+        _, restarted = restart_gateway(world, server)
+        restarted.add_done_callback(_resolve)
+
+    def _resolve(_: asyncio.Future[None]) -> None:
+        if not done.done():
+            done.set_result(None)
+
+    world.schedule(timings.config_push, pushed)
+    return timings.config_push + timings.gateway_restart, done
 
 
 def restart_gateway(world: World, server: SimServer) -> tuple[float, asyncio.Future[None]]:

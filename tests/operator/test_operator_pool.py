@@ -121,6 +121,8 @@ def test_an_agent_takes_a_warm_server_and_the_pool_refills(
         != pooled[server_id]["status"]["server"]["name"]
     )
     assert gateway_token(sandbox, server_id) == "acme-token-0123456789"  # the customer's own
+    configured = next(c for c in acme["status"]["conditions"] if c["type"] == "Configured")
+    assert "pushed to the warm server" in configured["message"]  # a push, not the playbook
     device_id = acme["status"]["tailscale"]["deviceId"]
     device = next(d for d in devices(sandbox) if d["node_id"] == device_id)
     assert device["tags"] == ["tag:aura-agent"]  # re-tagged from tag:aura-pool

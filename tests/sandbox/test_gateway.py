@@ -265,3 +265,28 @@ def test_a_stopped_gateway_is_down_writes_nothing_and_a_boot_starts_it(
     admin(fast, "POST", f"/servers/{server_id}/gateway", json={"running": False})
     fclient.servers.reboot(fclient.servers.get_by_id(server_id)).wait_until_finished()
     wait_for(lambda: _readyz(url) == 200, timeout=10)
+
+
+def test_a_configuration_push_hands_the_gateway_to_a_new_token(
+    fclient: hcloud.Client, fast: Sandbox
+) -> None:
+    server_id, url = _configured(fclient, fast, "warm")
+    path = f"/servers/{server_id}/gateway/config"
+    other = admin(fast, "POST", path, json={"openclaw_version": "2026.4.0", "gateway_token": "x"})
+    assert other.status_code == 409 and "not installed" in other.json()["error"]
+    missing = admin(fast, "POST", path, json={"openclaw_version": "2026.3.1"})
+    assert missing.status_code == 422 and "gateway_token" in missing.json()["error"]
+    first = {"openclaw_version": "2026.3.1", "gateway_token": "c1"}
+    started = admin(fast, "POST", path, json=first)
+    assert started.status_code == 202 and started.json()["gateway"] == "down"
+    busy = admin(fast, "POST", path, json=first)
+    assert busy.status_code == 409  # one run at a time
+    wait_for(lambda: _readyz(url) == 200)
+    body = {"openclaw_version": "2026.3.1", "gateway_token": "customer-token", "wait": True}
+    pushed = admin(fast, "POST", path, json=body)
+    assert pushed.status_code == 200 and pushed.json()["gateway"] == "serving"
+    assert handshake(url)["error"]["code"] == "UNAUTHORIZED"  # the old token is gone
+    assert handshake(url, connect_frame(token="customer-token"))["ok"] is True
+    bare = running(fclient, "bare")
+    refused = admin(fast, "POST", f"/servers/{bare.id}/gateway/config", json=body)
+    assert refused.status_code == 409 and "not installed and configured" in refused.json()["error"]

@@ -1,11 +1,13 @@
 """The gateway service on an Agent's server: started, stopped or restarted, one Protocol.
 
-Two features drive it: a `consistent` checkpoint stops `openclaw-gateway` (its memory,
-workspace and sessions flushed, nothing written during the snapshot) and starts it again, and
-the repair ladder's first rung restarts it. The service is reached the way the configurator
-reaches the host: in production the playbook `ansible/gateway-service.yml` over the same SSH
-connection, key and pinned host key (through the tailnet proxy when there is one); in sandbox
-mode the simulator's admin API (`clients/sandbox_world.SandboxGatewayService`).
+Three features drive it: a `consistent` checkpoint stops `openclaw-gateway` (its memory,
+workspace and sessions flushed, nothing written during the snapshot) and starts it again, the
+repair ladder's first rung restarts it, and a warm pool's handover (`pool/handover.py`)
+pushes the customer's configuration to an installed server and restarts it. The service is
+reached the way the configurator reaches the host: in production the playbook
+`ansible/gateway-service.yml` over the same SSH connection, key and pinned host key (through
+the tailnet proxy when there is one); in sandbox mode the simulator's admin API
+(`clients/sandbox_world.SandboxGatewayService`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aura.controller import errors
 
 SERVICE_PLAYBOOK = "gateway-service.yml"
 STATE_VAR = "aura_gateway_state"
+HANDOVER_VAR = "aura_gateway_config"
 
 
 class GatewayState(StrEnum):
@@ -37,6 +40,15 @@ class GatewayService(Protocol):
         `ConfigurationError` when it cannot be reached."""
         ...
 
+    async def push_config(self, target: ConfigTarget) -> ConfigResult:
+        """Write `target`'s runtime configuration (settings, and `runtime_env` with the
+        gateway token) on a host that is installed and configured for
+        `target.openclaw_version`, restart the gateway when it changed, and return once it
+        answers. Idempotent. `ok=False` when the host refuses (not configured, another
+        version: the full configuration run is needed); raises `ConfigurationError` when it
+        cannot be reached."""
+        ...
+
 
 class PlaybookGatewayService:
     """Runs `gateway-service.yml` through a configurator bound to that playbook."""
@@ -46,6 +58,13 @@ class PlaybookGatewayService:
 
     async def set_state(self, target: ConfigTarget, state: GatewayState) -> ConfigResult:
         extra = {**target.extra_vars, STATE_VAR: state.value}
+        return await self._configurator.configure(
+            ConfigTarget(**{**vars(target), "extra_vars": extra})
+        )
+
+    async def push_config(self, target: ConfigTarget) -> ConfigResult:
+        # The runtime role's handover.yml, then `started`: its handler restarts on a change.
+        extra = {**target.extra_vars, STATE_VAR: GatewayState.STARTED.value, HANDOVER_VAR: True}
         return await self._configurator.configure(
             ConfigTarget(**{**vars(target), "extra_vars": extra})
         )

@@ -14,6 +14,8 @@ Contract with the sandbox's admin API (owned by the sandbox):
       409 -> the server is not running yet
     POST {admin_url}/servers/{server_id}/gateway     {"running": false | true}
     POST {admin_url}/servers/{server_id}/gateway/restart   {}
+    POST {admin_url}/servers/{server_id}/gateway/config    {"openclaw_version", "gateway_token",
+                                                            "wait": true}
       2xx -> the simulated gateway service is stopped / started (idempotent) / restarted; a
              stopped one
              neither answers /readyz nor writes to the server's disk
@@ -149,7 +151,28 @@ class SandboxGatewayService:
                 raise ConfigurationError(
                     f"sandbox gateway of server {target.server_id}: {type(exc).__name__}"
                 ) from None
-        took = time.monotonic() - started
+        return self._result(target, response, time.monotonic() - started)
+
+    async def push_config(self, target: ConfigTarget) -> ConfigResult:
+        """The handover: the sandbox answers once the gateway is back (`wait`), so the read
+        has no limit of its own; the caller bounds the whole call."""
+        started = time.monotonic()
+        url = f"{self.admin_url}/servers/{target.server_id}/gateway/config"
+        body = {
+            "openclaw_version": target.openclaw_version,
+            "gateway_token": target.runtime_env.get(GATEWAY_TOKEN_KEY, ""),
+            "wait": True,
+        }
+        async with httpx.AsyncClient(timeout=httpx.Timeout(self._timeout, read=None)) as client:
+            try:
+                response = await client.post(url, json=body)
+            except httpx.HTTPError as exc:
+                raise ConfigurationError(
+                    f"sandbox gateway of server {target.server_id}: {type(exc).__name__}"
+                ) from None
+        return self._result(target, response, time.monotonic() - started)
+
+    def _result(self, target: ConfigTarget, response: httpx.Response, took: float) -> ConfigResult:
         if response.status_code == httpx.codes.CONFLICT:
             message = _conflict_message(target.server_id, response)
             return ConfigResult(ok=False, message=message, duration_seconds=took)
@@ -157,8 +180,8 @@ class SandboxGatewayService:
             "content-type", ""
         ):  # no such route (a JSON 404 is an unknown server, raised below)
             message = (
-                "this sandbox does not simulate stopping the gateway service "
-                "(POST /admin/servers/{id}/gateway); use mode: online"
+                f"this sandbox does not simulate {response.request.url.path}; "
+                "upgrade the sandbox (checkpoints: use mode: online)"
             )
             return ConfigResult(ok=False, message=message, duration_seconds=took)
         if not response.is_success:

@@ -11,17 +11,21 @@ The hand-over, each step idempotent and safe to repeat after a kill:
    race tries the next member; an Agent that already holds a claim resumes it);
 2. SSH: the member's key pair and pinned host key are copied into the Agent's own SSH Secret
    (the server trusts that key; the configurator pins that host key);
-3. tailnet: the device gets the Agent's tags and name;
-4. commit: the server is renamed and relabelled to the Agent (`POOL_SERVED`, `POOL_DEVICE`).
+3. commit: the server is renamed and relabelled to the Agent (`POOL_SERVED`, `POOL_DEVICE`),
+   and the device the member recorded becomes the Agent's (no call: the member's status has
+   it; a pass killed after the commit reads it back by the label, `finish`).
 
-The Agent then goes on as with any server of its own: the configure step runs the playbook with
-the Agent's runtime Secret and token (a configuration-only run on an installed host, which
-restarts the gateway), then the tailnet and health steps. The pool sees the member handed over
+The Agent then goes on as with any server of its own, except that its configure step pushes
+only the customer's configuration and token and restarts the gateway (`handover.py`) instead of
+running the whole playbook, and meanwhile gives the device the Agent's tags and name
+(`retag`), then the tailnet and health steps. Both run until Configured is written, so a
+pass killed before that repeats them (each is idempotent). The pool sees the member handed over
 and deletes it, which removes only the member's own Secrets, and refills.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from aura.controller import conditions, errors, naming
@@ -32,11 +36,12 @@ from aura.controller.fleet_images.labels import BUILDER_ANNOTATION, GOLDEN_IMAGE
 from aura.controller.pool.labels import CLAIMED_BY, POOL, POOL_DEVICE, POOL_SERVED
 from aura.controller.pool.members import annotations_of
 from aura.controller.reconcile.context import AgentContext
-from aura.models import PLURAL, TailnetStatus
+from aura.models import DEFAULT_GATEWAY_PORT, PLURAL, TailnetStatus
 
 
 def fits(ctx: AgentContext, member: dict[str, Any]) -> bool:
-    """A Running, unclaimed member of the Agent's kind of server and runtime."""
+    """A Running, unclaimed member of the Agent's kind of server, runtime version and gateway
+    port."""
     meta, spec = member["metadata"], member.get("spec") or {}
     status = member.get("status") or {}
     server, runtime = spec.get("server") or {}, spec.get("runtime") or {}
@@ -51,6 +56,8 @@ def fits(ctx: AgentContext, member: dict[str, Any]) -> bool:
         and server.get("location") == ctx.spec.server.location
         and server.get("image") == ctx.spec.server.image
         and runtime.get("openclawVersion") == ctx.spec.runtime.openclaw_version
+        # The firewall admits the gateway port: a push of the configuration cannot move it.
+        and runtime.get("gatewayPort", DEFAULT_GATEWAY_PORT) == ctx.spec.runtime.gateway_port
     )
 
 
@@ -95,26 +102,21 @@ def _spread(ctx: AgentContext, candidates: list[dict[str, Any]]) -> list[dict[st
 async def _hand_over(ctx: AgentContext, member: dict[str, Any]) -> ServerInfo:
     meta, status = member["metadata"], member.get("status") or {}
     server_id = int(status["server"]["id"])
-    device_id = str(status["tailscale"]["deviceId"])
+    device = TailnetStatus.model_validate(status["tailscale"])
     owner = AgentRef(meta["namespace"], meta["name"], meta["uid"])
     await _copy_ssh(ctx, owner)
-    await ctx.op.tailnet.set_device_tags(device_id, ctx.tags)
-    try:
-        await ctx.op.tailnet.set_device_name(device_id, ctx.hostname)
-    except errors.Retryable as exc:  # the name is taken: cosmetic, the device ID is recorded
-        ctx.log.warning("could not rename device %s: %s", device_id, exc)
     server = await ctx.op.hetzner.get_server(server_id)
     labels = {
         **naming.server_labels(ctx.ref),
         POOL_SERVED: naming.label_value(annotations_of(member)[POOL]),
-        POOL_DEVICE: naming.label_value(device_id),
+        POOL_DEVICE: naming.label_value(str(device.device_id)),
     }
     if GOLDEN_IMAGE in server.labels:
         labels[GOLDEN_IMAGE] = server.labels[GOLDEN_IMAGE]
     await ctx.op.hetzner.update_server(server_id, name=ctx.server_name, labels=labels)
-    server = await ctx.op.hetzner.get_server(server_id)
+    server = dataclasses.replace(server, name=ctx.server_name, labels=labels)  # as just written
     ctx.op.servers.remember(server)
-    await record_device(ctx, device_id)
+    _record(ctx, device)
     ctx.event(
         "Normal",
         "TookPooledServer",
@@ -138,18 +140,38 @@ async def _copy_ssh(ctx: AgentContext, owner: AgentRef) -> None:
 
 
 async def record_device(ctx: AgentContext, device_id: str) -> None:
-    """Record the pooled server's device as the Agent's (so configuration goes over the
-    tailnet at once: the pooled server's firewall admits SSH only there)."""
+    """Record the pooled server's device, read from the tailnet, as the Agent's."""
     device = await ctx.op.tailnet.get_device(device_id)
-    ctx.status.tailscale = TailnetStatus(
-        device_id=device.id,
-        hostname=device.hostname,
-        ipv4=device.ipv4,
-        ipv6=device.ipv6,
-        online=device.online,
+    _record(
+        ctx,
+        TailnetStatus(
+            device_id=device.id,
+            hostname=device.hostname,
+            ipv4=device.ipv4,
+            ipv6=device.ipv6,
+            online=device.online,
+        ),
     )
-    message = f"device {device.id} of the warm server joined as {device.hostname}"
+
+
+def _record(ctx: AgentContext, device: TailnetStatus) -> None:
+    """The device is the Agent's (so configuration goes over the tailnet at once: the pooled
+    server's firewall admits SSH only there)."""
+    ctx.status.tailscale = device
+    message = f"device {device.device_id} of the warm server joined as {device.hostname}"
     ctx.set(conditions.TAILNET_JOINED, TRUE, Reason.JOINED, message)
+
+
+async def retag(ctx: AgentContext) -> None:
+    """Give the handed-over device the Agent's tags and MagicDNS name (idempotent)."""
+    device_id = ctx.status.tailscale.device_id if ctx.status.tailscale else None
+    if not device_id:
+        return
+    await ctx.op.tailnet.set_device_tags(device_id, ctx.tags)
+    try:
+        await ctx.op.tailnet.set_device_name(device_id, ctx.hostname)
+    except errors.Retryable as exc:  # the name is taken: cosmetic, the device ID is recorded
+        ctx.log.warning("could not rename device %s: %s", device_id, exc)
 
 
 async def finish(ctx: AgentContext, server: ServerInfo) -> None:

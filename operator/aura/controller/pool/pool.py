@@ -2,7 +2,8 @@
 
     image     the AgentImage named by `spec.image` must have a current image; until then the
               pool holds nothing (members are built from that image, never cold)
-    retire    members handed to an Agent (their server carries the Agent now), claimed by an
+    retire    members handed to an Agent (their server carries the Agent now) once that Agent
+              is past coming up (a member in hand-over still counts), claimed by an
               Agent that no longer exists, failed or degraded (replaced, never repaired), or
               of an older image version: deleted (a handed-over member's deletion keeps the
               server and device, `members.py`)
@@ -91,20 +92,28 @@ async def reconcile(cx: PoolContext) -> StepResult:
         return Wait(cx.op.config.poll_interval * 4, message)
     cx.status.image_id, cx.status.openclaw_version = record.image_id, record.openclaw_version
     agents = await cx.store.list(PLURAL, cx.namespace)
-    uids = {a["metadata"]["uid"] for a in agents if not a["metadata"].get("deletionTimestamp")}
+    phases = {
+        a["metadata"]["uid"]: (a.get("status") or {}).get("phase")
+        for a in agents
+        if not a["metadata"].get("deletionTimestamp")
+    }
     mine = [a for a in agents if _owned(cx, a) and not a["metadata"].get("deletionTimestamp")]
     servers: dict[int, str | None] = {}
-    if any(CLAIMED_BY in annotations_of(a) for a in mine):
+    if any(_settled(phases, annotations_of(a).get(CLAIMED_BY)) for a in mine):
         # One list per pass, through the shared cache: a refresh per member would queue every
         # Agent's server lookup behind it.
         fresh = await cx.op.servers.all(max_age=cx.op.config.poll_interval)
         servers = {s.id: s.labels.get(naming.AGENT_UID) for s in fresh}
     live: list[dict[str, Any]] = []
+    handing = 0  # claimed, the claimant still coming up: counted, neither retired nor replaced
     for member in mine:
-        why = _retire_reason(member, record, uids, servers)
+        why = _retire_reason(member, record, phases, servers)
         if why is None:
-            if CLAIMED_BY not in annotations_of(member):
+            claimant = annotations_of(member).get(CLAIMED_BY)
+            if claimant is None:
                 live.append(member)
+            elif not _settled(phases, claimant):
+                handing += 1
             continue
         await cx.store.delete(PLURAL, cx.namespace, member["metadata"]["name"])
         if why == "served":
@@ -112,9 +121,9 @@ async def reconcile(cx: PoolContext) -> StepResult:
         else:
             cx.event("Normal", "MemberRetired", f"{member['metadata']['name']}: {why}")
     price, currency = await _price(cx)
-    target, capped = await _target(cx, price, len(live))
+    target, capped = await _target(cx, price, len(live) + handing)
     cx.status.target, cx.status.capped = target, capped
-    members = len(live)
+    members = len(live) + handing
     if members < target:
         for _ in range(target - members):
             await _create_member(cx, record)
@@ -124,9 +133,9 @@ async def reconcile(cx: PoolContext) -> StepResult:
         for member in newest[: members - cx.spec.max]:
             await cx.store.delete(PLURAL, cx.namespace, member["metadata"]["name"])
             live.remove(member)
-        members = cx.spec.max
+        members = len(live) + handing
     ready = sum(1 for a in live if (a.get("status") or {}).get("phase") == "Running")
-    cx.status.ready, cx.status.booting = ready, members - ready
+    cx.status.ready, cx.status.booting = ready, members - handing - ready
     cx.status.cost_per_month = round(members * price, 2) if price is not None else None
     cx.status.currency = currency
     state = ConditionStatus.TRUE if ready >= target else ConditionStatus.FALSE
@@ -151,20 +160,40 @@ async def _image(cx: PoolContext) -> ImageRecord | None:
     return next((r for r in status.images if r.image_id == status.current_image_id), None)
 
 
+COMING_UP = ("Queued", "Provisioning", "Configuring", "Networking", None)
+"""A claimant in one of these phases is still being handed its server."""
+
+
+def _settled(phases: dict[str, str | None], claimant: str | None) -> bool:
+    """The claimant's hand-over is over: it is gone, or past coming up (Running, or failed)."""
+    return claimant is not None and (claimant not in phases or phases[claimant] not in COMING_UP)
+
+
 def _retire_reason(
-    member: dict[str, Any], record: ImageRecord, uids: set[str], servers: dict[int, str | None]
+    member: dict[str, Any],
+    record: ImageRecord,
+    phases: dict[str, str | None],
+    servers: dict[int, str | None],
 ) -> str | None:
-    """Why `member` goes now, or None. `servers`: server ID -> the Agent UID it is labelled
-    with (listed only when some member is claimed)."""
+    """Why `member` goes now, or None. `phases`: Agent UID -> phase of every Agent not being
+    deleted; `servers`: server ID -> the Agent UID it is labelled with (listed only when some
+    claimant settled).
+
+    A claimed member goes once its claimant has settled, not at the commit: until then it
+    counts towards the target, so a burst of binds is not slowed by the refill's own cloud
+    calls (new members' tailnet keys, retired members' key deletions), which share the
+    operator's Tailscale pacer with the binds' device re-tags."""
     status, spec = member.get("status") or {}, member.get("spec") or {}
     claimant = annotations_of(member).get(CLAIMED_BY)
     if claimant is not None:
+        if claimant not in phases:
+            return f"claimed by Agent {claimant}, which is gone"
+        if not _settled(phases, claimant):
+            return None  # the hand-over is under way
         server_id = (status.get("server") or {}).get("id")
         if server_id is not None and servers.get(int(server_id)) == claimant:
             return "served"
-        if claimant not in uids:
-            return f"claimed by Agent {claimant}, which is gone"
-        return None  # the hand-over is under way
+        return None  # not committed yet: left alone (and not counted), as under way
     if (status.get("provisioning") or {}).get("failedGeneration") is not None:
         return "its provisioning failed"
     if status.get("phase") == "Degraded":

@@ -15,6 +15,7 @@ import json
 from aura.configure.base import ConfigTarget, ConfigurationError
 from aura.controller import conditions, errors
 from aura.controller.conditions import FALSE, TRUE, Reason
+from aura.controller.pool import handover
 from aura.controller.reconcile import attempt, prerequisites, secrets
 from aura.controller.reconcile.context import DONE, AgentContext, StepResult, Wait
 
@@ -37,6 +38,8 @@ async def ensure_configured(ctx: AgentContext) -> StepResult:
             ctx.status.configured_revision = wanted
             return DONE
         ctx.event("Normal", "Reconfiguring", "spec.runtime changed: configuring again")
+    if (pushed := await handover.push_config(ctx, wanted, config_target)) is not None:
+        return pushed  # hook: warm pool (a handed-over server's first configuration)
     server_id = ctx.status.server.id
     host, _ = _target_address(ctx)
     if not await ctx.op.hosts.cloud_init_done(server_id, host):
