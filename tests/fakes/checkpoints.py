@@ -36,11 +36,16 @@ class FakeCheckpointStore:
         found = self.objects.get((plural, namespace, name))
         return copy.deepcopy(found) if found is not None else None
 
-    async def list(self, plural: str, namespace: str | None) -> list[Obj]:
+    async def list(
+        self, plural: str, namespace: str | None, label_selector: str | None = None
+    ) -> list[Obj]:
+        """`label_selector`: only the existence form (`key`) is understood here."""
         return [
             copy.deepcopy(o)
             for (p, ns, _), o in self.objects.items()
-            if p == plural and (namespace is None or ns == namespace)
+            if p == plural
+            and (namespace is None or ns == namespace)
+            and (label_selector is None or label_selector in (o["metadata"].get("labels") or {}))
         ]
 
     async def create(self, plural: str, namespace: str, body: Obj) -> bool:

@@ -26,8 +26,11 @@ class CheckpointStore(Protocol):
         """The object, or None if it does not exist."""
         ...
 
-    async def list(self, plural: str, namespace: str | None) -> list[Obj]:
-        """Every object of `plural` in `namespace` (all namespaces when None)."""
+    async def list(
+        self, plural: str, namespace: str | None, label_selector: str | None = None
+    ) -> list[Obj]:
+        """Every object of `plural` in `namespace` (all namespaces when None), only those
+        matching `label_selector` when given (selected by the apiserver)."""
         ...
 
     async def create(self, plural: str, namespace: str, body: Obj) -> bool:
@@ -66,14 +69,19 @@ class KubeCheckpointStore:
             raise _classify(exc, f"get {plural}/{name}") from None
         return obj
 
-    async def list(self, plural: str, namespace: str | None) -> list[Obj]:
+    async def list(
+        self, plural: str, namespace: str | None, label_selector: str | None = None
+    ) -> list[Obj]:
+        selector = label_selector or ""  # empty: every object
         try:
             if namespace:
                 result = await self._custom.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, plural
+                    GROUP, VERSION, namespace, plural, label_selector=selector
                 )
             else:
-                result = await self._custom.list_cluster_custom_object(GROUP, VERSION, plural)
+                result = await self._custom.list_cluster_custom_object(
+                    GROUP, VERSION, plural, label_selector=selector
+                )
         except ApiException as exc:
             raise _classify(exc, f"list {plural}") from None
         items: list[Obj] = result.get("items", [])

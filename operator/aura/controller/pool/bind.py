@@ -70,7 +70,9 @@ async def take(ctx: AgentContext) -> ServerInfo | None:
         return None
     if ctx.status.configured_revision is not None:
         return None  # it had a server of its own before (replaced, waking): its data, not ours
-    agents = await store.list(PLURAL, ctx.ref.namespace)
+    # Only the pool members (labelled with their pool), not every Agent of the namespace: a
+    # burst of N new Agents must not make N lists of N Agents.
+    agents = await store.list(PLURAL, ctx.ref.namespace, label_selector=POOL)
     member = next(
         (a for a in agents if annotations_of(a).get(CLAIMED_BY) == ctx.ref.uid
          and POOL in annotations_of(a)),
