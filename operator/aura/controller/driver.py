@@ -22,7 +22,7 @@ from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from aura.controller import conditions, errors, metrics, naming
-from aura.controller.clients.kube import AgentRef
+from aura.controller.clients.kube import AgentRef, post_events
 from aura.controller.conditions import FALSE, Reason
 from aura.controller.reconcile import agent
 from aura.controller.reconcile.context import AgentContext, Logger, Wait
@@ -171,11 +171,7 @@ async def _write_status(
     new = status.model_dump(mode="json", by_alias=True, exclude_none=True)
     for key, value in merge_patch(old, new).items():
         patch.status[key] = value
-    for type_, reason, message in ctx.events:
-        try:
-            await ctx.op.events.post(ctx.ref, type_, reason, message)
-        except Exception as exc:  # an Event is best effort; never fail the pass for it
-            ctx.log.warning("could not post event %s: %s", reason, type(exc).__name__)
+    await post_events(ctx.op.events, ctx.ref, ctx.events, ctx.log)
     ctx.events.clear()
 
 

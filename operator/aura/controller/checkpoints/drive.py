@@ -19,6 +19,7 @@ from aura.checkpoint_models import (
 from aura.controller import errors
 from aura.controller.checkpoints import checkpoint, restore
 from aura.controller.checkpoints.context import ObjectContext, dump
+from aura.controller.clients.kube import post_events
 from aura.controller.driver import drive_timer, merge_patch
 from aura.controller.reconcile.context import Logger, Wait
 from aura.controller.runtime import Operator
@@ -58,11 +59,7 @@ async def _run(
         for key, value in merge_patch(before, dump(status)).items():
             patch.status[key] = value
         if cx.agent is not None:
-            for type_, reason, message in cx.events:
-                try:
-                    await cx.op.events.post(cx.agent_ref(), type_, reason, message)
-                except Exception as exc:  # best effort, like the Agent's events
-                    cx.log.warning("could not post event %s: %s", reason, type(exc).__name__)
+            await post_events(cx.op.events, cx.agent_ref(), cx.events, cx.log)
     if cx.released and cx.agent is not None:
         await _agent_pass(cx)
     if isinstance(outcome, Wait):

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -102,6 +103,23 @@ class EventSink(Protocol):
     ) -> None:
         """An Event about `agent` (or, with `kind`, another Aura object of that ref)."""
         ...
+
+
+async def post_events(
+    sink: EventSink,
+    ref: AgentRef,
+    events: Iterable[tuple[str, str, str]],
+    log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+    *,
+    kind: str = KIND,
+) -> None:
+    """Post each (type, reason, message) about `ref`. An Event is best effort: a failure is
+    logged and never fails the pass that recorded it."""
+    for type_, reason, message in events:
+        try:
+            await sink.post(ref, type_, reason, message, kind=kind)
+        except Exception as exc:
+            log.warning("could not post event %s: %s", reason, type(exc).__name__)
 
 
 class KubeClients:

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from aura.controller import errors
-from aura.controller.clients.kube import AgentRef
+from aura.controller.clients.kube import AgentRef, post_events
 from aura.controller.driver import merge_patch
 from aura.controller.pool import pool
 from aura.controller.reconcile.context import Logger, Wait
@@ -52,11 +52,7 @@ async def drive_pool(
             for key, value in merge_patch(before, dump(status)).items():
                 patch.status[key] = value
             ref = AgentRef(cx.namespace, cx.name, cx.uid)
-            for type_, reason, message in cx.events:
-                try:
-                    await op.events.post(ref, type_, reason, message, kind=POOL_KIND)
-                except Exception as exc:  # best effort, like the Agent's events
-                    logger.warning("could not post event %s: %s", reason, type(exc).__name__)
+            await post_events(op.events, ref, cx.events, logger, kind=POOL_KIND)
     if deleting:
         op.memory.locks.pop(cx.uid, None)
     if timer and isinstance(outcome, Wait):
