@@ -10,6 +10,8 @@ import pytest
 from tests.kube import Cluster, fresh_namespace, start_cluster, stop_cluster
 from tests.sshd import Sshd, start_sshd, stop_sshd
 
+pytest_plugins = ["tests.sigterm"]
+
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
