@@ -35,6 +35,7 @@ from aura.controller import conditions, errors, naming
 from aura.controller.checkpoints.store import CheckpointStore
 from aura.controller.fleet_images import labels
 from aura.controller.fleet_images.choose import architecture
+from aura.controller.owned_agents import owned_agent
 from aura.controller.reconcile.context import DONE, Logger, StepResult, Wait
 from aura.controller.runtime import Operator
 from aura.image_models import (
@@ -45,7 +46,7 @@ from aura.image_models import (
     ImagePhase,
     ImageRecord,
 )
-from aura.models import GROUP, KIND, PLURAL, VERSION
+from aura.models import PLURAL
 from aura.wire import Condition, ConditionStatus
 
 READY, BUILDING = "Ready", "Building"
@@ -162,29 +163,18 @@ async def _ensure_builder(cx: ImageContext) -> StepResult:
 
 
 def _builder_body(cx: ImageContext, build: BuildStatus) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": KIND,
-        "metadata": {
-            "name": build.builder_agent,
-            "namespace": cx.namespace,
-            "labels": {
-                labels.IMAGE_NAME: naming.label_value(cx.name),
-                labels.VERSION: naming.label_value(build.openclaw_version),
-            },
-            "annotations": {labels.BUILDER_ANNOTATION: cx.name},
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": IMAGE_KIND,
-                    "name": cx.name,
-                    "uid": cx.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": False,
-                }
-            ],
+    return owned_agent(
+        owner_kind=IMAGE_KIND,
+        owner_name=cx.name,
+        owner_uid=cx.uid,
+        name=build.builder_agent,
+        namespace=cx.namespace,
+        labels={
+            labels.IMAGE_NAME: naming.label_value(cx.name),
+            labels.VERSION: naming.label_value(build.openclaw_version),
         },
-        "spec": {
+        annotations={labels.BUILDER_ANNOTATION: cx.name},
+        spec={
             "desiredState": "running",
             "server": {
                 "type": cx.spec.builder.type,
@@ -193,7 +183,7 @@ def _builder_body(cx: ImageContext, build: BuildStatus) -> dict[str, Any]:
             },
             "runtime": {"openclawVersion": build.openclaw_version},
         },
-    }
+    )
 
 
 def _owned(cx: ImageContext, agent: dict[str, Any]) -> bool:

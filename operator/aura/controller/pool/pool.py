@@ -32,6 +32,7 @@ from pydantic import ValidationError
 
 from aura.controller import conditions, naming
 from aura.controller.checkpoints.store import CheckpointStore
+from aura.controller.owned_agents import owned_agent
 from aura.controller.pool.labels import CLAIMED_BY, POOL
 from aura.controller.pool.members import annotations_of
 from aura.controller.reconcile.context import DONE, Logger, StepResult, Wait
@@ -39,7 +40,7 @@ from aura.controller.runtime import Operator
 from aura.cost.budget_models import AgentBudgetSpec, AgentBudgetStatus, BudgetAction
 from aura.cost.prices import parse_pricing
 from aura.image_models import IMAGE_PLURAL, AgentImageStatus, ImageRecord
-from aura.models import GROUP, KIND, PLURAL, VERSION
+from aura.models import PLURAL
 from aura.pool_models import POOL_KIND, AgentPoolSpec, AgentPoolStatus
 from aura.wire import Condition, ConditionStatus
 
@@ -250,26 +251,15 @@ async def _target(cx: PoolContext, price: float | None, live: int) -> tuple[int,
 
 async def _create_member(cx: PoolContext, record: ImageRecord) -> None:
     name = f"{cx.name[:40].rstrip('-.')}-{secrets.token_hex(3)}"
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": KIND,
-        "metadata": {
-            "name": name,
-            "namespace": cx.namespace,
-            "labels": {POOL: naming.label_value(cx.name)},
-            "annotations": {POOL: cx.name},
-            "ownerReferences": [
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": POOL_KIND,
-                    "name": cx.name,
-                    "uid": cx.uid,
-                    "controller": True,
-                    "blockOwnerDeletion": False,
-                }
-            ],
-        },
-        "spec": {
+    body = owned_agent(
+        owner_kind=POOL_KIND,
+        owner_name=cx.name,
+        owner_uid=cx.uid,
+        name=name,
+        namespace=cx.namespace,
+        labels={POOL: naming.label_value(cx.name)},
+        annotations={POOL: cx.name},
+        spec={
             "desiredState": "running",
             "server": {
                 "type": cx.spec.server_type,
@@ -279,7 +269,7 @@ async def _create_member(cx: PoolContext, record: ImageRecord) -> None:
             "runtime": {"openclawVersion": record.openclaw_version},
             "tailscale": {"tags": list(cx.spec.tags)},
         },
-    }
+    )
     await cx.store.create(PLURAL, cx.namespace, body)
     cx.log.info("pool %s: member %s created", cx.name, name)
 
