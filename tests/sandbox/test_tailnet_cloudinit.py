@@ -120,7 +120,7 @@ def test_the_operators_cloud_init_forgets_the_node_only_for_a_fresh_identity(fre
         auth_key=KEY,
         ssh_user="aura",
         authorized_key="ssh-ed25519 AAAA",
-        host_private_key="-----BEGIN OPENSSH PRIVATE KEY-----",
+        host_private_key="placeholder host key (the sandbox never reads it)",
         fresh_identity=fresh,
     )
     user_data = cloudinit.render(ci)
