@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aura.controller import errors
-from aura.controller.clients.hetzner import ImageInfo, ServerInfo
+from aura.controller.clients.hetzner_api import ImageInfo, ServerInfo
 
 
 class FakeHetzner:

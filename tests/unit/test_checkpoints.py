@@ -19,7 +19,7 @@ from aura.controller.checkpoints import checkpoint, hold, retention, schedule
 from aura.controller.checkpoints.context import ObjectContext
 from aura.controller.checkpoints.labels import SCHEDULED
 from aura.controller.clients.gateway_service import GatewayState
-from aura.controller.clients.hetzner import ServerInfo
+from aura.controller.clients.hetzner_api import ServerInfo
 from aura.controller.reconcile.context import Wait
 from aura.wire import parse_duration
 from tests.fakes.checkpoints import FakeCheckpointStore
@@ -199,7 +199,7 @@ def test_a_bad_duration_names_the_format() -> None:
 async def test_image_sweeper_deletes_only_unclaimed_delete_policy_images_after_the_grace() -> None:
     from aura.controller.checkpoints.labels import CHECKPOINT_UID, DELETION_POLICY
     from aura.controller.checkpoints.sweeper import ImageSweeper
-    from aura.controller.clients.hetzner import ImageInfo
+    from aura.controller.clients.hetzner_api import ImageInfo
     from aura.controller.naming import MANAGED_BY, MANAGED_BY_VALUE
 
     world, store, _ = _setup()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from aura.controller import errors
-from aura.controller.clients.hetzner import ServerInfo
+from aura.controller.clients.hetzner_api import ServerInfo
 from aura.cost import budget, hibernation, ledger
 from aura.cost.budget_models import AgentBudgetSpec, AgentBudgetStatus
 from aura.cost.model import PriceList, ServerLife, ServerPrice

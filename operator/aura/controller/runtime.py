@@ -22,7 +22,7 @@ from aura.controller.checkpoints.store import CheckpointStore
 from aura.controller.clients.devicecache import DeviceCache
 from aura.controller.clients.gateway import Handshake, probe_handshake
 from aura.controller.clients.gateway_service import GatewayService
-from aura.controller.clients.hetzner import HetznerApi
+from aura.controller.clients.hetzner_api import HetznerApi
 from aura.controller.clients.hosts import HostObserver
 from aura.controller.clients.kube import AgentAnnotator, EventSink, SecretStore
 from aura.controller.clients.ratelimit import RateLimiter

@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from aura.controller import conditions, naming
-from aura.controller.clients.hetzner import HetznerApi
+from aura.controller.clients.hetzner_api import HetznerApi
 from aura.controller.clients.servercache import ServerCache
 from aura.cost import budget, hibernation, ledger, metrics, model
 from aura.cost.budget_models import BUDGET_KIND, AgentBudgetSpec, AgentBudgetStatus

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from aura.controller.clients.hetzner import ImageInfo, ServerInfo
+from aura.controller.clients.hetzner_api import ImageInfo, ServerInfo
 from aura.cost import model
 from aura.cost.wire import MAX_HISTORY, CostServer, CostSnapshot, CostStatus, SubscriptionPrice
 

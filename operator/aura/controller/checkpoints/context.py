@@ -13,7 +13,7 @@ from typing import Any
 from aura.configure.base import ConfigTarget
 from aura.controller import conditions, errors
 from aura.controller.checkpoints.store import CheckpointStore, Obj
-from aura.controller.clients.hetzner import ServerInfo
+from aura.controller.clients.hetzner_api import ServerInfo
 from aura.controller.clients.kube import AgentRef
 from aura.controller.reconcile import secrets
 from aura.controller.reconcile.context import AgentContext, Logger

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 
 from aura.controller import errors
-from aura.controller.clients.hetzner import HetznerApi, ServerInfo
+from aura.controller.clients.hetzner_api import HetznerApi, ServerInfo
 
 PAGE_SIZE = 50
 """Servers per page of a Hetzner list (its maximum `per_page`)."""

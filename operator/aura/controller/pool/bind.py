@@ -29,7 +29,7 @@ import dataclasses
 from typing import Any
 
 from aura.controller import conditions, errors, naming
-from aura.controller.clients.hetzner import ServerInfo
+from aura.controller.clients.hetzner_api import ServerInfo
 from aura.controller.clients.kube import AgentRef
 from aura.controller.conditions import TRUE, Reason
 from aura.controller.fleet_images.labels import BUILDER_ANNOTATION, GOLDEN_IMAGE

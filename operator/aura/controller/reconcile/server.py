@@ -21,7 +21,7 @@ import time
 
 from aura.controller import conditions, errors, naming
 from aura.controller.checkpoints import clone
-from aura.controller.clients.hetzner import ServerInfo
+from aura.controller.clients.hetzner_api import ServerInfo
 from aura.controller.conditions import FALSE, Reason
 from aura.controller.fleet_images import choose
 from aura.controller.fleet_images import labels as image_labels
