@@ -62,12 +62,22 @@ async def drive(
         outcome = await _pass(op, body, patch, logger, trigger=trigger, finalizing=finalizing)
     if outcome is None or _final(outcome):
         op.memory.busy.discard(uid)  # converged or given up: the timer takes over
-    if outcome is not None and not (isinstance(outcome, Wait) and outcome.delay is None):
-        raise errors.to_kopf(
-            outcome,
-            credentials_delay=op.config.credentials_retry_delay,
-            default_delay=op.config.retry_backoff,
-        )
+    raise_outcome(op, outcome)
+
+
+def raise_outcome(op: Operator, outcome: object) -> None:
+    """Hand a handler's outcome to kopf: nothing for Done (or None) or a wait for an event (no
+    delay), else the kopf error that retries after the wait or the error's delay
+    (`errors.to_kopf`)."""
+    if not isinstance(outcome, Wait | errors.AuraError):
+        return
+    if isinstance(outcome, Wait) and outcome.delay is None:
+        return
+    raise errors.to_kopf(
+        outcome,
+        credentials_delay=op.config.credentials_retry_delay,
+        default_delay=op.config.retry_backoff,
+    )
 
 
 def _final(outcome: Wait | errors.AuraError) -> bool:

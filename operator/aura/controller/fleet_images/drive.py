@@ -9,9 +9,9 @@ import kopf
 
 from aura.controller import errors
 from aura.controller.clients.kube import AgentRef, post_events
-from aura.controller.driver import merge_patch
+from aura.controller.driver import merge_patch, raise_outcome
 from aura.controller.fleet_images import build
-from aura.controller.reconcile.context import Logger, Wait
+from aura.controller.reconcile.context import Logger
 from aura.controller.runtime import Operator
 from aura.image_models import IMAGE_KIND, AgentImageSpec, AgentImageStatus, dump
 
@@ -52,17 +52,6 @@ async def drive_image(
     if deleting:
         op.memory.locks.pop(cx.uid, None)
         if isinstance(outcome, errors.AuraError):
-            raise errors.to_kopf(
-                outcome,
-                credentials_delay=op.config.credentials_retry_delay,
-                default_delay=op.config.retry_backoff,
-            )
+            raise_outcome(op, outcome)
         return
-    if isinstance(outcome, Wait) and outcome.delay is None:
-        return
-    if isinstance(outcome, Wait | errors.AuraError):
-        raise errors.to_kopf(
-            outcome,
-            credentials_delay=op.config.credentials_retry_delay,
-            default_delay=op.config.retry_backoff,
-        )
+    raise_outcome(op, outcome)

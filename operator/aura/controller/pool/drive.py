@@ -9,7 +9,7 @@ import kopf
 
 from aura.controller import errors
 from aura.controller.clients.kube import AgentRef, post_events
-from aura.controller.driver import merge_patch
+from aura.controller.driver import merge_patch, raise_outcome
 from aura.controller.pool import pool
 from aura.controller.reconcile.context import Logger, Wait
 from aura.controller.runtime import Operator
@@ -57,11 +57,4 @@ async def drive_pool(
         op.memory.locks.pop(cx.uid, None)
     if timer and isinstance(outcome, Wait):
         return  # the timer comes back on its own interval
-    if isinstance(outcome, Wait) and outcome.delay is None:
-        return
-    if isinstance(outcome, Wait | errors.AuraError):
-        raise errors.to_kopf(
-            outcome,
-            credentials_delay=op.config.credentials_retry_delay,
-            default_delay=op.config.retry_backoff,
-        )
+    raise_outcome(op, outcome)
