@@ -143,6 +143,20 @@ def _queued_messages(items: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _body_sizes(items: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean JSON bytes per Agent, whole and by part: kopf keeps each Agent's latest body in
+    memory for its timer, so this is what the operator holds per Agent before Python's
+    overhead."""
+    parts: Counter[str] = Counter()
+    for item in items:
+        meta = item.get("metadata", {})
+        parts["whole"] += len(json.dumps(item))
+        parts["managedFields"] += len(json.dumps(meta.get("managedFields", [])))
+        parts["annotations"] += len(json.dumps(meta.get("annotations", {})))
+        parts["status"] += len(json.dumps(item.get("status", {})))
+    return {k: v / max(1, len(items)) for k, v in parts.items()}
+
+
 def _drift_metrics(port: int) -> dict[str, float]:
     """`aura_drift_*` gauges from the operator's /metrics (empty when it has none)."""
     try:
@@ -271,6 +285,7 @@ def main() -> int:
                 rss, rss_now = _rss_mib(operator.pid), _rss_mib(operator.pid, "VmRSS")
                 drift = _drift_metrics(metrics_port)
                 refused = _rate_limited(admin)
+                sizes = _body_sizes(_observe(cp, namespace, 0.0, {}))
             finally:
                 stop(operator, timeout=30)
     per_hour = 3600 / window / agents
@@ -305,6 +320,11 @@ def main() -> int:
     for key, count in writes.most_common(5):
         print(f"  {key}: {count / window:.3f}/s")
     print(f"operator RSS peak / at the end:           {rss:.0f} / {rss_now:.0f} MiB")
+    print(
+        f"Agent body, mean JSON bytes:              {sizes.get('whole', 0):.0f} ("
+        + ", ".join(f"{k} {v:.0f}" for k, v in sizes.items() if k != "whole")
+        + ")"
+    )
     for line in queued_seen:
         print(f"  Queued: {line}")
     print(f"operator log:                             {log_path}")
