@@ -285,7 +285,11 @@ def main() -> int:
                 rss, rss_now = _rss_mib(operator.pid), _rss_mib(operator.pid, "VmRSS")
                 drift = _drift_metrics(metrics_port)
                 refused = _rate_limited(admin)
-                sizes = _body_sizes(_observe(cp, namespace, 0.0, {}))
+                every = cp.kubectl(
+                    "-n", namespace, "get", "agents", "-o", "json", "--show-managed-fields",
+                    timeout=600,
+                )  # fmt: skip
+                sizes = _body_sizes(json.loads(every)["items"])
             finally:
                 stop(operator, timeout=30)
     per_hour = 3600 / window / agents
