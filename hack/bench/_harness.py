@@ -47,6 +47,11 @@ SANDBOX_ON_UVLOOP = [
 ]
 
 
+class KubectlFailed(SystemExit):
+    """A kubectl call failed; it ends a benchmark with its message unless the caller retries.
+    Its own class so a retry never swallows the SystemExit of a SIGTERM."""
+
+
 @dataclass(frozen=True)
 class ControlPlane:
     kubeconfig: str
@@ -62,7 +67,7 @@ class ControlPlane:
         return found
 
     def kubectl(self, *args: str, input: str | None = None, timeout: float = 120) -> str:
-        """kubectl against this control plane; stdout, or SystemExit naming the failure."""
+        """kubectl against this control plane; stdout, or KubectlFailed naming the failure."""
         proc = subprocess.run(
             ["kubectl", "--kubeconfig", self.kubeconfig, *args],
             input=input,
@@ -71,7 +76,7 @@ class ControlPlane:
             timeout=timeout,
         )
         if proc.returncode != 0:
-            raise SystemExit(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+            raise KubectlFailed(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc.stdout
 
     def namespace(self, prefix: str = "bench") -> str:

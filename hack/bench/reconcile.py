@@ -50,7 +50,7 @@ from typing import Any
 
 import httpx
 import yaml
-from _harness import ControlPlane, control_plane, machine, sandbox_process, stop
+from _harness import ControlPlane, KubectlFailed, control_plane, machine, sandbox_process, stop
 
 from aura.models import GROUP, VERSION
 
@@ -124,7 +124,7 @@ def _observe(
         items: list[dict[str, Any]] = json.loads(
             cp.kubectl("-n", namespace, "get", "agents", "-o", "json", timeout=600)
         )["items"]
-    except SystemExit as exc:
+    except KubectlFailed as exc:
         print(f"  (list failed, looking again: {str(exc)[:120]})", file=sys.stderr, flush=True)
         return []
     for item in items:
