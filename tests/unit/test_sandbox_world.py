@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -20,6 +21,10 @@ TARGET = ConfigTarget(
 )
 
 
+def _client(handle: Callable[[httpx.Request], httpx.Response]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.MockTransport(handle))
+
+
 def sandbox(status: int, body: object = None) -> tuple[SimulatedConfigurator, list[httpx.Request]]:
     seen: list[httpx.Request] = []
 
@@ -27,9 +32,7 @@ def sandbox(status: int, body: object = None) -> tuple[SimulatedConfigurator, li
         seen.append(request)
         return httpx.Response(status, json=body if body is not None else {})
 
-    return SimulatedConfigurator(
-        "http://sandbox:8080/admin/", transport=httpx.MockTransport(handle)
-    ), seen
+    return SimulatedConfigurator("http://sandbox:8080/admin/", _client(handle)), seen
 
 
 async def test_2xx_is_configured_and_sends_only_the_version() -> None:
@@ -64,7 +67,7 @@ async def test_409_without_a_body_still_explains() -> None:
     def handle(request: httpx.Request) -> httpx.Response:
         return httpx.Response(409)
 
-    configurator = SimulatedConfigurator("http://sandbox", transport=httpx.MockTransport(handle))
+    configurator = SimulatedConfigurator("http://sandbox", _client(handle))
     result = await configurator.configure(TARGET)
 
     assert not result.ok
@@ -82,7 +85,7 @@ async def test_network_errors_raise() -> None:
     def handle(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    configurator = SimulatedConfigurator("http://sandbox", transport=httpx.MockTransport(handle))
+    configurator = SimulatedConfigurator("http://sandbox", _client(handle))
     with pytest.raises(ConfigurationError, match="ConnectError") as raised:
         await configurator.configure(TARGET)
     assert "refused" not in str(raised.value)  # the type only, never the exception's text

@@ -29,6 +29,7 @@ from aura.controller import (
     peering,
     pool_handlers,
     shards,
+    watch_trim,
 )
 from aura.controller.checkpoints import erasure
 from aura.controller.checkpoints.store import KubeCheckpointStore
@@ -58,14 +59,14 @@ from aura.cost import runner as cost_runner
 log = logging.getLogger("aura.operator")
 
 
-def _configurator(config: OperatorConfig) -> Configurator:
+def _configurator(config: OperatorConfig, http: httpx.AsyncClient) -> Configurator:
     kind = config.configurator
     if kind == "auto":
         kind = "simulated" if config.sandbox else "ansible"
     if kind == "simulated":
         if not config.sandbox_url:
             raise ValueError("the simulated configurator needs AURA_SANDBOX_URL")
-        return SimulatedConfigurator(config.sandbox_url)
+        return SimulatedConfigurator(config.sandbox_url, http)
     from aura.configure.ansible import AnsibleConfigurator
 
     return AnsibleConfigurator(
@@ -92,6 +93,7 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
     hosts: HostObserver = (
         SandboxHosts(http, config.sandbox_url) if config.sandbox_url else DirectHosts()
     )
+    configurator = _configurator(config, http)
     return Operator(
         config=config,
         hetzner=hetzner,
@@ -111,18 +113,18 @@ async def build_operator(config: OperatorConfig, kube: KubeClients) -> Operator:
         events=kube,
         agents=kube,
         hosts=hosts,
-        configurator=_configurator(config),
+        configurator=configurator,
         http=http,
         checkpoints=KubeCheckpointStore(kube.api),
-        gateway_service=_gateway_service(config),
+        gateway_service=_gateway_service(config, configurator),
     )
 
 
-def _gateway_service(config: OperatorConfig) -> GatewayService:
+def _gateway_service(config: OperatorConfig, configurator: Configurator) -> GatewayService:
     """How the gateway service is started, stopped (a consistent checkpoint) and restarted
     (the repair ladder): clients/gateway_service.py."""
-    if isinstance(configurator := _configurator(config), SimulatedConfigurator):
-        return SandboxGatewayService(configurator.admin_url)
+    if isinstance(configurator, SimulatedConfigurator):
+        return SandboxGatewayService(configurator.admin_url, configurator.http)
     from aura.configure.ansible import AnsibleConfigurator
 
     return PlaybookGatewayService(
@@ -173,6 +175,7 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
     cost = cost_runner.build(op, kube)
     settings = kopf.OperatorSettings()
     configure_kopf(settings, config)
+    watch_trim.install()  # kopf keeps each Agent's body; managedFields is dead weight there
     stop_flag: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def relay_stop() -> None:

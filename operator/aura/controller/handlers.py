@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 
 from aura.controller import driver
+from aura.controller.clients import kube_pool
 from aura.controller.naming import RETRY_ANNOTATION, RUNTIME_SECRET_ANNOTATION
 from aura.controller.reconcile.context import Logger
 from aura.controller.settings import OperatorConfig
@@ -28,12 +29,12 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     """Register every Agent handler on `registry`, with intervals taken from `config`."""
 
     @kopf.on.login(registry=registry)
-    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    async def login(**kwargs: Any) -> kopf.AiohttpSession | None:
         # A private registry gets none of kopf's default login handlers.
         info: kopf.ConnectionInfo | None = kopf.login_with_service_account(
             **kwargs
         ) or kopf.login_with_kubeconfig(**kwargs)
-        return info
+        return None if info is None else kube_pool.bounded_session(info)
 
     @kopf.on.create(*RESOURCE, registry=registry)
     @kopf.on.resume(*RESOURCE, registry=registry)

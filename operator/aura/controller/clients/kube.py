@@ -27,6 +27,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from aura.controller import errors
+from aura.controller.clients.kube_pool import MAX_CONNECTIONS
 from aura.models import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 
@@ -133,10 +134,15 @@ class KubeClients:
     @classmethod
     async def connect(cls) -> KubeClients:
         """Use the in-cluster service account, else `KUBECONFIG` / ~/.kube/config."""
+        configuration = client.Configuration()
         if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-            return cls(client.ApiClient())
-        return cls(await config.new_client_from_config(config_file=os.environ.get("KUBECONFIG")))
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        else:
+            await config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
+        configuration.connection_pool_maxsize = MAX_CONNECTIONS  # kube_pool.py says why
+        return cls(client.ApiClient(configuration=configuration))
 
     async def close(self) -> None:
         await self._api.close()
