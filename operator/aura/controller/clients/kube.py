@@ -41,6 +41,8 @@ class AgentRef:
 
 
 RBAC_SOURCE = "the operator's RBAC (manifests/operator-rbac.yaml)"
+LIST_PAGE = 500
+"""Agents per page of a full list."""
 
 
 def classify(what: str, exc: ApiException) -> errors.AuraError:
@@ -241,16 +243,30 @@ class KubeClients:
             )
 
     async def list_agents(self, namespace: str | None) -> list[dict[str, Any]]:
-        """Every Agent object (as a dict) in `namespace`, or in all namespaces."""
-        async with _classified("list Agents"):
-            if namespace:
-                result = await self._custom.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL
-                )
-            else:
-                result = await self._custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-        items: list[dict[str, Any]] = result.get("items", [])
-        return items
+        """Every Agent object (as a dict, without `metadata.managedFields`) in `namespace`, or
+        in all namespaces. Read in pages of `LIST_PAGE`, each trimmed as it arrives, so a
+        fleet of thousands is never held twice in full (watch_trim.py says why)."""
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page: dict[str, Any] = {"limit": LIST_PAGE}
+            if token:
+                page["_continue"] = token
+            async with _classified("list Agents"):
+                if namespace:
+                    result = await self._custom.list_namespaced_custom_object(
+                        GROUP, VERSION, namespace, PLURAL, **page
+                    )
+                else:
+                    result = await self._custom.list_cluster_custom_object(
+                        GROUP, VERSION, PLURAL, **page
+                    )
+            for item in result.get("items", []):
+                item.get("metadata", {}).pop("managedFields", None)
+                items.append(item)
+            token = (result.get("metadata") or {}).get("continue")
+            if not token:
+                return items
 
     # PeeringReader (controller/peering.py)
     async def peering_records(
