@@ -196,6 +196,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     except TimeoutError:
         await ws.close()
         return ws
+    if ws.closed:  # the client gave up before its connect frame (a probe's own timeout)
+        return ws
     frame_id = frame.get("id") if isinstance(frame, dict) else None
     if state == "unhealthy":
         await ws.send_json(_frame_error(frame_id, "UNAVAILABLE", "gateway runtime is unhealthy"))
@@ -203,7 +205,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return ws
     checked = check_connect(frame, disk.gateway_token(server.disk))
     if isinstance(checked, dict):
-        await ws.send_json(checked)
+        with contextlib.suppress(ConnectionResetError):  # a client that left gets no answer
+            await ws.send_json(checked)
         await ws.close(code=1008)
         return ws
     protocol, params = checked

@@ -120,6 +120,24 @@ def test_handshake_refusals(
     assert answer["ok"] is False and answer["error"]["code"] == code
 
 
+def test_a_client_that_leaves_before_connect_is_not_an_error(
+    fclient: hcloud.Client, fast: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A probe that times out closes the socket after the challenge; the gateway goes on
+    serving and logs no error (at 2,000 Agents a busy operator's probes did this)."""
+    _, url = _configured(fclient, fast, "hasty")
+
+    async def leave() -> None:
+        ws_url = url.replace("http://", "ws://")
+        async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+            await ws.receive_json(timeout=5)
+
+    for _ in range(5):
+        asyncio.run(leave())
+    assert handshake(url)["ok"] is True
+    assert not [r for r in caplog.records if r.levelno >= 40], caplog.text
+
+
 def test_unhealthy_clears_on_service_restart(fclient: hcloud.Client, fast: Sandbox) -> None:
     server_id, url = _configured(fclient, fast, "sick")
     view = admin(fast, "PUT", f"/servers/{server_id}/health", json={"gateway": "unhealthy"})
