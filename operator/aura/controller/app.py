@@ -187,6 +187,7 @@ async def run_operator(op: Operator, kube: KubeClients, stop: asyncio.Event) -> 
         kube, config.peering, config.namespace, identity=identity, priority=config.priority
     )
     tasks = [
+        asyncio.create_task(op.loop_lag.run()),  # probes read it (reconcile/health.py)
         asyncio.create_task(drift.sweep_forever(op, gate.active)),  # this process's server list
         asyncio.create_task(relay_stop()),
     ]

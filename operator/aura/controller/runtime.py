@@ -29,6 +29,7 @@ from aura.controller.clients.ratelimit import RateLimiter
 from aura.controller.clients.servercache import ServerCache
 from aura.controller.clients.tailscale import TailnetApi
 from aura.controller.healing_fleet import FleetHealing
+from aura.controller.looplag import LoopLag
 from aura.controller.settings import OperatorConfig
 from aura.cost.kube import BudgetReader
 from aura.cost.prices import PriceCache
@@ -154,6 +155,8 @@ class Operator:
     """Starts, stops and restarts an Agent's gateway service (a consistent checkpoint's
     quiesce, the repair ladder's first rung); None: those steps fail with a clear message."""
     memory: PassMemory = field(default_factory=PassMemory)
+    loop_lag: LoopLag = field(default_factory=LoopLag)
+    """How late the event loop runs (looplag.py; `app.py` samples it, tests set it)."""
     slots: ProvisioningSlots = field(init=False)
     fleet: FleetHealing = field(init=False)
     holds: dict[str, str] = field(default_factory=dict)

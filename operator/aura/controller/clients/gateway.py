@@ -26,6 +26,10 @@ from aura import __version__
 class Probe:
     ok: bool
     detail: str
+    timed_out: bool = False
+    """The gateway did not answer in time (a slow gateway, or a slow caller)."""
+    local: bool = False
+    """The probe never left this process (its connection pool stayed full): no evidence."""
 
 
 async def probe_readyz(http: httpx.AsyncClient, base_url: str) -> Probe:
@@ -33,6 +37,10 @@ async def probe_readyz(http: httpx.AsyncClient, base_url: str) -> Probe:
     url = base_url.rstrip("/") + "/readyz"
     try:
         response = await http.get(url)
+    except httpx.PoolTimeout:
+        return Probe(False, f"{url} not probed (connection pool full)", local=True)
+    except httpx.TimeoutException as exc:
+        return Probe(False, f"{url} unreachable ({type(exc).__name__})", timed_out=True)
     except httpx.HTTPError as exc:
         return Probe(False, f"{url} unreachable ({type(exc).__name__})")
     if response.status_code != 200:
@@ -109,7 +117,9 @@ async def probe_handshake(
             return _hello(url, answer)
     except TimeoutError:
         return Probe(
-            False, f"{url}: handshake not completed within {handshake_seconds:.0f}s (wedged)"
+            False,
+            f"{url}: handshake not completed within {handshake_seconds:.0f}s (wedged)",
+            timed_out=True,
         )
     except (aiohttp.ClientError, OSError) as exc:
         return Probe(False, f"{url} handshake failed ({type(exc).__name__})")

@@ -11,6 +11,10 @@ first failure, and again at most every `RECHECK_INTERVALS` health intervals whil
 failing) one `GET /servers/{id}` tells whether the server was powered off or deleted behind
 our back; the next pass powers it on or replaces it. Worst case from the drift to its Event:
 one health interval plus the probe's timeouts (README, "Scale").
+
+A probe that says nothing about the gateway changes nothing: one that never left this process
+(its connection pool full), or one that timed out while the operator's own event loop lagged
+(looplag.py). The Agent is probed again a health interval later.
 """
 
 from __future__ import annotations
@@ -44,6 +48,12 @@ async def ensure_healthy(ctx: AgentContext) -> StepResult:
     else:
         probe = Probe(False, "no gateway address")
     was_healthy = conditions.is_true(ctx.status.conditions, conditions.HEALTHY)
+    if not probe.ok and (probe.local or (probe.timed_out and ctx.op.loop_lag.lagging())):
+        # No evidence about the gateway: keep what was observed and look again later, not at
+        # once (an overloaded operator that re-probes at once only lags more; looplag.py).
+        lag = ctx.op.loop_lag.worst()
+        later = ctx.config.poll_interval if attempt.running(ctx) else ctx.config.health_interval
+        return Wait(later, f"probe inconclusive (event loop {lag:.1f}s late): {probe.detail}")
     if probe.ok:
         ctx.set(conditions.HEALTHY, TRUE, Reason.GATEWAY_READY, probe.detail)
         attempt.end(ctx)
