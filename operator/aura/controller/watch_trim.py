@@ -21,15 +21,18 @@ from kopf._cogs.clients import watching
 _WRAPPED = "_aura_strips_managed_fields"
 
 
+def drop_managed_fields(obj: Any) -> None:
+    """Remove `metadata.managedFields` from a Kubernetes object (a dict), in place."""
+    metadata = obj.get("metadata") if isinstance(obj, dict) else None
+    if isinstance(metadata, dict):
+        metadata.pop("managedFields", None)
+
+
 def strip_managed_fields(event: Any) -> Any:
     """The same watch event without `object.metadata.managedFields` (in place); bookmarks
     and anything without an object pass as they are."""
     if isinstance(event, dict):
-        obj = event.get("object")
-        if isinstance(obj, dict):
-            metadata = obj.get("metadata")
-            if isinstance(metadata, dict):
-                metadata.pop("managedFields", None)
+        drop_managed_fields(event.get("object"))
     return event
 
 

@@ -26,7 +26,7 @@ from aiohttp import ClientError
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from aura.controller import errors
+from aura.controller import errors, watch_trim
 from aura.controller.clients.kube_pool import MAX_CONNECTIONS
 from aura.models import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
@@ -262,7 +262,7 @@ class KubeClients:
                         GROUP, VERSION, PLURAL, **page
                     )
             for item in result.get("items", []):
-                item.get("metadata", {}).pop("managedFields", None)
+                watch_trim.drop_managed_fields(item)
                 items.append(item)
             token = (result.get("metadata") or {}).get("continue")
             if not token:
