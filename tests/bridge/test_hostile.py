@@ -10,6 +10,7 @@ import contextlib
 import json
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -66,6 +67,11 @@ def read_answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     lines = head.decode().split("\r\n")
     headers = dict(line.lower().split(": ", 1) for line in lines[1:])
     return int(lines[0].split()[1]), headers, body
+
+
+def _send_ignoring_reset(sock: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+        sock.sendall(data)
 
 
 def head(path: str, **headers: str) -> bytes:
@@ -175,8 +181,13 @@ def test_slow_clients_are_cut_off(run_bridge: StartBridge, namespace: str) -> No
     assert bridge.metric("aura_bridge_http_refused_total", reason="body_timeout") == 1
     # Headers that never end are refused by size, not only by time.
     huge = connect(bridge)
-    huge.sendall(b"GET /healthz HTTP/1.1\r\nHost: b\r\nX-Pad: " + b"a" * (64 * 1024))
+    # More than one read's worth: the bridge refuses while bytes are still unread, and must
+    # not close with a reset that destroys its answer (it reads and drops them instead).
+    pad = b"GET /healthz HTTP/1.1\r\nHost: b\r\nX-Pad: " + b"a" * (1024 * 1024)
+    sender = threading.Thread(target=_send_ignoring_reset, args=(huge, pad))
+    sender.start()
     assert read_answer(huge)[0] == 431
+    sender.join()
     # A keep-alive connection is closed after its last allowed request.
     capped = run_bridge("--max-requests-per-connection", "2")
     sock = connect(capped)

@@ -16,7 +16,11 @@ built by `guarded_protocol(limits, refused)` adds, per connection:
   `max_requests_per_connection` requests per connection.
 
 A missed deadline is answered 408 (if part of a request arrived and no answer has begun) and the
-connection closed; a handler still waiting for the body sees a disconnect. Each refusal calls
+connection closed; a handler still waiting for the body sees a disconnect. Every refusal closes
+with a **linger**: the answer is followed by a FIN, and whatever the client still sends is read
+and dropped until it closes or `LINGER_SECONDS` pass. Closing a socket with unread bytes makes
+the kernel send a reset instead, and a reset can destroy the answer in the client's buffer
+before it reads it (a 431 to a client still sending its 64 KiB of headers, say). Each refusal calls
 `refused(reason)` (a metric) and logs nothing. This leans on uvicorn's protocol class and the
 parser callbacks httptools invokes by name (`on_message_begin`, `on_headers_complete`,
 `on_body`, `on_message_complete`); `tests/bridge/test_hostile.py` drives every path against
@@ -33,6 +37,8 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from aura.bridge.limits import Limits, body_framing
 
+LINGER_SECONDS = 2.0
+
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """See the module docstring; use `guarded_protocol()` to bind the limits."""
@@ -46,6 +52,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = True  # between requests, or inside a request line and headers
         self._head_bytes = 0
         self._requests = 0
+        self._lingering = False  # refused and answered: input is read and dropped
 
     # Deadlines
 
@@ -59,9 +66,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._deadline.cancel()
             self._deadline = None
 
+    def _refused(self) -> bool:
+        return self._lingering or self.transport.is_closing()
+
     def _expire(self, reason: str) -> None:
         self._deadline = None
-        if self.transport.is_closing():
+        if self._refused():
             return
         type(self).refused(reason)
         if self._in_head and not self._head_bytes:
@@ -78,19 +88,31 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             cycle.message_event.set()
             if not answered:
                 self._answer(408, b"request not received in time")
+                return
+            self.transport.close()
         else:
             self._answer(408, b"request not received in time")
-        self.transport.close()
 
     def _answer(self, status: int, text: bytes) -> None:
-        """A plain-text answer written straight to the transport, then close."""
+        """A plain-text answer written straight to the transport, then a lingering close."""
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head.extend([name, b": ", value, b"\r\n"])
         head.append(b"content-type: text/plain; charset=utf-8\r\n")
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(text))
         self.transport.write(b"".join(head) + text)
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-close after the answer, drop input until the client closes, then close."""
+        self._lingering = True
+        self._disarm()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.transport.resume_reading()  # uvicorn may have paused it for a large body
+        self._deadline = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     # Protocol and parser callbacks
 
@@ -103,13 +125,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return
         # Counted on the raw bytes: httptools accumulates a header value until it ends, so
         # its callbacks would come too late for one endless header.
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)
         cap = self.limits.max_header_bytes
-        if self._in_head and cap and self._head_bytes > cap and not self.transport.is_closing():
+        if self._in_head and cap and self._head_bytes > cap and not self._refused():
             type(self).refused("headers_too_large")
             self._answer(431, b"request headers too large")
 
@@ -121,7 +145,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         self._in_head, self._head_bytes = False, 0
-        if self.transport.is_closing():
+        if self._refused():
             return
         cap = self.limits.max_connections
         if cap and len(self.connections) > cap:
@@ -138,13 +162,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False  # answered with `connection: close`
 
     def on_body(self, body: bytes) -> None:
-        if not self.transport.is_closing():  # refused: the rest of the body is dropped
+        if not self._refused():  # the rest of the body is dropped
             super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()
         self._in_head = True
-        if not self.transport.is_closing():
+        if not self._refused():
             super().on_message_complete()
 
 
